@@ -1,0 +1,51 @@
+import type { Database, Db } from '../platform/db/schema.ts';
+import type { Scope } from '../identity/authenticate.ts';
+
+export type AppRow = Database['access_apps'];
+export type AppFields = Pick<AppRow, 'name' | 'domain' | 'type' | 'session_duration' | 'updated_at'>;
+
+/** Persistence of Access applications; every read and write is confined to one scope. */
+export interface AccessAppsStore {
+  insert(row: AppRow): Promise<void>;
+  get(scope: Scope, id: string): Promise<AppRow | undefined>;
+  list(scope: Scope, offset: number, limit: number): Promise<{ rows: AppRow[]; total: number }>;
+  update(scope: Scope, id: string, fields: AppFields): Promise<AppRow | undefined>;
+  delete(scope: Scope, id: string): Promise<boolean>;
+}
+
+/** Narrows a query on `access_apps` to a scope: account-level objects have no zone. */
+export function inScope<Q extends { where: (...args: any[]) => Q }>(q: Q, scope: Scope, table = 'access_apps'): Q {
+  const scoped = q.where(`${table}.account_id`, '=', scope.accountId);
+  return scope.zoneId === null
+    ? scoped.where(`${table}.zone_id`, 'is', null)
+    : scoped.where(`${table}.zone_id`, '=', scope.zoneId);
+}
+
+/** The Kysely implementation, shared by SQLite and PostgreSQL. */
+export function createAccessAppsStore(db: Db): AccessAppsStore {
+  const get = (scope: Scope, id: string) =>
+    inScope(db.selectFrom('access_apps').selectAll(), scope).where('id', '=', id).executeTakeFirst();
+  return {
+    async insert(row) {
+      await db.insertInto('access_apps').values(row).execute();
+    },
+    get,
+    async list(scope, offset, limit) {
+      const [rows, count] = await Promise.all([
+        inScope(db.selectFrom('access_apps').selectAll(), scope)
+          .orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute(),
+        inScope(db.selectFrom('access_apps').select((eb) => eb.fn.countAll<number | string>().as('n')), scope)
+          .executeTakeFirst(),
+      ]);
+      return { rows, total: Number(count?.n ?? 0) };
+    },
+    async update(scope, id, fields) {
+      const r = await inScope(db.updateTable('access_apps').set(fields), scope).where('id', '=', id).executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0 ? get(scope, id) : undefined;
+    },
+    async delete(scope, id) {
+      const r = await inScope(db.deleteFrom('access_apps'), scope).where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import type { Command } from 'commander';
+import { Value } from 'typebox/value';
+import { systemClock } from '../platform/clock.ts';
+import { cryptoRandom } from '../platform/random.ts';
+import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
+import { ApiError } from '../platform/http/errors.ts';
+import { pageRequest } from '../platform/http/pagination.ts';
+import { createIdentityStore } from '../identity/identity-store.ts';
+import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
+import { PERMISSION_GROUPS } from '../identity/permission-groups.ts';
+import { createAccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { createAccessAppsService, type AccessAppsService } from '../access-apps/access-apps-service.ts';
+import { AppInput } from '../access-apps/access-apps-schemas.ts';
+import { table, type Output } from './output.ts';
+
+interface Services {
+  identity: IdentityService;
+  apps: AccessAppsService;
+}
+
+/** How a verb gets its services and output: opened per call, closed when it returns. */
+export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
+
+/** Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards. */
+export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>): Promise<T> {
+  const runtime = await openStoreRuntime(store);
+  try {
+    const deps = { clock: systemClock, random: cryptoRandom };
+    return await action({
+      identity: createIdentityService({ store: createIdentityStore(runtime.database.db), ...deps }),
+      apps: createAccessAppsService({ store: createAccessAppsStore(runtime.database.db), ...deps }),
+    });
+  } finally {
+    await runtime.database.close();
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function checkedAppInput(fields: Record<string, string | undefined>): AppInput {
+  const input = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  const first = Value.Errors(AppInput, input)[0];
+  if (first) throw new IdentityInputError(`--${(first.instancePath || '/name').slice(1).replace('_', '-')}: ${first.message}`);
+  return input as AppInput;
+}
+
+/** Wraps an app service refusal (a catalog error) as an operator-facing message. */
+async function asInput<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ApiError) throw new IdentityInputError(error.message.replace(/^access\.api\.error\.\w+: /, ''));
+    throw error;
+  }
+}
+
+/** Registers account, zone, token, user and app verbs; each works offline on the data dir. */
+export function registerAdminCommands(program: Command, run: Run): void {
+  const account = program.command('account').description('manage accounts');
+  account.command('create').description('create an account').requiredOption('--name <name>', 'account name').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const a = await identity.createAccount(o.name);
+      out.result(a, `account ${a.id} (${a.name}) created`);
+    }));
+  account.command('list').description('list accounts').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const accounts = await identity.listAccounts();
+      out.result({ accounts }, table(accounts, ['id', 'name', 'created_at']));
+    }));
+
+  const zone = program.command('zone').description('manage zones (DNS names under an account)');
+  zone.command('create').description('create a zone').requiredOption('--account <id>', 'account id').requiredOption('--name <dns name>', 'e.g. example.com').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const z = await identity.createZone(o.account, o.name);
+      out.result(z, `zone ${z.id} (${z.name}) created in account ${z.account_id}`);
+    }));
+  zone.command('list').description('list the zones of an account').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const zones = await identity.listZones(o.account);
+      out.result({ zones }, table(zones, ['id', 'name', 'created_at']));
+    }));
+
+  const token = program.command('token').description('manage API tokens');
+  token.command('create').description('create an API token; its value is printed once and only its hash is stored')
+    .requiredOption('--account <id>', 'account id')
+    .option('--zone <id>', 'limit the token to one zone of the account')
+    .option('--permission <group>', `permission group, repeatable: ${PERMISSION_GROUPS.map((p) => `"${p}"`).join(', ')}`, collect, [])
+    .option('--name <name>', 'a label for the token')
+    .option('--not-before <time>', 'RFC 3339 time before which the token is not valid')
+    .option('--expires-on <time>', 'RFC 3339 time at which the token stops working')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const t = await identity.createToken({
+        accountId: o.account, zoneId: o.zone, permissions: o.permission, name: o.name, notBefore: o.notBefore, expiresOn: o.expiresOn,
+      });
+      out.result(t, `token ${t.id} created. Its value is shown only this once:\n${t.value}`);
+    }));
+  token.command('list').description('list API tokens (never their values)').option('--account <id>', 'only this account').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const tokens = await identity.listTokens(o.account);
+      out.result({ tokens }, table(tokens as unknown as Record<string, unknown>[], ['id', 'name', 'account_id', 'zone_id', 'status', 'expires_on', 'permissions']));
+    }));
+  token.command('revoke').description('disable an API token at once').argument('<id>', 'token id').option('--json', 'print JSON')
+    .action((id: string, o) => run(o.json, async ({ identity }, out) => {
+      const r = await identity.revokeToken(id);
+      out.result(r, `token ${r.id} revoked`);
+    }));
+
+  const user = program.command('user').description('manage users (X-Auth-Email / X-Auth-Key)');
+  user.command('create').description('create a user with a global API key, printed once').requiredOption('--email <email>', 'the user\'s email').requiredOption('--account <id>', 'account the user belongs to').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const u = await identity.createUser(o.email, o.account);
+      out.result(u, `user ${u.id} (${u.email}) created. Global API key, shown only this once:\n${u.api_key}`);
+    }));
+
+  const app = program.command('app').description('manage Access applications');
+  app.command('create').description('create an Access application')
+    .requiredOption('--account <id>', 'account id').option('--zone <id>', 'create it at zone level')
+    .requiredOption('--name <name>', 'application name').option('--domain <domain>', 'its domain (required for self_hosted)')
+    .option('--type <type>', 'self_hosted (default), ssh or infrastructure').option('--session-duration <duration>', 'Go duration, default 24h')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity, apps }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const input = checkedAppInput({ name: o.name, domain: o.domain, type: o.type, session_duration: o.sessionDuration });
+      const a = await asInput(apps.create(scope, input));
+      out.result(a, `application ${a.id} (${a.name}) created; aud ${a.aud}`);
+    }));
+  app.command('list').description('list the Access applications of an account (or of one zone)')
+    .requiredOption('--account <id>', 'account id').option('--zone <id>', 'list zone-level applications of this zone').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity, apps }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const all = [];
+      for (let page = 1; ; page++) {
+        const { items } = await apps.list(scope, pageRequest({ page: String(page), per_page: '1000' }));
+        all.push(...items);
+        if (items.length < 1000) break;
+      }
+      out.result({ apps: all }, table(all, ['id', 'name', 'type', 'domain', 'aud']));
+    }));
+}

@@ -1,0 +1,77 @@
+import { Command, CommanderError } from 'commander';
+import { MasterKeyError } from '../platform/crypto/key-vault.ts';
+import { IdentityInputError } from '../identity/identity-service.ts';
+import { CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
+import { createOutput, type Streams } from './output.ts';
+import { registerAdminCommands, withServices, type Run } from './admin-commands.ts';
+import { serve } from './serve-command.ts';
+
+const HELP_FOOTER = `
+Environment:
+  ACCESS_CA_DATA_DIR          data directory (default ./.access-ca): the SQLite store and master.key
+  ACCESS_CA_DATABASE_URL      store location: a SQLite path or sqlite: URL
+  ACCESS_CA_MASTER_KEY_FILE   master key file (32 bytes, base64); by default <data-dir>/master.key, made on first use
+  ACCESS_CA_LISTEN            serve: host:port (default 127.0.0.1:8787)
+  ACCESS_CA_LOG_LEVEL         serve: pino log level (default info)
+
+Flags win over the environment. Every verb creates the store and runs migrations when needed.`;
+
+/** Error classes whose message is meant for the operator as it is. */
+const isUserError = (e: unknown) => e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError;
+
+/** Runs the `access-ca` command line; resolves to the exit code. */
+export async function runCli(argv: string[], env: Env, streams: Streams, cwd = process.cwd()): Promise<number> {
+  let exitCode = 0;
+  const program = new Command();
+  program.name('access-ca')
+    .description('A self-hosted, Cloudflare-compatible authority for short-lived SSH certificates.')
+    .option('--data-dir <dir>', 'data directory (env ACCESS_CA_DATA_DIR, default ./.access-ca)')
+    .option('--database-url <url>', 'store: SQLite path or sqlite: URL (env ACCESS_CA_DATABASE_URL)')
+    .addHelpText('after', HELP_FOOTER)
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => streams.stdout.write(s), writeErr: (s) => streams.stderr.write(s) })
+    .exitOverride();
+
+  const globals = () => storeConfig(program.opts<GlobalOptions>(), env, cwd);
+
+  const run: Run = async (json, action) => {
+    const out = createOutput(json === true, streams);
+    try {
+      await withServices(globals(), (services) => action(services, out));
+    } catch (error) {
+      exitCode = isUserError(error) ? 2 : 1;
+      const message = isUserError(error) ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
+      if (json) streams.stdout.write(`${JSON.stringify({ error: message })}\n`);
+      streams.stderr.write(`access-ca: ${message}\n`);
+    }
+  };
+
+  program.command('serve').description('run the API server (what `npm start` runs)')
+    .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
+    .action(async (o: { listen?: string }) => {
+      try {
+        await serve({
+          store: globals(),
+          listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
+          logLevel: env['ACCESS_CA_LOG_LEVEL'] ?? 'info',
+          streams,
+        });
+      } catch (error) {
+        exitCode = isUserError(error) ? 2 : 1;
+        streams.stderr.write(`access-ca: ${isUserError(error) ? (error as Error).message : (error as Error).stack}\n`);
+      }
+    });
+
+  program.command('migrate').description('create the store or bring its schema up to date, then exit').option('--json', 'print JSON')
+    .action((o) => run(o.json, async (_s, out) => out.result({ migrated: true }, 'store is up to date')));
+
+  registerAdminCommands(program, run);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  return exitCode;
+}

@@ -1,0 +1,73 @@
+import pino from 'pino';
+import { buildApp, defaultAppConfig } from '../app.ts';
+import { systemClock } from '../platform/clock.ts';
+import { cryptoRandom } from '../platform/random.ts';
+import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
+import { createIdentityStore } from '../identity/identity-store.ts';
+import { createIdentityService } from '../identity/identity-service.ts';
+import type { Listen } from './cli-config.ts';
+import type { Streams } from './output.ts';
+
+export interface ServeOptions {
+  store: StoreConfig;
+  listen: Listen;
+  logLevel: string;
+  streams: Streams;
+}
+
+function origin(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function banner(base: string, accountId: string, token: string): string {
+  return [
+    '',
+    'access-ca: a new store. Created account "default" and an admin token (Access: Apps and Policies Write).',
+    'The token is shown only this once: keep it somewhere safe.',
+    '',
+    `account_id: ${accountId}`,
+    `api_token: ${token}`,
+    '',
+    'Create an Access application, then its SSH CA (use the "id" the first call returns):',
+    `  curl -sS -X POST ${base}/accounts/${accountId}/access/apps -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '{"name":"ssh","domain":"ssh.example.com"}'`,
+    `  curl -sS -X POST ${base}/accounts/${accountId}/access/apps/APP_ID/ca -H 'Authorization: Bearer ${token}'`,
+    'Or with the official SDK (npm i cloudflare):',
+    `  const client = new Cloudflare({ apiToken: '${token}', baseURL: '${base}' }); const ca = await client.zeroTrust.access.applications.cas.create('APP_ID', { account_id: '${accountId}' });`,
+    '',
+  ].join('\n');
+}
+
+/** `access-ca serve`: opens the store, makes the first account on an empty one, and listens. */
+export async function serve(opts: ServeOptions): Promise<void> {
+  const runtime = await openStoreRuntime(opts.store);
+  const logger = pino({
+    level: opts.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
+  });
+  const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
+  const first = await identity.bootstrap();
+
+  const app = await buildApp({
+    config: defaultAppConfig, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+    keyVault: runtime.vault, logger,
+  });
+  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.listen.port;
+  const base = `${origin(opts.listen.host, port)}${defaultAppConfig.basePath}`;
+
+  if (first) opts.streams.stderr.write(`${banner(base, first.accountId, first.token)}\n`);
+  opts.streams.stderr.write(`access-ca listening on ${origin(opts.listen.host, port)} (API base ${base}; store ${runtime.database.describe})\n`);
+
+  let closing = false;
+  const stop = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close();
+    await runtime.database.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}

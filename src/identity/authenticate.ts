@@ -1,0 +1,103 @@
+import type { Clock } from '../platform/clock.ts';
+import { ApiError, errors } from '../platform/http/errors.ts';
+import { parseCredentials, type Credential } from './credentials.ts';
+import type { IdentityStore } from './identity-store.ts';
+import { secretHash, tokenStatus } from './identity-service.ts';
+import type { PermissionGroup } from './permission-groups.ts';
+
+/** The scope a route names in its path. */
+export type ScopeRef = { kind: 'account'; accountId: string } | { kind: 'zone'; zoneId: string };
+
+/** A scope after authorization: the account it belongs to and, for zone routes, the zone. */
+export interface Scope {
+  accountId: string;
+  zoneId: string | null;
+}
+
+/** Who made a request. */
+export type Principal =
+  | { kind: 'token'; tokenId: string; accountId: string; zoneId: string | null; permissions: ReadonlySet<string> }
+  | { kind: 'user'; userId: string; accountIds: ReadonlySet<string> };
+
+type Outcome = { ok: true; principal: Principal; scope: Scope } | { ok: false; error: ApiError };
+
+/** Authentication and authorization of v4 requests (CONTRACT §3, §8). */
+export function createAuthenticator(deps: { store: Pick<IdentityStore, 'findTokenBySecret' | 'findUserByKey' | 'getZone'>; clock: Clock }) {
+  const { store, clock } = deps;
+
+  async function principalOf(credential: Credential): Promise<Principal | ApiError> {
+    if (credential.kind === 'emailKey') {
+      const user = await store.findUserByKey(credential.email, secretHash(credential.key));
+      if (!user) return errors.unknownAuthKey();
+      return { kind: 'user', userId: user.id, accountIds: new Set(user.accountIds) };
+    }
+    const token = await store.findTokenBySecret(secretHash(credential.token));
+    if (!token || tokenStatus(token, clock.now()) !== 'active') return errors.invalidAccessToken();
+    return { kind: 'token', tokenId: token.id, accountId: token.account_id, zoneId: token.zone_id, permissions: new Set(token.permissions) };
+  }
+
+  async function resolveScope(principal: Principal, ref: ScopeRef): Promise<Scope | null> {
+    let accountId: string;
+    let zoneId: string | null = null;
+    if (ref.kind === 'account') {
+      accountId = ref.accountId;
+    } else {
+      const zone = await store.getZone(ref.zoneId);
+      if (!zone) return null;
+      accountId = zone.account_id;
+      zoneId = zone.id;
+    }
+    if (principal.kind === 'user') return principal.accountIds.has(accountId) ? { accountId, zoneId } : null;
+    if (principal.accountId !== accountId) return null;
+    // An account token covers the account and its zones; a zone token only its own zone's routes.
+    if (principal.zoneId !== null && principal.zoneId !== zoneId) return null;
+    return { accountId, zoneId };
+  }
+
+  function permitted(principal: Principal, anyOf: readonly PermissionGroup[]): boolean {
+    return principal.kind === 'user' || anyOf.some((p) => principal.permissions.has(p));
+  }
+
+  async function evaluate(credential: Credential, ref: ScopeRef, anyOf: readonly PermissionGroup[]): Promise<Outcome> {
+    const principal = await principalOf(credential);
+    if (principal instanceof ApiError) return { ok: false, error: principal };
+    const scope = await resolveScope(principal, ref);
+    if (!scope) return { ok: false, error: errors.authenticationError() };
+    if (!permitted(principal, anyOf)) return { ok: false, error: errors.missingPermission() };
+    return { ok: true, principal, scope };
+  }
+
+  return {
+    /**
+     * Allows the request if any credential authorizes it for the scope and one of the permission
+     * groups; otherwise throws the first failure in the order email+key, token.
+     */
+    async authorize(headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[]) {
+      const failures: ApiError[] = [];
+      for (const credential of parseCredentials(headers)) {
+        if (credential.kind === 'malformed') {
+          failures.push(credential.error);
+          continue;
+        }
+        const outcome = await evaluate(credential, ref, anyOf);
+        if (outcome.ok) return { principal: outcome.principal, scope: outcome.scope };
+        failures.push(outcome.error);
+      }
+      throw failures[0] ?? errors.missingCredentials();
+    },
+
+    /** The active token behind an Authorization header, for /tokens/verify; 401 1000 otherwise. */
+    async verifyBearer(authorization: string | undefined) {
+      const credentials = parseCredentials({ authorization });
+      const credential = credentials[0];
+      if (!credential) throw errors.missingCredentials();
+      if (credential.kind === 'malformed') throw credential.error;
+      if (credential.kind !== 'token') throw errors.invalidApiToken();
+      const token = await store.findTokenBySecret(secretHash(credential.token));
+      if (!token || tokenStatus(token, clock.now()) !== 'active') throw errors.invalidApiToken();
+      return token;
+    },
+  };
+}
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;

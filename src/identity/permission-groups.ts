@@ -1,0 +1,14 @@
+/** The permission groups a token can hold, named as Cloudflare names them. */
+export const PERMISSION_GROUPS = [
+  'Access: Apps and Policies Write',
+  'Access: Apps and Policies Read',
+] as const;
+
+export type PermissionGroup = (typeof PERMISSION_GROUPS)[number];
+
+export const APPS_WRITE: readonly PermissionGroup[] = ['Access: Apps and Policies Write'];
+export const APPS_READ: readonly PermissionGroup[] = ['Access: Apps and Policies Write', 'Access: Apps and Policies Read'];
+
+export function isPermissionGroup(name: string): name is PermissionGroup {
+  return (PERMISSION_GROUPS as readonly string[]).includes(name);
+}

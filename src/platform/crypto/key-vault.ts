@@ -1,0 +1,85 @@
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+const VERSION = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+
+/** Seals secrets at rest with AES-256-GCM under the master key; the AAD binds a sealed value to its row. */
+export interface KeyVault {
+  seal(plaintext: Uint8Array, aad: string): Buffer;
+  /** Throws when the value was sealed under another key or for another row. */
+  open(sealed: Uint8Array, aad: string): Buffer;
+}
+
+export class MasterKeyError extends Error {
+  override name = 'MasterKeyError';
+}
+
+/** A vault over a 32-byte master key. Layout: version ‖ iv(12) ‖ tag(16) ‖ ciphertext. */
+export function createKeyVault(masterKey: Uint8Array): KeyVault {
+  if (masterKey.length !== 32) throw new MasterKeyError('the master key must be 32 bytes');
+  const key = Buffer.from(masterKey);
+  return {
+    seal(plaintext, aad) {
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', key, iv);
+      cipher.setAAD(Buffer.from(aad, 'utf8'));
+      const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      return Buffer.concat([Buffer.of(VERSION), iv, cipher.getAuthTag(), body]);
+    },
+    open(sealed, aad) {
+      const buf = Buffer.from(sealed);
+      if (buf.length < 1 + IV_BYTES + TAG_BYTES || buf[0] !== VERSION) {
+        throw new MasterKeyError('sealed value has an unknown format');
+      }
+      const iv = buf.subarray(1, 1 + IV_BYTES);
+      const tag = buf.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES);
+      const decipher = createDecipheriv('aes-256-gcm', key, iv);
+      decipher.setAAD(Buffer.from(aad, 'utf8'));
+      decipher.setAuthTag(tag);
+      try {
+        return Buffer.concat([decipher.update(buf.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]);
+      } catch {
+        throw new MasterKeyError('sealed value does not open under this master key');
+      }
+    },
+  };
+}
+
+function decodeMasterKey(text: string, path: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[0-9a-f]{64}$/i.test(trimmed) ? Buffer.from(trimmed, 'hex') : Buffer.from(trimmed, 'base64');
+  if (key.length !== 32) {
+    throw new MasterKeyError(`${path} must hold 32 bytes as base64 or 64 hex characters`);
+  }
+  return key;
+}
+
+/**
+ * Reads the master key file, or creates it (mode 0600, never overwriting) when `create` is set.
+ * Returns the key and whether it was just made.
+ */
+export function loadMasterKey(path: string, create: boolean): { key: Buffer; created: boolean } {
+  try {
+    return { key: decodeMasterKey(readFileSync(path, 'utf8'), path), created: false };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new MasterKeyError(`master key file ${path} does not exist`);
+      }
+      throw error;
+    }
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  try {
+    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process made it first: use theirs, so both seal under one key.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadMasterKey(path, false);
+    throw error;
+  }
+  return { key, created: true };
+}

@@ -1,0 +1,82 @@
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.ts';
+import type { Database, Db, DbKind } from './schema.ts';
+
+/** An open store: the query builder, which engine it runs on, and how to close it. */
+export interface OpenDatabase {
+  db: Db;
+  kind: DbKind;
+  /** Where it lives, without any password: safe to print. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+export type DatabaseLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
+
+/** Reads a `--database-url`: a SQLite path, a `sqlite:` URL, or a `postgres://` URL. */
+export function parseDatabaseUrl(value: string, cwd = process.cwd()): DatabaseLocation {
+  if (/^postgres(ql)?:\/\//i.test(value)) return { kind: 'postgres', url: value };
+  if (/^sqlite:/i.test(value)) {
+    const rest = value.replace(/^sqlite:(\/\/)?/i, '');
+    if (rest === '') throw new Error('a sqlite: URL needs a file path, e.g. sqlite:./data/access-ca.db');
+    return { kind: 'sqlite', path: resolve(cwd, rest) };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    throw new Error(`unsupported database URL scheme in ${value.split(':')[0]}:… (use a file path, sqlite: or postgres://)`);
+  }
+  return { kind: 'sqlite', path: resolve(cwd, value) };
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+function openSqlite(path: string): OpenDatabase {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // Made 0600 before SQLite opens it: the WAL and shm files take the database file's mode.
+  closeSync(openSync(path, 'a', 0o600));
+  const sqlite = new SQLite(path);
+  // WAL with synchronous=FULL: a commit is on disk before the answer that acknowledges it.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = FULL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, kind: 'sqlite', describe: path, close: () => db.destroy() };
+}
+
+function openPostgres(url: string): OpenDatabase {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, kind: 'postgres', describe: redact(url), close: () => db.destroy() };
+}
+
+/** Opens the store and runs pending migrations. */
+export async function openDatabase(location: DatabaseLocation): Promise<OpenDatabase> {
+  const opened = location.kind === 'sqlite' ? openSqlite(location.path) : openPostgres(location.url);
+  try {
+    await migrate(opened);
+    return opened;
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
+}
+
+/** Applies every pending migration; fails with the migration's own error. */
+export async function migrate(opened: OpenDatabase): Promise<string[]> {
+  const migrator = new Migrator({ db: opened.db, provider: migrationProvider(opened.kind) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+
+/** Row types of every table; timestamps are ISO 8601 strings (UTC, ms), which sort as they read. */
+export interface Database {
+  settings: { name: string; value: string };
+  accounts: { id: string; name: string; created_at: string };
+  zones: { id: string; account_id: string; name: string; created_at: string };
+  users: { id: string; email: string; api_key_sha256: string; created_at: string };
+  account_members: { account_id: string; user_id: string; created_at: string };
+  api_tokens: {
+    id: string;
+    account_id: string;
+    zone_id: string | null;
+    name: string;
+    secret_sha256: string;
+    not_before: string | null;
+    expires_on: string | null;
+    revoked_at: string | null;
+    created_at: string;
+  };
+  api_token_permissions: { token_id: string; permission_group: string };
+  access_apps: {
+    id: string;
+    account_id: string;
+    zone_id: string | null;
+    aud: string;
+    name: string;
+    domain: string | null;
+    type: string;
+    session_duration: string;
+    created_at: string;
+    updated_at: string;
+  };
+  ssh_cas: { id: string; app_id: string; created_at: string };
+  ssh_ca_keys: {
+    id: string;
+    ca_id: string;
+    /** 'active' signs; 'next' and 'previous' are trusted during a rotation. */
+    state: string;
+    algorithm: string;
+    /** The OpenSSH public key blob, base64. */
+    public_key: string;
+    /** AES-256-GCM sealed PKCS#8 DER, bound to the CA and key ids. */
+    private_key_sealed: Uint8Array;
+    created_at: string;
+  };
+}
+
+export type Db = Kysely<Database>;
+export type DbKind = 'sqlite' | 'postgres';

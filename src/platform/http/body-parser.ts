@@ -1,0 +1,23 @@
+import type { FastifyInstance } from 'fastify';
+import sjson from 'secure-json-parse';
+import { errors } from './errors.ts';
+
+/**
+ * Replaces Fastify's JSON parser: the SDK's legacy core (≤ v6) sends `Content-Type: application/json`
+ * with an empty body on POST and DELETE, which the default parser rejects.
+ */
+export function registerJsonBodyParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+    } catch {
+      done(errors.invalidRequest('the body is not valid JSON'), undefined);
+    }
+  });
+}

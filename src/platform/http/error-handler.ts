@@ -1,0 +1,70 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, errors } from './errors.ts';
+import { failure } from './envelope.ts';
+
+/** Sends an ApiError in the v4 envelope with its status and headers. */
+export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  return reply.code(error.status).type('application/json').send(failure(error.items));
+}
+
+interface ValidationIssue {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+function pointerOf(issue: ValidationIssue): string {
+  const base = issue.instancePath ?? '';
+  const extra = issue.params?.['additionalProperty'] ?? issue.params?.['missingProperty'];
+  return typeof extra === 'string' ? `${base}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}` : base || '/';
+}
+
+function describe(issue: ValidationIssue): string {
+  if (issue.keyword === 'additionalProperties') return 'unknown field';
+  if (issue.keyword === 'required') return 'missing required field';
+  return issue.message ?? 'invalid value';
+}
+
+/** Maps a schema validation failure to the catalog: a bad app id is 12045, anything else 12130. */
+function fromValidation(error: FastifyError): ApiError {
+  const issue = (error.validation?.[0] ?? {}) as ValidationIssue;
+  const context = error.validationContext;
+  if (context === 'params') {
+    if (issue.instancePath === '/app_id') return errors.invalidApplicationId();
+    return errors.noRoute();
+  }
+  if (context === 'body') return errors.invalidRequest(describe(issue), pointerOf(issue));
+  return errors.invalidRequest(`${context ?? 'request'}${issue.instancePath ?? ''}: ${describe(issue)}`);
+}
+
+/** Maps any thrown value to a safe ApiError; unknown faults become 500 10001 and are logged. */
+export function toApiError(error: unknown, request: FastifyRequest): ApiError {
+  if (error instanceof ApiError) return error;
+  const fe = error as Partial<FastifyError>;
+  if (fe.validation) return fromValidation(fe as FastifyError);
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return errors.bodyTooLarge(request.routeOptions.bodyLimit ?? 0);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return errors.unsupportedMediaType();
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return errors.invalidRequest('the body is not valid JSON');
+    default:
+      break;
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return errors.invalidRequest('malformed request');
+  }
+  request.log.error({ err: error }, 'unexpected fault');
+  return errors.internal();
+}
+
+/** Installs the one error handler and the not-found handler: every failure leaves in the envelope. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request)));
+  app.setNotFoundHandler((_request, reply) => sendError(reply, errors.noRoute()));
+}

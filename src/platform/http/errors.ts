@@ -1,0 +1,94 @@
+/**
+ * The one catalog of errors access-ca answers with. Each factory names a situation from CONTRACT §3;
+ * the HTTP status is derived from the code in one exhaustive switch, never from message text.
+ */
+
+export type ErrorCode =
+  | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12135;
+
+/** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
+export function statusForCode(code: ErrorCode): number {
+  switch (code) {
+    case 1000: return 401;
+    case 6003: case 6102: case 6103: case 6111: return 400;
+    case 7000: return 404;
+    case 7003: return 400;
+    case 9103: return 403;
+    case 9106: return 400;
+    case 9109: return 403;
+    case 10000: return 403;
+    case 10001: return 500;
+    case 10413: return 413;
+    case 10415: return 415;
+    case 10429: return 429;
+    case 12045: return 400;
+    case 12130: return 400;
+    case 12131: return 409;
+    case 12135: return 404;
+    default: {
+      const unreachable: never = code;
+      return unreachable;
+    }
+  }
+}
+
+export interface ErrorItem {
+  code: ErrorCode;
+  message: string;
+  error_chain?: { code: ErrorCode; message: string }[];
+  source?: { pointer: string };
+}
+
+/** An error whose items and headers are safe to send as they are. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly items: ErrorItem[];
+  readonly headers: Record<string, string>;
+
+  constructor(items: [ErrorItem, ...ErrorItem[]], headers: Record<string, string> = {}) {
+    super(items[0].message);
+    this.name = 'ApiError';
+    this.items = items;
+    this.status = statusForCode(items[0].code);
+    this.headers = this.status === 409 ? { 'x-should-retry': 'false', ...headers } : headers;
+  }
+
+  get code(): ErrorCode {
+    return this.items[0]!.code;
+  }
+}
+
+const one = (code: ErrorCode, message: string, extra: Partial<ErrorItem> = {}): ApiError =>
+  new ApiError([{ code, message, ...extra }]);
+
+const headerError = (code: 6102 | 6103 | 6111, message: string): ApiError =>
+  one(6003, 'Invalid request headers', { error_chain: [{ code, message }] });
+
+export const errors = {
+  missingCredentials: () => one(9106, 'Missing X-Auth-Key, X-Auth-Email or Authorization headers'),
+  malformedAuthorization: () => headerError(6111, 'Invalid format for Authorization header'),
+  malformedAuthEmail: () => headerError(6102, 'Invalid format for X-Auth-Email header'),
+  malformedAuthKey: () => headerError(6103, 'Invalid format for X-Auth-Key header'),
+  unknownAuthKey: () => one(9103, 'Unknown X-Auth-Key or X-Auth-Email'),
+  invalidAccessToken: () => one(9109, 'Invalid access token'),
+  missingPermission: () => one(9109, 'Unauthorized to access requested resource'),
+  invalidApiToken: () => one(1000, 'Invalid API Token'),
+  authenticationError: () => one(10000, 'Authentication error'),
+  invalidObjectIdentifier: (path: string) =>
+    new ApiError([
+      { code: 7003, message: `Could not route to ${path}, perhaps your object identifier is invalid?` },
+      { code: 7000, message: 'No route for that URI' },
+    ]),
+  noRoute: () => one(7000, 'No route for that URI'),
+  invalidApplicationId: () => one(12045, 'access.api.error.invalid_application_id'),
+  notFound: () => one(12135, 'access.api.error.not_found'),
+  caAlreadyExists: () => one(12131, 'access.api.error.certificate_authority_already_exists'),
+  invalidRequest: (detail: string, pointer?: string) =>
+    one(12130, `access.api.error.invalid_request: ${detail}`, pointer === undefined ? {} : { source: { pointer } }),
+  bodyTooLarge: (limit: number) => one(10413, `Request body is larger than ${limit} bytes`),
+  unsupportedMediaType: () => one(10415, 'Unsupported Content-Type: send application/json or no body'),
+  rateLimited: (retryAfterSeconds: number) =>
+    new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(retryAfterSeconds) }),
+  internal: () => one(10001, 'Internal error'),
+} as const;
