@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp, defaultAppConfig, type AppConfig } from '../../src/app.ts';
+import { systemClock, type Clock } from '../../src/platform/clock.ts';
+import { cryptoRandom } from '../../src/platform/random.ts';
+import { openStoreRuntime, type StoreRuntime } from '../../src/platform/store-runtime.ts';
+import { createIdentityStore } from '../../src/identity/identity-store.ts';
+import { createIdentityService, type IdentityService } from '../../src/identity/identity-service.ts';
+import type { Db } from '../../src/platform/db/schema.ts';
+
+export const WRITE = 'Access: Apps and Policies Write';
+export const READ = 'Access: Apps and Policies Read';
+export const BASE = '/client/v4';
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: any;
+  raw: string;
+}
+
+/** One account with a zone and tokens of every kind the tests need. */
+export interface Tenant {
+  accountId: string;
+  zoneId: string;
+  write: string;
+  read: string;
+  /** A token with no Access permission group's use: it holds only Read, used where Write is needed. */
+  zoneWrite: string;
+  email: string;
+  apiKey: string;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  dir: string;
+  runtime: StoreRuntime;
+  db: Db;
+  identity: IdentityService;
+  tenant(): Promise<Tenant>;
+  call(method: string, path: string, opts?: { token?: string; headers?: Record<string, string>; body?: unknown; payload?: string }): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+/** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
+export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db } = {}): Promise<TestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'access-ca-test-'));
+  const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: undefined, masterKeyFile: undefined });
+  const clock = opts.clock ?? systemClock;
+  const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;
+  const app = await buildApp({
+    config: { ...defaultAppConfig, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+  });
+  const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
+
+  return {
+    app, dir, runtime, db: runtime.database.db, identity,
+    async tenant() {
+      const account = await identity.createAccount(`acct-${Math.random().toString(36).slice(2, 8)}`);
+      const zone = await identity.createZone(account.id, `z${Math.random().toString(36).slice(2, 10)}.example.com`);
+      const write = await identity.createToken({ accountId: account.id, permissions: [WRITE] });
+      const read = await identity.createToken({ accountId: account.id, permissions: [READ] });
+      const zoneWrite = await identity.createToken({ accountId: account.id, zoneId: zone.id, permissions: [WRITE] });
+      const email = `u${Math.random().toString(36).slice(2, 10)}@example.com`;
+      const user = await identity.createUser(email, account.id);
+      return { accountId: account.id, zoneId: zone.id, write: write.value, read: read.value, zoneWrite: zoneWrite.value, email, apiKey: user.api_key };
+    },
+    async call(method, path, o = {}) {
+      const headers: Record<string, string> = { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers };
+      let payload = o.payload;
+      if (o.body !== undefined) {
+        payload = JSON.stringify(o.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const res = await app.inject({ method: method as 'GET', url: path.startsWith('/') ? path : `${BASE}/${path}`, headers, ...(payload !== undefined ? { payload } : {}) });
+      let body: any;
+      try {
+        body = JSON.parse(res.body);
+      } catch {
+        body = undefined;
+      }
+      return { status: res.statusCode, headers: res.headers, body, raw: res.body };
+    },
+    async close() {
+      await app.close();
+      await runtime.database.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Path of a scoped route: `accounts/<id>/…` or `zones/<id>/…`. */
+export const scoped = (kind: 'account' | 'zone', id: string, rest: string): string =>
+  `${BASE}/${kind === 'account' ? 'accounts' : 'zones'}/${id}${rest}`;
