@@ -2,6 +2,8 @@
 export const PERMISSION_GROUPS = [
   'Access: Apps and Policies Write',
   'Access: Apps and Policies Read',
+  'Access: Organizations, Identity Providers, and Groups Write',
+  'Access: Organizations, Identity Providers, and Groups Read',
 ] as const;
 
 export type PermissionGroup = (typeof PERMISSION_GROUPS)[number];

@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const MAIN = join(ROOT, 'src/main.ts');
+
+/** A real `access-ca serve` process on a loopback port, with what its first-start banner printed. */
+export interface ServerProcess {
+  origin: string;
+  base: string;
+  dataDir: string;
+  accountId: string;
+  token: string;
+  stderr(): string;
+  stdout(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  child: ChildProcess;
+}
+
+/** The environment a child gets: the parent's, less anything that would steer the SDK or the store. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('CLOUDFLARE_') || k.startsWith('ACCESS_CA_')) delete env[k];
+  return { ...env, ...extra };
+}
+
+/** Starts the server from source (as `npm run dev` does) and waits until it listens. */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'access-ca-srv-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env: cleanEnv({ ACCESS_CA_LOG_LEVEL: 'warn', ...opts.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  const listening = new Promise<string>((resolveListen, reject) => {
+    child.stderr!.on('data', (d) => {
+      err += d;
+      const m = /access-ca listening on (http:\/\/[^\s]+)/.exec(err);
+      if (m) resolveListen(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${err}`)));
+    setTimeout(() => reject(new Error(`server did not listen within 20 s:\n${err}`)), 20_000).unref();
+  });
+  const origin = await listening;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return {
+    origin,
+    base: `${origin}/client/v4`,
+    dataDir,
+    accountId: /^account_id: ([0-9a-f]{32})$/m.exec(err)?.[1] ?? '',
+    token: /^api_token: (\S+)$/m.exec(err)?.[1] ?? '',
+    stderr: () => err,
+    stdout: () => out,
+    child,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the CLI from source and returns its exit code and output. */
+export async function runCliProcess(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  return { code, stdout, stderr };
+}
