@@ -74,3 +74,12 @@ export async function runCliProcess(args: string[], env: Record<string, string> 
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   return { code, stdout, stderr };
 }
+
+/** Runs the CLI in this process (fast), with the same streams contract as the real binary. */
+export async function runCliInProcess(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { runCli } = await import('../../src/cli/program.ts');
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, env, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } }, ROOT);
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,32 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { errors, statusForCode } from './errors.ts';
+
+describe('error catalog', () => {
+  it('maps each situation to the contract\'s status and code', () => {
+    const expected: [keyof typeof errors, number, number][] = [
+      ['missingCredentials', 400, 9106], ['malformedAuthorization', 400, 6003], ['malformedAuthEmail', 400, 6003],
+      ['malformedAuthKey', 400, 6003], ['unknownAuthKey', 403, 9103], ['invalidAccessToken', 403, 9109],
+      ['missingPermission', 403, 9109], ['invalidApiToken', 401, 1000], ['authenticationError', 403, 10000],
+      ['noRoute', 404, 7000], ['invalidApplicationId', 400, 12045], ['notFound', 404, 12135],
+      ['caAlreadyExists', 409, 12131], ['unsupportedMediaType', 415, 10415], ['internal', 500, 10001],
+    ];
+    for (const [name, status, code] of expected) {
+      const e = (errors[name] as () => ReturnType<typeof errors.internal>)();
+      assert.equal(e.status, status, name);
+      assert.equal(e.code, code, name);
+    }
+    assert.equal(errors.invalidObjectIdentifier('/accounts/x').status, 400);
+    assert.deepEqual(errors.invalidObjectIdentifier('/accounts/x').items.map((i) => i.code), [7003, 7000]);
+    assert.equal(errors.invalidRequest('bad', '/name').status, 400);
+    assert.equal(errors.bodyTooLarge(10).status, 413);
+    assert.equal(errors.rateLimited(2).status, 429);
+    assert.equal(statusForCode(6111), 400);
+  });
+
+  it('every 409 carries x-should-retry: false; a 429 carries a small retry-after', () => {
+    assert.equal(errors.caAlreadyExists().headers['x-should-retry'], 'false');
+    assert.equal(errors.rateLimited(1).headers['retry-after'], '1');
+    assert.equal(errors.notFound().headers['x-should-retry'], undefined);
+  });
+});

@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { SshReader, SshWriter } from './ssh-wire.ts';
+import { authorizedKeyLine, decodeP256PublicKey, encodeP256PublicKey } from './ecdsa-p256.ts';
+
+const hex = (b: Buffer) => b.toString('hex');
+
+describe('SSH wire encoding', () => {
+  it('encodes mpints as RFC 4251 §5 shows', () => {
+    const mp = (h: string) => hex(new SshWriter().mpint(Buffer.from(h, 'hex')).toBuffer());
+    assert.equal(mp(''), '00000000');
+    assert.equal(mp('00'), '00000000');
+    assert.equal(mp('09a378f9b2e332a7'), '0000000809a378f9b2e332a7');
+    assert.equal(mp('80'), '000000020080');
+    assert.equal(mp('0000ff'), '0000000200ff');
+  });
+
+  it('reads back what it wrote and refuses truncation and trailing bytes', () => {
+    const buf = new SshWriter().string('ssh').uint32(7).uint64(2n ** 63n).toBuffer();
+    const r = new SshReader(buf);
+    assert.equal(r.text(), 'ssh');
+    assert.equal(r.uint32(), 7);
+    assert.equal(r.uint64(), 2n ** 63n);
+    r.end();
+    assert.throws(() => new SshReader(buf.subarray(0, 5)).text(), /truncated/);
+    const extra = new SshReader(Buffer.concat([buf, Buffer.of(0)]));
+    extra.text(); extra.uint32(); extra.uint64();
+    assert.throws(() => extra.end(), /trailing/);
+  });
+
+  it('encodes P-256 public keys with the fixed OpenSSH prefix and decodes them back', () => {
+    for (let i = 0; i < 50; i++) {
+      const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const blob = encodeP256PublicKey(publicKey);
+      assert.equal(blob.length, 4 + 19 + 4 + 8 + 4 + 65);
+      assert.ok(blob.toString('base64').startsWith('AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABB'));
+      const point = decodeP256PublicKey(blob);
+      const jwk = publicKey.export({ format: 'jwk' });
+      assert.equal(point.subarray(1, 33).toString('base64url'), jwk.x);
+      assert.match(authorizedKeyLine(blob, 'c'), /^ecdsa-sha2-nistp256 AAAA\S+ c$/);
+    }
+    const ed = generateKeyPairSync('ed25519').publicKey;
+    assert.throws(() => encodeP256PublicKey(ed), /not a P-256 key/);
+    assert.throws(() => decodeP256PublicKey(Buffer.concat([encodeP256PublicKey(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey), Buffer.of(1)])), /trailing/);
+  });
+});

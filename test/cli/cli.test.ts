@@ -1,0 +1,127 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCliInProcess, runCliProcess, startServer } from '../helpers/server-process.ts';
+
+const fresh = () => join(mkdtempSync(join(tmpdir(), 'access-ca-cli-')), 'data');
+const json = (s: string) => {
+  const lines = s.trim().split('\n');
+  assert.equal(lines.length, 1, `exactly one line of JSON on stdout, got: ${s}`);
+  return JSON.parse(lines[0]!);
+};
+
+describe('CLI', () => {
+  it('admin verbs work offline on a fresh data dir and print one compact JSON line', async () => {
+    const dir = fresh();
+    const cli = (...args: string[]) => runCliInProcess(['--data-dir', dir, ...args]);
+    const account = await cli('account', 'create', '--name', 'Platform', '--json');
+    assert.equal(account.code, 0, account.stderr);
+    const a = json(account.stdout);
+    assert.match(a.id, /^[0-9a-f]{32}$/);
+    assert.equal(a.name, 'Platform');
+    assert.equal(statSync(join(dir, 'master.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'access-ca.db')).mode & 0o777, 0o600);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+
+    const zone = json((await cli('zone', 'create', '--account', a.id, '--name', 'Example.COM', '--json')).stdout);
+    assert.deepEqual(Object.keys(zone).sort(), ['account_id', 'id', 'name']);
+    assert.equal(zone.name, 'example.com');
+    assert.deepEqual(json((await cli('zone', 'list', '--account', a.id, '--json')).stdout).zones.map((z: { id: string }) => z.id), [zone.id]);
+
+    const token = json((await cli('token', 'create', '--account', a.id, '--zone', zone.id, '--permission', 'Access: Apps and Policies Read', '--name', 'ci', '--expires-on', '2999-01-01T00:00:00Z', '--json')).stdout);
+    assert.deepEqual(Object.keys(token).sort(), ['id', 'value']);
+    const listed = await cli('token', 'list', '--json');
+    assert.ok(!listed.stdout.includes(token.value), 'token list never shows a value');
+    const row = json(listed.stdout).tokens.find((x: { id: string }) => x.id === token.id);
+    assert.equal(row.zone_id, zone.id);
+    assert.equal(row.status, 'active');
+    assert.deepEqual(row.permissions, ['Access: Apps and Policies Read']);
+    assert.deepEqual(json((await cli('token', 'revoke', token.id, '--json')).stdout), { id: token.id, status: 'disabled' });
+    assert.equal(json((await cli('token', 'list', '--account', a.id, '--json')).stdout).tokens[0].status, 'disabled');
+
+    const user = json((await cli('user', 'create', '--email', 'JDoe@Example.com', '--account', a.id, '--json')).stdout);
+    assert.equal(user.email, 'jdoe@example.com');
+    assert.match(user.api_key, /^[0-9a-f]{37}$/);
+
+    const app = json((await cli('app', 'create', '--account', a.id, '--name', 'bastion', '--domain', 'ssh.example.com', '--json')).stdout);
+    assert.match(app.aud, /^[0-9a-f]{64}$/);
+    assert.equal(app.type, 'self_hosted');
+    const zoneApp = json((await cli('app', 'create', '--account', a.id, '--zone', zone.id, '--name', 'z', '--domain', 'z.example.com', '--json')).stdout);
+    assert.deepEqual(json((await cli('app', 'list', '--account', a.id, '--json')).stdout).apps.map((x: { id: string }) => x.id), [app.id]);
+    assert.deepEqual(json((await cli('app', 'list', '--account', a.id, '--zone', zone.id, '--json')).stdout).apps.map((x: { id: string }) => x.id), [zoneApp.id]);
+    assert.equal(json((await cli('account', 'list', '--json')).stdout).accounts.length, 1);
+  });
+
+  it('refuses bad input with exit 2, a message on stderr and a JSON error on stdout', async () => {
+    const dir = fresh();
+    const cli = (...args: string[]) => runCliInProcess(['--data-dir', dir, ...args]);
+    const a = json((await cli('account', 'create', '--name', 'x', '--json')).stdout);
+    const cases: [string[], RegExp][] = [
+      [['token', 'create', '--account', a.id, '--permission', 'Root', '--json'], /unknown permission group "Root"/],
+      [['token', 'create', '--account', a.id, '--json'], /at least one --permission/],
+      [['token', 'create', '--account', a.id, '--permission', 'Access: Apps and Policies Read', '--expires-on', 'tomorrow', '--json'], /RFC 3339/],
+      [['token', 'create', '--account', 'f'.repeat(32), '--permission', 'Access: Apps and Policies Read', '--json'], /no account/],
+      [['token', 'revoke', 'nope', '--json'], /no token nope/],
+      [['zone', 'create', '--account', a.id, '--name', 'not a domain', '--json'], /DNS name/],
+      [['app', 'create', '--account', a.id, '--name', 'x', '--json'], /domain is required/],
+      [['app', 'create', '--account', a.id, '--name', 'x', '--domain', 'bad domain', '--json'], /--domain/],
+      [['app', 'create', '--account', a.id, '--zone', 'f'.repeat(32), '--name', 'x', '--domain', 'a.example.com', '--json'], /no zone/],
+      [['user', 'create', '--account', a.id, '--email', 'nope', '--json'], /--email/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.match(json(r.stdout).error, message);
+    }
+    const dup = await cli('user', 'create', '--account', a.id, '--email', 'a@example.com');
+    assert.equal(dup.code, 0);
+    assert.match((await cli('user', 'create', '--account', a.id, '--email', 'a@example.com')).stderr, /already exists/);
+    const usage = await cli('token', 'create');
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /required option '--account <id>'/);
+  });
+
+  it('--help answers: verbs, flags and environment', async () => {
+    const r = await runCliProcess(['--help']);
+    assert.equal(r.code, 0);
+    for (const word of ['serve', 'migrate', 'account', 'zone', 'token', 'user', 'app', 'ACCESS_CA_DATA_DIR', 'ACCESS_CA_MASTER_KEY_FILE']) {
+      assert.ok(r.stdout.includes(word), word);
+    }
+    const tokenHelp = await runCliProcess(['token', 'create', '--help']);
+    assert.match(tokenHelp.stdout, /Access: Apps and Policies\s+Write/);
+  });
+
+  it('serve prints the account and token once, on the first start only', async () => {
+    const dataDir = fresh();
+    const first = await startServer({ dataDir });
+    assert.match(first.stderr(), /^account_id: [0-9a-f]{32}$/m);
+    assert.match(first.stderr(), /^api_token: \S+$/m);
+    assert.ok(first.stderr().includes(`curl -sS -X POST ${first.base}/accounts/${first.accountId}/access/apps -H 'Authorization: Bearer ${first.token}'`));
+    assert.ok(first.stderr().includes(`new Cloudflare({ apiToken: '${first.token}', baseURL: '${first.base}' })`));
+    const verify = await fetch(`${first.base}/user/tokens/verify`, { headers: { authorization: `Bearer ${first.token}` } });
+    assert.equal(verify.status, 200);
+    assert.equal(await first.stop(), 0);
+    assert.ok(!first.stdout().includes(first.token), 'the token is not in the log');
+    const second = await startServer({ dataDir });
+    assert.equal(second.token, '');
+    assert.ok(!second.stderr().includes(first.token));
+    await second.stop();
+  });
+
+  it('a master key that does not match the store stops the start with a clear message', async () => {
+    const dataDir = fresh();
+    assert.equal((await runCliProcess(['--data-dir', dataDir, 'migrate'])).code, 0);
+    const other = join(mkdtempSync(join(tmpdir(), 'access-ca-key-')), 'other.key');
+    writeFileSync(other, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const r = await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: other });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /is not the one this store was created with/);
+    const missing = await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: join(dataDir, 'nope.key') });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /does not exist/);
+  });
+});
