@@ -1,0 +1,162 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { migrate, type OpenDatabase } from '../../src/platform/db/database.ts';
+import { isForeignKeyViolation, isUniqueViolation } from '../../src/platform/db/db-errors.ts';
+import { createIdentityStore } from '../../src/identity/identity-store.ts';
+import { createAccessAppsStore, type AppRow } from '../../src/access-apps/access-apps-store.ts';
+import { createAccessCasStore } from '../../src/access-cas/access-cas-store.ts';
+import type { TestDatabase } from '../helpers/databases.ts';
+
+const hex = (n: number) => randomBytes(n).toString('hex');
+const now = () => new Date().toISOString();
+
+/** The one suite every store implementation must pass, on SQLite and on PostgreSQL alike. */
+export function storeConformance(engine: string, make: () => Promise<TestDatabase>, skip: string | null): void {
+  describe(`store conformance: ${engine}`, { skip: skip ?? false }, () => {
+    let tdb: TestDatabase;
+    let opened: OpenDatabase;
+    before(async () => {
+      tdb = await make();
+      opened = await tdb.open();
+    });
+    after(async () => {
+      await opened?.close();
+      await tdb?.drop();
+    });
+
+    const account = async () => {
+      const row = { id: hex(16), name: 'a', created_at: now() };
+      await createIdentityStore(opened.db).insertAccount(row);
+      return row.id;
+    };
+    const app = async (accountId: string, zoneId: string | null = null): Promise<AppRow> => {
+      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: zoneId, aud: hex(32), name: 'n', domain: 'd.example.com', type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      await createAccessAppsStore(opened.db).insert(row);
+      return row;
+    };
+    const caRows = (appId: string, caId = hex(24), sealed: Buffer = randomBytes(80)) => [
+      { id: caId, app_id: appId, created_at: now() },
+      { id: hex(16), ca_id: caId, state: 'active', algorithm: 'ecdsa-sha2-nistp256', public_key: randomBytes(104).toString('base64'), private_key_sealed: sealed, created_at: now() },
+    ] as const;
+
+    it('migrations are idempotent: a second run applies nothing', async () => {
+      assert.deepEqual(await migrate(opened), []);
+    });
+
+    it('identity: tokens with permissions, lookup by secret hash, revoke, users by key', async () => {
+      const s = createIdentityStore(opened.db);
+      const accountId = await account();
+      const zone = { id: hex(16), account_id: accountId, name: `${hex(4)}.example.com`, created_at: now() };
+      await s.insertZone(zone);
+      assert.deepEqual(await s.getZone(zone.id), zone);
+      await assert.rejects(s.insertZone({ ...zone, id: hex(16) }), isUniqueViolation);
+      const token = { id: hex(16), account_id: accountId, zone_id: zone.id, name: 't', secret_sha256: hex(32), not_before: null, expires_on: null, revoked_at: null, created_at: now() };
+      await s.insertToken(token, ['B perm', 'A perm']);
+      assert.deepEqual(await s.findTokenBySecret(token.secret_sha256), { ...token, permissions: ['A perm', 'B perm'] });
+      assert.equal(await s.findTokenBySecret(hex(32)), undefined);
+      assert.equal(await s.revokeToken(token.id, now()), true);
+      assert.equal(await s.revokeToken(token.id, now()), false, 'revoking twice changes nothing');
+      assert.notEqual((await s.getToken(token.id))?.revoked_at, null);
+      const user = { id: hex(16), email: `${hex(4)}@example.com`, api_key_sha256: hex(32), created_at: now() };
+      await s.insertUser(user, accountId);
+      assert.deepEqual((await s.findUserByKey(user.email, user.api_key_sha256))?.accountIds, [accountId]);
+      assert.equal(await s.findUserByKey(user.email, hex(32)), undefined);
+      await assert.rejects(s.insertUser({ ...user, id: hex(16), api_key_sha256: hex(32) }, accountId), isUniqueViolation);
+    });
+
+    it('identity: bootstrap makes the first account once', async () => {
+      const s = createIdentityStore(opened.db);
+      const before = await s.countAccounts();
+      const row = () => ({ id: hex(16), name: 'default', created_at: now() });
+      const tok = (accountId: string) => ({ id: hex(16), account_id: accountId, zone_id: null, name: 'b', secret_sha256: hex(32), not_before: null, expires_on: null, revoked_at: null, created_at: now() });
+      const a = row();
+      const made = await s.bootstrap(a, tok(a.id), ['Access: Apps and Policies Write']);
+      assert.equal(made, before === 0);
+      const b = row();
+      assert.equal(await s.bootstrap(b, tok(b.id), []), false);
+    });
+
+    it('apps: confined to their scope; paged; updated; deleted', async () => {
+      const s = createAccessAppsStore(opened.db);
+      const accountId = await account();
+      const zone = { id: hex(16), account_id: accountId, name: `${hex(4)}.example.com`, created_at: now() };
+      await createIdentityStore(opened.db).insertZone(zone);
+      const acctScope = { accountId, zoneId: null };
+      const zoneScope = { accountId, zoneId: zone.id };
+      const rows = [await app(accountId), await app(accountId), await app(accountId)];
+      const zoned = await app(accountId, zone.id);
+      assert.deepEqual(await s.get(acctScope, rows[0]!.id), rows[0]);
+      assert.equal(await s.get(zoneScope, rows[0]!.id), undefined);
+      assert.equal(await s.get(acctScope, zoned.id), undefined);
+      assert.equal(await s.get({ accountId: hex(16), zoneId: null }, rows[0]!.id), undefined);
+      const page1 = await s.list(acctScope, 0, 2);
+      const page2 = await s.list(acctScope, 2, 2);
+      assert.equal(page1.total, 3);
+      assert.equal(page1.rows.length + page2.rows.length, 3);
+      assert.deepEqual((await s.list(acctScope, 4, 2)).rows, []);
+      assert.deepEqual((await s.list(zoneScope, 0, 10)).rows, [zoned]);
+      const updated = await s.update(acctScope, rows[1]!.id, { name: 'new', domain: null, type: 'ssh', session_duration: '1h', updated_at: now() });
+      assert.equal(updated?.name, 'new');
+      assert.equal(updated?.aud, rows[1]!.aud);
+      assert.equal(await s.update(zoneScope, rows[1]!.id, { name: 'x', domain: null, type: 'ssh', session_duration: '1h', updated_at: now() }), undefined);
+      assert.equal(await s.delete(zoneScope, rows[2]!.id), false);
+      assert.equal(await s.delete(acctScope, rows[2]!.id), true);
+      assert.equal(await s.get(acctScope, rows[2]!.id), undefined);
+    });
+
+    it('CAs: one per app, enforced by the database, even under concurrent inserts', async () => {
+      const s = createAccessCasStore(opened.db);
+      const accountId = await account();
+      const a = await app(accountId);
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => s.insert(...caRows(a.id))));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(isUniqueViolation(r.reason), String(r.reason));
+      const cas = await opened.db.selectFrom('ssh_cas').select('id').where('app_id', '=', a.id).execute();
+      assert.equal(cas.length, 1);
+      assert.equal((await s.keysOf(cas[0]!.id)).length, 1, 'no orphan keys from the refused inserts');
+      assert.equal((await opened.db.selectFrom('ssh_ca_keys').select('id').where('ca_id', 'not in', opened.db.selectFrom('ssh_cas').select('id')).execute()).length, 0);
+    });
+
+    it('CAs: sealed bytes round-trip; lookup joins the app\'s aud and the active key', async () => {
+      const s = createAccessCasStore(opened.db);
+      const a = await app(await account());
+      const sealed = randomBytes(200);
+      const [ca, key] = caRows(a.id, hex(24), sealed);
+      await s.insert(ca, key);
+      assert.deepEqual(await s.getByApp(a.id), { id: ca.id, app_id: a.id, aud: a.aud, public_key: key.public_key });
+      const keys = await s.keysOf(ca.id);
+      assert.deepEqual(Buffer.from(keys[0]!.private_key_sealed), sealed);
+      await assert.rejects(
+        opened.db.insertInto('ssh_ca_keys').values({ ...key, id: hex(16) }).execute(),
+        isUniqueViolation,
+        'a second active key for one CA is refused',
+      );
+      await opened.db.insertInto('ssh_ca_keys').values({ ...key, id: hex(16), state: 'next' }).execute();
+      assert.equal((await s.keysOf(ca.id)).length, 2);
+    });
+
+    it('CAs: an insert for a missing app is a foreign key violation and writes nothing', async () => {
+      const s = createAccessCasStore(opened.db);
+      const [ca, key] = caRows(randomUUID());
+      await assert.rejects(s.insert(ca, key), isForeignKeyViolation);
+      assert.equal((await opened.db.selectFrom('ssh_ca_keys').select('id').where('ca_id', '=', ca.id).execute()).length, 0);
+    });
+
+    it('CAs: listed by scope; deleting the app deletes the CA and its keys', async () => {
+      const s = createAccessCasStore(opened.db);
+      const accountId = await account();
+      const apps = [await app(accountId), await app(accountId)];
+      for (const a of apps) await s.insert(...caRows(a.id));
+      const listed = await s.list({ accountId, zoneId: null }, 0, 10);
+      assert.equal(listed.total, 2);
+      assert.deepEqual(new Set(listed.rows.map((r) => r.app_id)), new Set(apps.map((a) => a.id)));
+      const caId = (await s.getByApp(apps[0]!.id))!.id;
+      await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, apps[0]!.id);
+      assert.equal(await s.getByApp(apps[0]!.id), undefined);
+      assert.deepEqual(await s.keysOf(caId), []);
+      assert.equal(await s.deleteByApp(apps[1]!.id) !== undefined, true);
+      assert.equal(await s.deleteByApp(apps[1]!.id), undefined);
+    });
+  });
+}
