@@ -8,6 +8,7 @@ import { registerJsonBodyParser } from './platform/http/body-parser.ts';
 import { registerErrorHandling } from './platform/http/error-handler.ts';
 import { createIdentityStore } from './identity/identity-store.ts';
 import { createAuthenticator } from './identity/authenticate.ts';
+import { createAuthFailureLimiter } from './identity/auth-failure-limiter.ts';
 import { decorateScopedRequests } from './identity/scoped-route.ts';
 import { registerTokenVerifyRoutes } from './identity/token-verify-routes.ts';
 import { createAccessAppsStore } from './access-apps/access-apps-store.ts';
@@ -24,12 +25,15 @@ export interface AppConfig {
   /** Largest request body accepted, in bytes. */
   bodyLimit: number;
   caKeyComment: string;
+  /** Failed authentications allowed per client address and minute before 429; 0 turns it off. */
+  authFailuresPerMinute: number;
 }
 
 export const defaultAppConfig: AppConfig = {
   basePath: '/client/v4',
   bodyLimit: 64 * 1024,
   caKeyComment: DEFAULT_CA_KEY_COMMENT,
+  authFailuresPerMinute: 60,
 };
 
 export interface AppDeps {
@@ -56,7 +60,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   decorateScopedRequests(app);
 
   const identityStore = createIdentityStore(db);
-  const auth = createAuthenticator({ store: identityStore, clock });
+  const limiter = createAuthFailureLimiter(config.authFailuresPerMinute, clock);
+  const auth = createAuthenticator({ store: identityStore, clock, limiter });
   const appsStore = createAccessAppsStore(db);
   const apps = createAccessAppsService({ store: appsStore, clock, random });
   const cas = createAccessCasService({

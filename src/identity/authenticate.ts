@@ -4,6 +4,7 @@ import { parseCredentials, type Credential } from './credentials.ts';
 import type { IdentityStore } from './identity-store.ts';
 import { secretHash, tokenStatus } from './identity-service.ts';
 import type { PermissionGroup } from './permission-groups.ts';
+import type { AuthFailureLimiter } from './auth-failure-limiter.ts';
 
 /** The scope a route names in its path. */
 export type ScopeRef = { kind: 'account'; accountId: string } | { kind: 'zone'; zoneId: string };
@@ -22,8 +23,23 @@ export type Principal =
 type Outcome = { ok: true; principal: Principal; scope: Scope } | { ok: false; error: ApiError };
 
 /** Authentication and authorization of v4 requests (CONTRACT §3, §8). */
-export function createAuthenticator(deps: { store: Pick<IdentityStore, 'findTokenBySecret' | 'findUserByKey' | 'getZone'>; clock: Clock }) {
-  const { store, clock } = deps;
+export function createAuthenticator(deps: {
+  store: Pick<IdentityStore, 'findTokenBySecret' | 'findUserByKey' | 'getZone'>;
+  clock: Clock;
+  limiter: AuthFailureLimiter;
+}) {
+  const { store, clock, limiter } = deps;
+
+  /** Runs one check for a client address, counting every refusal against it. */
+  async function limited<T>(address: string, work: () => Promise<T>): Promise<T> {
+    limiter.check(address);
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof ApiError) limiter.fail(address);
+      throw error;
+    }
+  }
 
   async function principalOf(credential: Credential): Promise<Principal | ApiError> {
     if (credential.kind === 'emailKey') {
@@ -67,36 +83,42 @@ export function createAuthenticator(deps: { store: Pick<IdentityStore, 'findToke
     return { ok: true, principal, scope };
   }
 
-  return {
-    /**
-     * Allows the request if any credential authorizes it for the scope and one of the permission
-     * groups; otherwise throws the first failure in the order email+key, token.
-     */
-    async authorize(headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[]) {
-      const failures: ApiError[] = [];
-      for (const credential of parseCredentials(headers)) {
-        if (credential.kind === 'malformed') {
-          failures.push(credential.error);
-          continue;
-        }
-        const outcome = await evaluate(credential, ref, anyOf);
-        if (outcome.ok) return { principal: outcome.principal, scope: outcome.scope };
-        failures.push(outcome.error);
+  /**
+   * Allows the request if any credential authorizes it for the scope and one of the permission
+   * groups; otherwise throws the first failure in the order email+key, token.
+   */
+  async function authorize(headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[]) {
+    const failures: ApiError[] = [];
+    for (const credential of parseCredentials(headers)) {
+      if (credential.kind === 'malformed') {
+        failures.push(credential.error);
+        continue;
       }
-      throw failures[0] ?? errors.missingCredentials();
-    },
+      const outcome = await evaluate(credential, ref, anyOf);
+      if (outcome.ok) return { principal: outcome.principal, scope: outcome.scope };
+      failures.push(outcome.error);
+    }
+    throw failures[0] ?? errors.missingCredentials();
+  }
 
-    /** The active token behind an Authorization header, for /tokens/verify; 401 1000 otherwise. */
-    async verifyBearer(authorization: string | undefined) {
-      const credentials = parseCredentials({ authorization });
-      const credential = credentials[0];
-      if (!credential) throw errors.missingCredentials();
-      if (credential.kind === 'malformed') throw credential.error;
-      if (credential.kind !== 'token') throw errors.invalidApiToken();
-      const token = await store.findTokenBySecret(secretHash(credential.token));
-      if (!token || tokenStatus(token, clock.now()) !== 'active') throw errors.invalidApiToken();
-      return token;
-    },
+  /** The active token behind an Authorization header, for /tokens/verify; 401 1000 otherwise. */
+  async function verifyBearer(authorization: string | undefined) {
+    const credentials = parseCredentials({ authorization });
+    const credential = credentials[0];
+    if (!credential) throw errors.missingCredentials();
+    if (credential.kind === 'malformed') throw credential.error;
+    if (credential.kind !== 'token') throw errors.invalidApiToken();
+    const token = await store.findTokenBySecret(secretHash(credential.token));
+    if (!token || tokenStatus(token, clock.now()) !== 'active') throw errors.invalidApiToken();
+    return token;
+  }
+
+  return {
+    /** `authorize`, counting refusals against the client address. */
+    authorize: (headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[], address: string) =>
+      limited(address, () => authorize(headers, ref, anyOf)),
+    /** `verifyBearer`, counting refusals against the client address. */
+    verifyBearer: (authorization: string | undefined, address: string) => limited(address, () => verifyBearer(authorization)),
   };
 }
 

@@ -80,7 +80,7 @@ export function registerScopedRoute<P extends TSchema, B extends TSchema, Q exte
         const id = (request.params as Record<string, string>)[scopeParam] ?? '';
         if (!HEX32.test(id)) throw errors.invalidObjectIdentifier(routedPath(request, basePath));
         const ref: ScopeRef = kind === 'account' ? { kind, accountId: id } : { kind, zoneId: id };
-        request.accessAuth = await auth.authorize(request.headers, ref, route.permissions);
+        request.accessAuth = await auth.authorize(request.headers, ref, route.permissions, request.ip);
       },
       preValidation: async (request) => {
         // No body, an empty JSON body and `{}` are the same request (CONTRACT §1).

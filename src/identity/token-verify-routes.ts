@@ -33,14 +33,14 @@ export function registerTokenVerifyRoutes(app: FastifyInstance, deps: { auth: Au
   const response = { 200: envelopeSchema(TokenStatus) };
 
   app.get('/user/tokens/verify', { schema: { response } }, async (request) =>
-    ok(statusView(await auth.verifyBearer(header(request)))));
+    ok(statusView(await auth.verifyBearer(header(request), request.ip))));
 
   app.get('/accounts/:account_id/tokens/verify', { schema: { response } }, async (request) => {
     const accountId = (request.params as { account_id: string }).account_id;
     if (!/^[0-9a-f]{32}$/.test(accountId)) {
       throw errors.invalidObjectIdentifier((request.url.split('?')[0] ?? '').slice(basePath.length));
     }
-    const token = await auth.verifyBearer(header(request));
+    const token = await auth.verifyBearer(header(request), request.ip);
     if (token.account_id !== accountId) throw errors.authenticationError();
     return ok(statusView(token));
   });

@@ -51,7 +51,7 @@ export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppCon
   const clock = opts.clock ?? systemClock;
   const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;
   const app = await buildApp({
-    config: { ...defaultAppConfig, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+    config: { ...defaultAppConfig, authFailuresPerMinute: 0, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
   });
   const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
 
