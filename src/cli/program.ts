@@ -9,7 +9,7 @@ import { serve } from './serve-command.ts';
 const HELP_FOOTER = `
 Environment:
   ACCESS_CA_DATA_DIR          data directory (default ./.access-ca): the SQLite store and master.key
-  ACCESS_CA_DATABASE_URL      store location: a SQLite path or sqlite: URL
+  ACCESS_CA_DATABASE_URL      store location: a SQLite path, sqlite: URL or postgres:// URL
   ACCESS_CA_MASTER_KEY_FILE   master key file (32 bytes, base64); by default <data-dir>/master.key, made on first use
   ACCESS_CA_LISTEN            serve: host:port (default 127.0.0.1:8787)
   ACCESS_CA_LOG_LEVEL         serve: pino log level (default info)
@@ -26,7 +26,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
   program.name('access-ca')
     .description('A self-hosted, Cloudflare-compatible authority for short-lived SSH certificates.')
     .option('--data-dir <dir>', 'data directory (env ACCESS_CA_DATA_DIR, default ./.access-ca)')
-    .option('--database-url <url>', 'store: SQLite path or sqlite: URL (env ACCESS_CA_DATABASE_URL)')
+    .option('--database-url <url>', 'store: SQLite path, sqlite: URL or postgres:// URL (env ACCESS_CA_DATABASE_URL)')
     .addHelpText('after', HELP_FOOTER)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => streams.stdout.write(s), writeErr: (s) => streams.stderr.write(s) })
