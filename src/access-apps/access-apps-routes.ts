@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
-import { envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
+import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
 import type { Authenticator } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
@@ -38,7 +37,7 @@ export function registerAccessAppsRoutes(app: FastifyInstance, deps: { auth: Aut
   });
   route({
     method: 'DELETE', path: '/access/apps/:app_id', permissions: APPS_WRITE, status: 202,
-    params: AppIdParams, body: Type.Object({}, { additionalProperties: false }), response: envelopeSchema(DeletedId),
+    params: AppIdParams, body: EmptyBody, response: envelopeSchema(DeletedId),
     handler: async ({ scope, params }) => ok(await apps.delete(scope, params.app_id)),
   });
 }

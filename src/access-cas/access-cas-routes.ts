@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
+import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
 import type { Authenticator } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams, DeletedId } from '../access-apps/access-apps-schemas.ts';
-import { CaView, EmptyBody } from './access-cas-schemas.ts';
+import { CaView } from './access-cas-schemas.ts';
 import type { AccessCasService } from './access-cas-service.ts';
 
 /** Registers the four CA routes in their account and zone forms; the literal `/ca` list comes first. */

@@ -8,5 +8,3 @@ export const CaView = Type.Object({
 });
 export type CaView = Static<typeof CaView>;
 
-/** CA routes define no body; `{}` (Terraform) is the only non-empty form accepted. */
-export const EmptyBody = Type.Object({}, { additionalProperties: false });

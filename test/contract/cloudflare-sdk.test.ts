@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Cloudflare from 'cloudflare';
@@ -157,9 +157,11 @@ const ca = await client.zeroTrust.access.applications.cas.create(
 
 console.log(ca.id);
 `;
-    const file = join(ROOT, 'node_modules', '.seed-snippet.mjs');
+    // Inside node_modules/ so that `import 'cloudflare'` resolves as it would in a user's project.
+    const file = join(ROOT, 'node_modules', `.seed-snippet-${process.pid}.mjs`);
     writeFileSync(file, snippet);
     const run = spawnSync(process.execPath, [file], { env: cleanEnv({ CLOUDFLARE_API_TOKEN: server.token }), encoding: 'utf8' });
+    rmSync(file, { force: true });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout.trim(), /^[0-9a-f]{48}$/);
   });

@@ -52,3 +52,6 @@ export function pageEnvelopeSchema<T extends TSchema>(item: T) {
     }),
   });
 }
+
+/** A route that defines no body: no body, an empty JSON body and `{}` are the same request. */
+export const EmptyBody = Type.Object({}, { additionalProperties: false });
