@@ -138,6 +138,20 @@ describe('contract: the official cloudflare SDK against a real server process', 
     assert.ok(conflict instanceof CloudflareV4.ConflictError);
     assert.equal(seen.filter((s) => s.status === 409).length, 1, 'v4 did not retry the 409 either');
     publicKeys.push(created.public_key!);
+
+    const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'v4-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const zoneId = JSON.parse(zone.stdout).id as string;
+    const zoneApp = await client.zeroTrust.access.applications.create({ zone_id: zoneId, name: 'v4z', domain: 'a.v4-zone.example.com', type: 'self_hosted' } as any);
+    const zoneAppId = (zoneApp as any).id as string;
+    const zoneCa = await client.zeroTrust.access.applications.cas.create(zoneAppId, { zone_id: zoneId });
+    publicKeys.push(zoneCa.public_key!);
+    assert.deepEqual(await client.zeroTrust.access.applications.cas.get(zoneAppId, { zone_id: zoneId }), zoneCa);
+    const zoneListed = [];
+    for await (const c of client.zeroTrust.access.applications.cas.list({ zone_id: zoneId })) zoneListed.push(c);
+    assert.deepEqual(zoneListed, [zoneCa]);
+    assert.deepEqual(await client.zeroTrust.access.applications.cas.delete(zoneAppId, { zone_id: zoneId }), { id: zoneCa.id });
+    const sent = seen.filter((s) => s.method === 'POST' && s.url.endsWith('/ca'));
+    assert.ok(sent.length >= 3, 'v4 created CAs with its empty-JSON-body POST');
   });
 
   it('the seed\'s SDK snippet, as printed in the docs, with a real app id and account id', async () => {

@@ -108,6 +108,14 @@ describe('CA routes (HTTP, SQLite)', () => {
     assert.equal((await t.call('GET', path, { token: tenant.write })).status, 404, 'no refused request made a CA');
   });
 
+  it('ignores api-version, x-stainless-* and user-agent; takes a charset on the JSON type', async () => {
+    const app = await newApp();
+    const path = scoped('account', tenant.accountId, `/access/apps/${app.id}/ca`);
+    const headers = { 'api-version': '2099-12-31', 'x-stainless-lang': 'js', 'x-stainless-retry-count': '0', 'user-agent': 'Cloudflare/JS 7.3.0', 'content-type': 'application/json; charset=utf-8' };
+    const r = await t.call('POST', path, { token: tenant.write, headers, payload: '{}' });
+    assert.equal(r.status, 200, r.raw);
+  });
+
   it('50 concurrent creates for one app: exactly one 200, 49 × 409, one row, one key', async () => {
     const app = await newApp();
     const path = scoped('account', tenant.accountId, `/access/apps/${app.id}/ca`);
