@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { encodeP256PublicKey } from '../ssh-certs/openssh/ecdsa-p256.ts';
+import { publicKeyBlob } from '../ssh-certs/openssh/public-key-blob.ts';
 
 export const CA_KEY_ALGORITHM = 'ecdsa-sha2-nistp256';
 
@@ -10,7 +10,7 @@ export const DEFAULT_CA_KEY_COMMENT = 'open-ssh-ca@cloudflareaccess.org';
 export function generateCaKey(): { publicBlob: Buffer; pkcs8: Buffer } {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   return {
-    publicBlob: encodeP256PublicKey(publicKey),
+    publicBlob: publicKeyBlob(publicKey),
     pkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }),
   };
 }

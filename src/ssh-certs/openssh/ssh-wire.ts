@@ -47,6 +47,11 @@ export class SshReader {
   private offset = 0;
   constructor(private readonly buf: Buffer) {}
 
+  /** How many bytes have been read. */
+  get position(): number {
+    return this.offset;
+  }
+
   private take(n: number): Buffer {
     if (n < 0 || this.offset + n > this.buf.length) throw new SshWireError('truncated');
     const out = this.buf.subarray(this.offset, this.offset + n);

@@ -1,0 +1,110 @@
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { SshReader, SshWireError } from './ssh-wire.ts';
+
+/** The user key types a certificate can be issued for. */
+export const USER_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
+export type UserKeyType = (typeof USER_KEY_TYPES)[number];
+
+export const MIN_RSA_BITS = 2048;
+
+/** A user public key, checked and ready to be certified. */
+export interface UserPublicKey {
+  type: UserKeyType;
+  /** The whole OpenSSH public key blob. */
+  blob: Buffer;
+  /** The blob without its leading type string: what a certificate embeds. */
+  fields: Buffer;
+  /** `SHA256:…`, as ssh-keygen -l prints it. */
+  fingerprint: string;
+  /** Bits of the key (RSA modulus size, curve size, 256 for Ed25519). */
+  bits: number;
+  comment: string;
+}
+
+/** Why a public key was refused; the message is safe to show to the person who sent it. */
+export class PublicKeyError extends Error {
+  override name = 'PublicKeyError';
+}
+
+const CURVES: Record<string, { name: string; crv: string; bytes: number; bits: number }> = {
+  'ecdsa-sha2-nistp256': { name: 'nistp256', crv: 'P-256', bytes: 32, bits: 256 },
+  'ecdsa-sha2-nistp384': { name: 'nistp384', crv: 'P-384', bytes: 48, bits: 384 },
+  'ecdsa-sha2-nistp521': { name: 'nistp521', crv: 'P-521', bytes: 66, bits: 521 },
+};
+
+/** `SHA256:<base64, no padding>` of a key blob. */
+export const fingerprintOf = (blob: Buffer): string =>
+  `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+
+function unsigned(mpint: Buffer): Buffer {
+  if (mpint.length > 0 && mpint[0]! & 0x80) throw new PublicKeyError('negative integer in an RSA key');
+  let i = 0;
+  while (i < mpint.length - 1 && mpint[i] === 0) i++;
+  return mpint.subarray(i);
+}
+
+/** Checks the key's math by importing it: a point off the curve or a broken modulus throws. */
+function importCheck(jwk: Record<string, string>): KeyObject {
+  try {
+    return createPublicKey({ key: jwk, format: 'jwk' });
+  } catch {
+    throw new PublicKeyError('the public key is not a valid key of its type');
+  }
+}
+
+function readFields(type: string, r: SshReader): { bits: number } {
+  if (type === 'ssh-ed25519') {
+    const pk = r.bytes();
+    if (pk.length !== 32) throw new PublicKeyError('an ssh-ed25519 key is 32 bytes');
+    importCheck({ kty: 'OKP', crv: 'Ed25519', x: pk.toString('base64url') });
+    return { bits: 256 };
+  }
+  const curve = CURVES[type];
+  if (curve) {
+    if (r.text() !== curve.name) throw new PublicKeyError(`the curve does not match ${type}`);
+    const q = r.bytes();
+    if (q.length !== 1 + 2 * curve.bytes || q[0] !== 4) throw new PublicKeyError(`${type} needs an uncompressed point`);
+    importCheck({
+      kty: 'EC', crv: curve.crv,
+      x: q.subarray(1, 1 + curve.bytes).toString('base64url'), y: q.subarray(1 + curve.bytes).toString('base64url'),
+    });
+    return { bits: curve.bits };
+  }
+  if (type === 'ssh-rsa') {
+    const e = unsigned(r.bytes());
+    const n = unsigned(r.bytes());
+    const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+    if (bits < MIN_RSA_BITS) throw new PublicKeyError(`RSA keys must have at least ${MIN_RSA_BITS} bits; this one has ${bits}`);
+    if (bits > 16384) throw new PublicKeyError('RSA keys over 16384 bits are not accepted');
+    if (e.length === 0 || e.length > 8 || (e[e.length - 1]! & 1) === 0) throw new PublicKeyError('the RSA public exponent is invalid');
+    importCheck({ kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') });
+    return { bits };
+  }
+  if (type === 'ssh-dss') throw new PublicKeyError('DSA keys are not accepted (OpenSSH disabled them); use ssh-ed25519');
+  throw new PublicKeyError(`unsupported key type ${JSON.stringify(type.slice(0, 64))}`);
+}
+
+/** Parses one authorized_keys line (`type base64 [comment]`) for a user key; throws PublicKeyError. */
+export function parseUserPublicKey(line: string): UserPublicKey {
+  if (typeof line !== 'string' || line.length > 16_384) throw new PublicKeyError('the public key is missing or too long');
+  const parts = line.trim().split(/[ \t]+/);
+  if (parts.length < 2) throw new PublicKeyError('expected an authorized_keys line: "<type> <base64> [comment]"');
+  const [declared, b64] = parts as [string, string];
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new PublicKeyError('the key blob is not base64');
+  const blob = Buffer.from(b64, 'base64');
+  try {
+    const r = new SshReader(blob);
+    const type = r.text();
+    if (type !== declared) throw new PublicKeyError(`the line says ${JSON.stringify(declared.slice(0, 64))} but the key is ${JSON.stringify(type.slice(0, 64))}`);
+    if (type.includes('-cert-v01@openssh.com')) throw new PublicKeyError('send a public key, not a certificate');
+    const { bits } = readFields(type, r);
+    r.end();
+    return {
+      type: type as UserKeyType, blob, fields: blob.subarray(4 + Buffer.byteLength(type)), fingerprint: fingerprintOf(blob), bits,
+      comment: parts.slice(2).join(' '),
+    };
+  } catch (error) {
+    if (error instanceof SshWireError) throw new PublicKeyError(`malformed key blob (${error.message})`);
+    throw error;
+  }
+}
