@@ -18,6 +18,17 @@ import { createAccessCasStore } from './access-cas/access-cas-store.ts';
 import { createAccessCasService } from './access-cas/access-cas-service.ts';
 import { registerAccessCasRoutes } from './access-cas/access-cas-routes.ts';
 import { DEFAULT_CA_KEY_COMMENT } from './access-cas/ca-key-material.ts';
+import { createIdentityProvidersStore } from './identity-providers/identity-providers-store.ts';
+import { createIdentityProvidersService } from './identity-providers/identity-providers-service.ts';
+import { registerIdentityProvidersRoutes } from './identity-providers/identity-providers-routes.ts';
+import { createJwtVerifier } from './identity-providers/jwt-verifier.ts';
+import { createCertPolicyStore } from './ssh-certs/policy/cert-policy-store.ts';
+import { createCaSigners } from './ssh-certs/ca-signers.ts';
+import { createCertInventoryStore, type IssuedRecord } from './ssh-certs/cert-inventory-store.ts';
+import { createCertIssuer } from './ssh-certs/ssh-cert-issuer.ts';
+import { registerCertSignRoute } from './ssh-certs/cert-sign-routes.ts';
+import { registerSshSignRoutes } from './ssh-certs/ssh-sign-routes.ts';
+import { createBatchWriter } from './platform/db/batch-writer.ts';
 
 export interface AppConfig {
   /** The v4 API's prefix, `/client/v4` unless configured. */
@@ -64,8 +75,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const auth = createAuthenticator({ store: identityStore, clock, limiter });
   const appsStore = createAccessAppsStore(db);
   const apps = createAccessAppsService({ store: appsStore, clock, random });
+  const casStore = createAccessCasStore(db);
   const cas = createAccessCasService({
-    cas: createAccessCasStore(db), apps: appsStore, vault: keyVault, clock, random, keyComment: config.caKeyComment,
+    cas: casStore, apps: appsStore, vault: keyVault, clock, random, keyComment: config.caKeyComment,
+  });
+  const idpsStore = createIdentityProvidersStore(db);
+  const idps = createIdentityProvidersService({ store: idpsStore, clock, random });
+  const policies = createCertPolicyStore(db);
+  const inventory = createCertInventoryStore(db);
+  const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
+  const issuer = createCertIssuer({
+    cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, clock, random,
   });
 
   await app.register(async (v4) => {
@@ -73,7 +93,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const routeDeps = { auth, basePath: config.basePath };
     registerTokenVerifyRoutes(v4, routeDeps);
     registerAccessCasRoutes(v4, { ...routeDeps, cas });
+    registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, now: () => clock.now() });
     registerAccessAppsRoutes(v4, { ...routeDeps, apps });
+    registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
   }, { prefix: config.basePath });
+  await registerCertSignRoute(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer });
   return app;
 }

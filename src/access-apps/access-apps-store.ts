@@ -11,6 +11,8 @@ export interface AccessAppsStore {
   list(scope: Scope, offset: number, limit: number): Promise<{ rows: AppRow[]; total: number }>;
   update(scope: Scope, id: string, fields: AppFields): Promise<AppRow | undefined>;
   delete(scope: Scope, id: string): Promise<boolean>;
+  /** Apps whose aud tag is one of these, in any scope: how a signed token names its application. */
+  findByAud(auds: string[]): Promise<AppRow[]>;
 }
 
 /** Narrows a query on `access_apps` to a scope: account-level objects have no zone. */
@@ -46,6 +48,10 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
     async delete(scope, id) {
       const r = await inScope(db.deleteFrom('access_apps'), scope).where('id', '=', id).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
+    },
+    async findByAud(auds) {
+      if (auds.length === 0) return [];
+      return db.selectFrom('access_apps').selectAll().where('aud', 'in', auds.slice(0, 20)).orderBy('created_at').execute();
     },
   };
 }

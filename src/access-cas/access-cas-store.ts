@@ -21,6 +21,8 @@ export interface AccessCasStore {
   insert(ca: CaRow, key: CaKeyRow): Promise<void>;
   /** Deletes the app's CA and its keys; returns the CA id, or undefined when there was none. */
   deleteByApp(appId: string): Promise<string | undefined>;
+  /** The CA of an app with its active key, for signing; undefined when the app has no CA. */
+  signingKey(appId: string): Promise<CaKeyRow | undefined>;
   /** Every key of a CA, sealed as stored. */
   keysOf(caId: string): Promise<CaKeyRow[]>;
 }
@@ -56,6 +58,9 @@ export function createAccessCasStore(db: Db): AccessCasStore {
       const row = await db.deleteFrom('ssh_cas').where('app_id', '=', appId).returning('id').executeTakeFirst();
       return row?.id;
     },
+    signingKey: (appId) =>
+      db.selectFrom('ssh_ca_keys').innerJoin('ssh_cas', 'ssh_cas.id', 'ssh_ca_keys.ca_id')
+        .selectAll('ssh_ca_keys').where('ssh_cas.app_id', '=', appId).where('ssh_ca_keys.state', '=', 'active').executeTakeFirst(),
     keysOf: (caId) => db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').execute(),
   };
 }

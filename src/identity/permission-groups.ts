@@ -4,6 +4,7 @@ export const PERMISSION_GROUPS = [
   'Access: Apps and Policies Read',
   'Access: Organizations, Identity Providers, and Groups Write',
   'Access: Organizations, Identity Providers, and Groups Read',
+  'Access: SSH Certificates Sign',
 ] as const;
 
 export type PermissionGroup = (typeof PERMISSION_GROUPS)[number];
@@ -14,3 +15,9 @@ export const APPS_READ: readonly PermissionGroup[] = ['Access: Apps and Policies
 export function isPermissionGroup(name: string): name is PermissionGroup {
   return (PERMISSION_GROUPS as readonly string[]).includes(name);
 }
+export const IDP_WRITE: readonly PermissionGroup[] = ['Access: Organizations, Identity Providers, and Groups Write'];
+export const IDP_READ: readonly PermissionGroup[] = [
+  'Access: Organizations, Identity Providers, and Groups Write',
+  'Access: Organizations, Identity Providers, and Groups Read',
+];
+export const CERTS_SIGN: readonly PermissionGroup[] = ['Access: SSH Certificates Sign'];

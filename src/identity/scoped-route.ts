@@ -23,6 +23,8 @@ export interface ScopedRoute<P extends TSchema, B extends TSchema, Q extends TSc
   method: Method;
   /** The path after the scope, e.g. `/access/apps/:app_id/ca`. */
   path: string;
+  /** Which forms the route has; both unless said. */
+  forms?: readonly ('account' | 'zone')[];
   /** Any one of these permission groups allows the call. */
   permissions: readonly PermissionGroup[];
   status: number;
@@ -61,7 +63,7 @@ export function registerScopedRoute<P extends TSchema, B extends TSchema, Q exte
   basePath: string,
   route: ScopedRoute<P, B, Q>,
 ): void {
-  for (const kind of ['account', 'zone'] as const) {
+  for (const kind of route.forms ?? (['account', 'zone'] as const)) {
     const scopeParam = kind === 'account' ? 'account_id' : 'zone_id';
     const paramsSchema = Type.Object({
       [scopeParam]: Type.String(),

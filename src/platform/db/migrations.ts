@@ -87,6 +87,60 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await db.schema.createIndex('ssh_ca_keys_ca').on('ssh_ca_keys').column('ca_id').execute();
       },
     },
+    '0002_ssh_certificates': {
+      async up(db: AnyDb) {
+        await db.schema.createTable('identity_providers')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('issuer', 'text', (c) => c.notNull())
+          .addColumn('jwks_url', 'text')
+          .addColumn('jwks_json', 'text')
+          .addColumn('audiences', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('identity_providers_account_issuer', ['account_id', 'issuer'])
+          .execute();
+        await db.schema.createTable('ssh_cert_policies')
+          .addColumn('app_id', 'text', (c) => c.primaryKey().references('access_apps.id').onDelete('cascade'))
+          .addColumn('policy', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        // No foreign keys: the record of what was issued outlives the CA and the app.
+        await db.schema.createTable('ssh_certificates')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('serial', 'text', (c) => c.notNull())
+          .addColumn('ca_id', 'text', (c) => c.notNull())
+          .addColumn('ca_key_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('principals', 'text', (c) => c.notNull())
+          .addColumn('valid_after', 'text', (c) => c.notNull())
+          .addColumn('valid_before', 'text', (c) => c.notNull())
+          .addColumn('identity', 'text', (c) => c.notNull())
+          .addColumn('public_key_type', 'text', (c) => c.notNull())
+          .addColumn('public_key_fingerprint', 'text', (c) => c.notNull())
+          .addColumn('critical_options', 'text', (c) => c.notNull())
+          .addColumn('extensions', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addUniqueConstraint('ssh_certificates_ca_serial', ['ca_id', 'serial'])
+          .execute();
+        await db.schema.createIndex('ssh_certificates_ca_valid').on('ssh_certificates').columns(['ca_id', 'valid_before']).execute();
+        await db.schema.createIndex('ssh_certificates_account').on('ssh_certificates').columns(['account_id', 'created_at']).execute();
+        await db.schema.createTable('audit_events')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text', (c) => c.notNull())
+          .addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_events_account').on('audit_events').columns(['account_id', 'created_at']).execute();
+      },
+    },
   };
 }
 

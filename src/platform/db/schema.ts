@@ -44,6 +44,53 @@ export interface Database {
     private_key_sealed: Uint8Array;
     created_at: string;
   };
+  identity_providers: {
+    id: string;
+    account_id: string;
+    name: string;
+    issuer: string;
+    jwks_url: string | null;
+    /** An inline JWKS document (JSON), for providers whose keys are configured by hand. */
+    jwks_json: string | null;
+    /** JSON array of extra audiences the provider's own tokens carry (e.g. an OIDC client id). */
+    audiences: string;
+    created_at: string;
+    updated_at: string;
+  };
+  /** One certificate policy per app, as JSON; an app without a row uses the defaults. */
+  ssh_cert_policies: { app_id: string; policy: string; updated_at: string };
+  /** The inventory of issued certificates; kept after its CA or app is deleted, for audit and KRLs. */
+  ssh_certificates: {
+    id: string;
+    serial: string;
+    ca_id: string;
+    ca_key_id: string;
+    app_id: string;
+    account_id: string;
+    key_id: string;
+    /** JSON array. */
+    principals: string;
+    valid_after: string;
+    valid_before: string;
+    identity: string;
+    public_key_type: string;
+    public_key_fingerprint: string;
+    /** JSON objects. */
+    critical_options: string;
+    extensions: string;
+    source: string;
+    created_at: string;
+  };
+  audit_events: {
+    id: string;
+    account_id: string;
+    type: string;
+    actor: string;
+    subject: string;
+    /** JSON object. */
+    data: string;
+    created_at: string;
+  };
 }
 
 export type Db = Kysely<Database>;

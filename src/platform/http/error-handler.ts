@@ -33,7 +33,7 @@ function fromValidation(error: FastifyError): ApiError {
   const context = error.validationContext;
   if (context === 'params') {
     if (issue.instancePath === '/app_id') return errors.invalidApplicationId();
-    return errors.noRoute();
+    return errors.invalidRequest(`${(issue.instancePath ?? '').slice(1) || 'id'} is not a valid identifier`);
   }
   if (context === 'body') return errors.invalidRequest(describe(issue), pointerOf(issue));
   return errors.invalidRequest(`${context ?? 'request'}${issue.instancePath ?? ''}: ${describe(issue)}`);

@@ -9,7 +9,7 @@ describe('error catalog', () => {
       ['malformedAuthKey', 400, 6003], ['unknownAuthKey', 403, 9103], ['invalidAccessToken', 403, 9109],
       ['missingPermission', 403, 9109], ['invalidApiToken', 401, 1000], ['authenticationError', 403, 10000],
       ['noRoute', 404, 7000], ['invalidApplicationId', 400, 12045], ['notFound', 404, 12135],
-      ['caAlreadyExists', 409, 12131], ['unsupportedMediaType', 415, 10415], ['internal', 500, 10001],
+      ['caAlreadyExists', 409, 12131], ['idpAlreadyExists', 409, 12132], ['unsupportedMediaType', 415, 10415], ['internal', 500, 10001],
     ];
     for (const [name, status, code] of expected) {
       const e = (errors[name] as () => ReturnType<typeof errors.internal>)();
@@ -20,6 +20,7 @@ describe('error catalog', () => {
     assert.deepEqual(errors.invalidObjectIdentifier('/accounts/x').items.map((i) => i.code), [7003, 7000]);
     assert.equal(errors.invalidRequest('bad', '/name').status, 400);
     assert.equal(errors.bodyTooLarge(10).status, 413);
+    assert.equal(errors.policyRefused('x').status, 403);
     assert.equal(errors.rateLimited(2).status, 429);
     assert.equal(statusForCode(6111), 400);
   });

@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12135;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12135 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -25,6 +25,8 @@ export function statusForCode(code: ErrorCode): number {
     case 12045: return 400;
     case 12130: return 400;
     case 12131: return 409;
+    case 12132: return 409;
+    case 12140: return 403;
     case 12135: return 404;
     default: {
       const unreachable: never = code;
@@ -82,8 +84,10 @@ export const errors = {
     ]),
   noRoute: () => one(7000, 'No route for that URI'),
   invalidApplicationId: () => one(12045, 'access.api.error.invalid_application_id'),
-  notFound: () => one(12135, 'access.api.error.not_found'),
+  notFound: (detail?: string) => one(12135, detail ? `access.api.error.not_found: ${detail}` : 'access.api.error.not_found'),
   caAlreadyExists: () => one(12131, 'access.api.error.certificate_authority_already_exists'),
+  idpAlreadyExists: () => one(12132, 'access.api.error.identity_provider_already_exists: the account has a provider with this issuer'),
+  policyRefused: (detail: string) => one(12140, `access.api.error.refused_by_policy: ${detail}`),
   invalidRequest: (detail: string, pointer?: string) =>
     one(12130, `access.api.error.invalid_request: ${detail}`, pointer === undefined ? {} : { source: { pointer } }),
   bodyTooLarge: (limit: number) => one(10413, `Request body is larger than ${limit} bytes`),

@@ -1,0 +1,46 @@
+/**
+ * Group commit for hot-path writes: items submitted while a commit is under way, or in the same turn of
+ * the event loop, are written in one transaction. Each submit resolves only after its commit, so an
+ * answer never gets ahead of durability. A failed batch is retried one item at a time, so one bad item
+ * does not fail its neighbours.
+ */
+export function createBatchWriter<T>(write: (items: T[]) => Promise<void>, maxBatch = 200) {
+  let queue: { item: T; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, maxBatch);
+      queue = queue.slice(batch.length);
+      try {
+        await write(batch.map((b) => b.item));
+        for (const b of batch) b.resolve();
+      } catch (error) {
+        if (batch.length === 1) batch[0]!.reject(error);
+        else {
+          for (const b of batch) {
+            try {
+              await write([b.item]);
+              b.resolve();
+            } catch (e) {
+              b.reject(e);
+            }
+          }
+        }
+      }
+    }
+    scheduled = false;
+  }
+
+  return {
+    submit(item: T): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => void flush());
+        }
+      });
+    },
+  };
+}

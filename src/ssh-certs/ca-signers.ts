@@ -1,0 +1,39 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { KeyVault } from '../platform/crypto/key-vault.ts';
+import type { CaKeyRow } from '../access-cas/access-cas-store.ts';
+import { caKeyAad } from '../access-cas/ca-key-material.ts';
+import { p256PublicKeyObject } from './openssh/ecdsa-p256.ts';
+import { keyObjectSigner, type SshSigner } from './ssh-signer.ts';
+
+export interface LoadedCaKey {
+  signer: SshSigner;
+  /** To re-verify each certificate before it leaves. */
+  publicKey: KeyObject;
+}
+
+const MAX_CACHED = 10_000;
+
+/**
+ * Opens CA keys once per process: an import costs about fifteen signatures. The cache is keyed by key
+ * id and only saves the import; which key signs is read from the store on every request, so a key of a
+ * deleted or rotated CA stops signing as soon as the store says so, on every node.
+ */
+export function createCaSigners(deps: { vault: Pick<KeyVault, 'open'> }) {
+  const cache = new Map<string, LoadedCaKey>();
+  return {
+    forKey(row: CaKeyRow): LoadedCaKey {
+      const hit = cache.get(row.id);
+      if (hit) return hit;
+      const der = deps.vault.open(row.private_key_sealed, caKeyAad(row.ca_id, row.id));
+      const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      der.fill(0);
+      const blob = Buffer.from(row.public_key, 'base64');
+      const loaded = { signer: keyObjectSigner(privateKey, blob), publicKey: p256PublicKeyObject(blob) };
+      if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+      cache.set(row.id, loaded);
+      return loaded;
+    },
+  };
+}
+
+export type CaSigners = ReturnType<typeof createCaSigners>;

@@ -1,0 +1,36 @@
+import type { Database, Db } from '../platform/db/schema.ts';
+
+export type CertRow = Database['ssh_certificates'];
+export type AuditRow = Database['audit_events'];
+
+/** One issued certificate and its audit event: written together or not at all. */
+export interface IssuedRecord {
+  cert: CertRow;
+  event: AuditRow;
+}
+
+/** The inventory of issued certificates. */
+export interface CertInventoryStore {
+  /** Writes all records in one transaction. */
+  record(records: IssuedRecord[]): Promise<void>;
+  get(id: string): Promise<CertRow | undefined>;
+  countForApp(appId: string): Promise<number>;
+}
+
+/** The Kysely implementation, shared by SQLite and PostgreSQL. */
+export function createCertInventoryStore(db: Db): CertInventoryStore {
+  return {
+    async record(records) {
+      if (records.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('ssh_certificates').values(records.map((r) => r.cert)).execute();
+        await trx.insertInto('audit_events').values(records.map((r) => r.event)).execute();
+      });
+    },
+    get: (id) => db.selectFrom('ssh_certificates').selectAll().where('id', '=', id).executeTakeFirst(),
+    async countForApp(appId) {
+      const r = await db.selectFrom('ssh_certificates').select((eb) => eb.fn.countAll<number | string>().as('n')).where('app_id', '=', appId).executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
+import type { Random } from '../platform/random.ts';
+import { errors } from '../platform/http/errors.ts';
+import type { AppRow } from '../access-apps/access-apps-store.ts';
+import type { AccessCasStore } from '../access-cas/access-cas-store.ts';
+import { certTypeFor, SSH_CERT_TYPE_USER, type CertificateBody } from './openssh/certificate.ts';
+import { parseUserPublicKey, PublicKeyError, type UserPublicKey } from './openssh/user-public-key.ts';
+import { signCertificate, verifyIssued } from './openssh/sign-certificate.ts';
+import { decide, principalFromClaims, type CertRequest } from './policy/cert-policy.ts';
+import type { CertPolicyStore } from './policy/cert-policy-store.ts';
+import type { CaSigners } from './ca-signers.ts';
+import type { IssuedRecord } from './cert-inventory-store.ts';
+
+/** What a caller asks for: automation names principals; a person's come from their token by the policy's rule. */
+export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals'> {
+  principals?: string[] | undefined;
+  person?: { email: string; claims: Record<string, unknown> } | undefined;
+  app: AppRow;
+  publicKey: string;
+  /** Who the certificate is for: an email, or `token:<id>` for automation. */
+  identity: string;
+  /** A caller-chosen label, kept in the key id before the identity. */
+  keyIdLabel?: string | undefined;
+  source: 'cert_sign' | 'api';
+}
+
+export interface Issued {
+  id: string;
+  serial: bigint;
+  /** `<cert type> <base64>`: the line for `<key>-cert.pub`. */
+  certificate: string;
+  validAfter: Date;
+  validBefore: Date;
+  principals: string[];
+}
+
+/** Step 1: the user key, or 400 naming what is wrong with it. */
+function parseKey(line: string): UserPublicKey {
+  try {
+    return parseUserPublicKey(line);
+  } catch (error) {
+    if (error instanceof PublicKeyError) throw errors.invalidRequest(error.message, '/public_key');
+    throw error;
+  }
+}
+
+const randomSerial = (): bigint => {
+  // Zero is avoided: some tools read serial 0 as "no serial".
+  for (;;) {
+    const s = randomBytes(8).readBigUInt64BE();
+    if (s !== 0n) return s;
+  }
+};
+
+/**
+ * Issues user certificates through one pipeline of named steps: parse key → load CA → check policy →
+ * build → sign → re-parse and verify what was signed → record (inventory and audit, one commit).
+ */
+export function createCertIssuer(deps: {
+  cas: Pick<AccessCasStore, 'signingKey'>;
+  policies: Pick<CertPolicyStore, 'get'>;
+  signers: CaSigners;
+  record: (r: IssuedRecord) => Promise<void>;
+  clock: Clock;
+  random: Random;
+}) {
+  const { cas, policies, signers, record, clock, random } = deps;
+
+  return {
+    async issue(input: IssueInput): Promise<Issued> {
+      const key = parseKey(input.publicKey);
+      const caKey = await cas.signingKey(input.app.id);
+      if (!caKey) throw errors.notFound('no CA for this application');
+      const policy = await policies.get(input.app.id);
+      const principals = input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? [];
+      const decision = decide(policy, { ...input, principals, keyType: key.type });
+      const { signer, publicKey } = signers.forKey(caKey);
+
+      const id = random.hex(16);
+      const now = Math.floor(clock.now().getTime() / 1000);
+      const body: CertificateBody = {
+        keyType: key.type,
+        keyFields: key.fields,
+        nonce: randomBytes(32),
+        serial: randomSerial(),
+        certType: SSH_CERT_TYPE_USER,
+        // sshd logs the key id at login: it names the person and the inventory record.
+        keyId: `${input.keyIdLabel ? `${input.keyIdLabel} ` : ''}${input.identity} cert=${id}`,
+        principals: decision.principals,
+        validAfter: BigInt(now - policy.backdate),
+        validBefore: BigInt(now + decision.ttl),
+        criticalOptions: decision.criticalOptions,
+        extensions: decision.extensions,
+        signatureKey: signer.publicKeyBlob,
+      };
+      const cert = await signCertificate(body, signer);
+      verifyIssued(cert, body, publicKey);
+
+      const at = clock.now().toISOString();
+      const validAfter = new Date(Number(body.validAfter) * 1000);
+      const validBefore = new Date(Number(body.validBefore) * 1000);
+      await record({
+        cert: {
+          id, serial: body.serial.toString(), ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
+          key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: validAfter.toISOString(), valid_before: validBefore.toISOString(),
+          identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
+          critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at,
+        },
+        event: {
+          id: random.hex(16), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
+          data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint }),
+          created_at: at,
+        },
+      });
+      return {
+        id, serial: body.serial, certificate: `${certTypeFor(key.type)} ${cert.blob.toString('base64')}`,
+        validAfter, validBefore, principals: body.principals,
+      };
+    },
+  };
+}
+
+export type CertIssuer = ReturnType<typeof createCertIssuer>;
