@@ -1,58 +1,9 @@
 import type { Command } from 'commander';
-import { Value } from 'typebox/value';
-import { systemClock } from '../platform/clock.ts';
-import { cryptoRandom } from '../platform/random.ts';
-import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
-import { ApiError } from '../platform/http/errors.ts';
 import { pageRequest } from '../platform/http/pagination.ts';
-import { createIdentityStore } from '../identity/identity-store.ts';
-import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
 import { PERMISSION_GROUPS } from '../identity/permission-groups.ts';
-import { createAccessAppsStore } from '../access-apps/access-apps-store.ts';
-import { createAccessAppsService, type AccessAppsService } from '../access-apps/access-apps-service.ts';
 import { AppInput } from '../access-apps/access-apps-schemas.ts';
-import { table, type Output } from './output.ts';
-
-interface Services {
-  identity: IdentityService;
-  apps: AccessAppsService;
-}
-
-/** How a verb gets its services and output: opened per call, closed when it returns. */
-export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
-
-/** Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards. */
-export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>): Promise<T> {
-  const runtime = await openStoreRuntime(store);
-  try {
-    const deps = { clock: systemClock, random: cryptoRandom };
-    return await action({
-      identity: createIdentityService({ store: createIdentityStore(runtime.database.db), ...deps }),
-      apps: createAccessAppsService({ store: createAccessAppsStore(runtime.database.db), ...deps }),
-    });
-  } finally {
-    await runtime.database.close();
-  }
-}
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-
-function checkedAppInput(fields: Record<string, string | undefined>): AppInput {
-  const input = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-  const first = Value.Errors(AppInput, input)[0];
-  if (first) throw new IdentityInputError(`--${(first.instancePath || '/name').slice(1).replace('_', '-')}: ${first.message}`);
-  return input as AppInput;
-}
-
-/** Wraps an app service refusal (a catalog error) as an operator-facing message. */
-async function asInput<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (error instanceof ApiError) throw new IdentityInputError(error.message.replace(/^access\.api\.error\.\w+: /, ''));
-    throw error;
-  }
-}
+import { table } from './output.ts';
+import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
 
 /** Registers account, zone, token, user and app verbs; each works offline on the data dir. */
 export function registerAdminCommands(program: Command, run: Run): void {
@@ -121,7 +72,7 @@ export function registerAdminCommands(program: Command, run: Run): void {
     .option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity, apps }, out) => {
       const scope = await identity.resolveScope(o.account, o.zone);
-      const input = checkedAppInput({ name: o.name, domain: o.domain, type: o.type, session_duration: o.sessionDuration });
+      const input = checkedInput(AppInput, { name: o.name, domain: o.domain, type: o.type, session_duration: o.sessionDuration });
       const a = await asInput(apps.create(scope, input));
       out.result(a, `application ${a.id} (${a.name}) created; aud ${a.aud}`);
     }));

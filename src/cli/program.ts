@@ -3,8 +3,11 @@ import { MasterKeyError } from '../platform/crypto/key-vault.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
 import { CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Streams } from './output.ts';
-import { registerAdminCommands, withServices, type Run } from './admin-commands.ts';
+import { registerAdminCommands } from './admin-commands.ts';
+import { withServices, type Run } from './cli-services.ts';
 import { serve } from './serve-command.ts';
+import { registerSshAdminCommands } from './ssh-admin-commands.ts';
+import { ClientError, registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 
 const HELP_FOOTER = `
 Environment:
@@ -13,6 +16,7 @@ Environment:
   ACCESS_CA_MASTER_KEY_FILE   master key file (32 bytes, base64); by default <data-dir>/master.key, made on first use
   ACCESS_CA_LISTEN            serve: host:port (default 127.0.0.1:8787)
   ACCESS_CA_LOG_LEVEL         serve: pino log level (default info)
+  ACCESS_CA_JWT               ssh-gen: your identity token, when --jwt-file is not given
 
 Flags win over the environment. Every verb creates the store and runs migrations when needed.`;
 
@@ -66,6 +70,21 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
     .action((o) => run(o.json, async (_s, out) => out.result({ migrated: true }, 'store is up to date')));
 
   registerAdminCommands(program, run);
+  registerSshAdminCommands(program, run);
+
+  const runClient: RunClient = async (json, action) => {
+    const out = createOutput(json === true, streams);
+    try {
+      await action(out);
+    } catch (error) {
+      const known = isUserError(error) || error instanceof ClientError;
+      exitCode = error instanceof ClientError ? 1 : known ? 2 : 1;
+      const message = known ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
+      if (json) streams.stdout.write(`${JSON.stringify({ error: message })}\n`);
+      streams.stderr.write(`access-ca: ${message}\n`);
+    }
+  };
+  registerSshClientCommands(program, runClient, env);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

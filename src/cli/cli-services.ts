@@ -1,0 +1,73 @@
+import type { TSchema, Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { systemClock } from '../platform/clock.ts';
+import { cryptoRandom } from '../platform/random.ts';
+import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
+import { ApiError } from '../platform/http/errors.ts';
+import { createIdentityStore } from '../identity/identity-store.ts';
+import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
+import { createAccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { createAccessAppsService, type AccessAppsService } from '../access-apps/access-apps-service.ts';
+import { createAccessCasStore } from '../access-cas/access-cas-store.ts';
+import { createAccessCasService, type AccessCasService } from '../access-cas/access-cas-service.ts';
+import { DEFAULT_CA_KEY_COMMENT } from '../access-cas/ca-key-material.ts';
+import { createIdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
+import { createIdentityProvidersService, type IdentityProvidersService } from '../identity-providers/identity-providers-service.ts';
+import { createCertPolicyStore, type CertPolicyStore } from '../ssh-certs/policy/cert-policy-store.ts';
+import type { Output } from './output.ts';
+
+/** What admin verbs act through: the same services the HTTP routes use, on the local store. */
+export interface Services {
+  identity: IdentityService;
+  apps: AccessAppsService;
+  cas: AccessCasService;
+  idps: IdentityProvidersService;
+  policies: CertPolicyStore;
+}
+
+/** How a verb gets its services and output: opened per call, closed when it returns. */
+export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
+
+/** Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards. */
+export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>): Promise<T> {
+  const runtime = await openStoreRuntime(store);
+  const { db } = runtime.database;
+  try {
+    const deps = { clock: systemClock, random: cryptoRandom };
+    const appsStore = createAccessAppsStore(db);
+    return await action({
+      identity: createIdentityService({ store: createIdentityStore(db), ...deps }),
+      apps: createAccessAppsService({ store: appsStore, ...deps }),
+      cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
+      idps: createIdentityProvidersService({ store: createIdentityProvidersStore(db), ...deps }),
+      policies: createCertPolicyStore(db),
+    });
+  } finally {
+    await runtime.database.close();
+  }
+}
+
+/** For repeatable flags. */
+export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** Checks flags gathered into a wire object against its schema; a refusal names the flag. */
+export function checkedInput<S extends TSchema>(schema: S, fields: Record<string, unknown>): Static<S> {
+  const input = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+  const first = Value.Errors(schema, input)[0];
+  if (first) throw new IdentityInputError(`--${(first.instancePath || '/').slice(1).split('/')[0]!.replace(/_/g, '-')}: ${first.message}`);
+  return input as Static<S>;
+}
+
+/** Turns a catalog error from a service into an operator-facing message. */
+export async function asInput<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof ApiError) {
+      const item = error.items[0]!;
+      const where = item.source?.pointer ? ` (${item.source.pointer})` : '';
+      throw new IdentityInputError(`${item.message.replace(/^access\.api\.error\.\w+: /, '')}${where}`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,108 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { systemClock } from '../platform/clock.ts';
+import { pageRequest } from '../platform/http/pagination.ts';
+import { IdentityInputError } from '../identity/identity-service.ts';
+import { IdpInput } from '../identity-providers/identity-providers-schemas.ts';
+import { CertPolicyInput } from '../ssh-certs/policy/cert-policy-schemas.ts';
+import { normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
+import { table } from './output.ts';
+import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
+
+function readJsonFile(path: string, flag: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new IdentityInputError(`${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Puts the CA key line into a TrustedUserCAKeys file, keeping every other line: the file may trust
+ * other CAs too. The line is tagged with the app id so a later run replaces it (after a new CA, say).
+ */
+export function mergeTrustedCaFile(path: string, appId: string, keyLine: string): void {
+  const tag = `# access-ca app ${appId}`;
+  const old = existsSync(path) ? readFileSync(path, 'utf8').split('\n') : [];
+  if (old.at(-1) === '') old.pop();
+  const kept: string[] = [];
+  for (let i = 0; i < old.length; i++) {
+    if (old[i] === tag) i++; // the tag and the key line under it are replaced
+    else kept.push(old[i]!);
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${[...kept, tag, keyLine].join('\n')}\n`, { mode: 0o644 });
+  chmodSync(tmp, 0o644);
+  renameSync(tmp, path);
+}
+
+/** Identity providers, certificate policy and the sshd side; offline on the data dir. */
+export function registerSshAdminCommands(program: Command, run: Run): void {
+  const idp = program.command('idp').description('manage identity providers (whose JWTs name people)');
+  idp.command('add').description('trust an identity provider\'s tokens for an account')
+    .requiredOption('--account <id>', 'account id')
+    .requiredOption('--issuer <url>', 'the tokens\' iss claim (https; http only on loopback)')
+    .option('--jwks-url <url>', 'where the provider publishes its signing keys')
+    .option('--jwks-file <file>', 'a JWKS file, for keys configured by hand')
+    .option('--audience <aud>', 'an extra audience its tokens may carry, repeatable', collect)
+    .option('--name <name>', 'a label', 'identity provider')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ idps, identity }, out) => {
+      await identity.resolveScope(o.account);
+      const jwks = o.jwksFile ? readJsonFile(o.jwksFile, '--jwks-file') : undefined;
+      const input = checkedInput(IdpInput, { name: o.name, config: { issuer: o.issuer, jwks_url: o.jwksUrl, jwks, audiences: o.audience } });
+      const created = await asInput(idps.create(o.account, input));
+      out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}`);
+    }));
+  idp.command('list').description('list an account\'s identity providers').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ idps, identity }, out) => {
+      await identity.resolveScope(o.account);
+      const { items } = await idps.list(o.account, pageRequest({ per_page: '1000' }));
+      out.result({ identity_providers: items }, table(items.map((i) => ({ id: i.id, name: i.name, issuer: i.config.issuer, keys: i.config.jwks_url ?? 'inline JWKS' })), ['id', 'name', 'issuer', 'keys']));
+    }));
+  idp.command('remove').description('stop trusting an identity provider').argument('<id>', 'provider id').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
+    .action((id: string, o) => run(o.json, async ({ idps, identity }, out) => {
+      await identity.resolveScope(o.account);
+      const r = await asInput(idps.delete(o.account, id));
+      out.result(r, `identity provider ${r.id} removed`);
+    }));
+
+  const app = program.commands.find((c) => c.name() === 'app')!;
+  app.command('policy').description('show an app\'s certificate policy, or replace it with --set FILE')
+    .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
+    .requiredOption('--app <id>', 'application id')
+    .option('--set <file>', 'a JSON policy: ttl, max_ttl, backdate, principals, extensions, critical_options, key_types')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity, apps, policies }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const app = await asInput(apps.get(scope, o.app));
+      if (o.set) {
+        const policy = await asInput(Promise.resolve().then(() => normalizePolicy(checkedInput(CertPolicyInput, readJsonFile(o.set, '--set') as Record<string, unknown>))));
+        await policies.put(app.id, policy, systemClock.now().toISOString());
+      }
+      const view = policyView(await policies.get(app.id));
+      out.result(view, JSON.stringify(view, null, 2));
+    }));
+
+  program.command('sshd-config').description('print the sshd lines for an app\'s CA and write its public key for TrustedUserCAKeys')
+    .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
+    .requiredOption('--app <id>', 'application id')
+    .option('--ca-file <path>', 'the TrustedUserCAKeys file to update (other keys in it are kept)', '/etc/ssh/access-ca.pub')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity, apps, cas }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const app = await asInput(apps.get(scope, o.app));
+      const ca = await asInput(cas.get(scope, app.id));
+      const file = resolve(o.caFile);
+      mergeTrustedCaFile(file, app.id, ca.public_key);
+      const lines = [
+        `# access-ca: certificates for "${app.name}" (${app.id}); add to /etc/ssh/sshd_config and reload sshd`,
+        `TrustedUserCAKeys ${file}`,
+        '# Principals are the email\'s local part by default. When Unix names differ, map them:',
+        '#   AuthorizedPrincipalsFile /etc/ssh/auth_principals/%u',
+      ];
+      out.result({ ca_file: file, public_key: ca.public_key, sshd_config: lines.filter((l) => !l.startsWith('#')) }, lines.join('\n'));
+    }));
+}

@@ -1,0 +1,165 @@
+import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseCertificate } from '../ssh-certs/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../ssh-certs/openssh/public-key-blob.ts';
+import { parseUserPublicKey } from '../ssh-certs/openssh/user-public-key.ts';
+import { CliInputError, type Env } from './cli-config.ts';
+import type { Output } from './output.ts';
+
+/** A refusal from the server or the network, reported as it is (exit 1). */
+export class ClientError extends Error {
+  override name = 'ClientError';
+}
+
+export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
+
+/** Certificates this close to expiry are renewed rather than reused. */
+const REUSE_MARGIN_S = 30;
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/;
+
+function checkHostname(host: string): string {
+  // The hostname becomes part of file names: nothing that could leave the directory.
+  if (!HOSTNAME.test(host)) throw new CliInputError(`--hostname must be a DNS name or address, got ${JSON.stringify(host)}`);
+  return host.toLowerCase();
+}
+
+/** The server's origin; `--server` is `https://ca.example.com`, not the `/client/v4` base. */
+function checkServer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliInputError(`--server must be a URL such as https://ca.example.com, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new CliInputError('--server must be an http(s) URL');
+  if (url.pathname !== '/' && url.pathname !== '') throw new CliInputError(`--server is the server's origin (${url.origin}), without a path`);
+  return url.origin;
+}
+
+/** Writes a file atomically with the given mode. */
+function writePrivate(path: string, text: string, mode: number): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** The person's key for a host: made once (P-256, PKCS#8 PEM, 0600), reused after. */
+function ensureKey(dir: string, host: string): { keyFile: string; publicLine: string } {
+  const keyFile = join(dir, `${host}-cf_key`);
+  let publicLine: string;
+  if (existsSync(keyFile)) {
+    const priv = createPrivateKey(readFileSync(keyFile));
+    publicLine = authorizedKeyLine(publicKeyBlob(createPublicKey(priv)), `access-ca@${host}`);
+  } else {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writePrivate(keyFile, privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 0o600);
+    publicLine = authorizedKeyLine(publicKeyBlob(publicKey), `access-ca@${host}`);
+  }
+  writePrivate(`${keyFile}.pub`, `${publicLine}\n`, 0o600);
+  return { keyFile, publicLine };
+}
+
+/** The current certificate, if it is for this key and has at least the margin left. */
+function reusable(certFile: string, publicLine: string, nowS: number): { validBefore: number } | null {
+  if (!existsSync(certFile)) return null;
+  try {
+    const cert = parseCertificate(Buffer.from(readFileSync(certFile, 'utf8').trim().split(/\s+/)[1] ?? '', 'base64'));
+    const key = parseUserPublicKey(publicLine);
+    const validBefore = Number(cert.validBefore);
+    if (!cert.keyFields.equals(key.fields) || validBefore - nowS < REUSE_MARGIN_S) return null;
+    return { validBefore };
+  } catch {
+    return null;
+  }
+}
+
+function readJwt(jwtFile: string | undefined, env: Env): string {
+  const jwt = jwtFile ? readFileSync(jwtFile, 'utf8').trim() : env['ACCESS_CA_JWT']?.trim();
+  if (!jwt) throw new CliInputError('give the identity token with --jwt-file FILE or the ACCESS_CA_JWT environment variable');
+  return jwt;
+}
+
+async function requestCertificate(server: string, body: Record<string, string>): Promise<{ id: string; certificate: string; expires_at: string }> {
+  let res: Response;
+  try {
+    res = await fetch(`${server}/cdn-cgi/access/cert_sign`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000),
+    });
+  } catch (error) {
+    throw new ClientError(`cannot reach ${server}: ${(error as Error).message}`);
+  }
+  const text = await res.text();
+  let parsed: any;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ClientError(`${server} answered HTTP ${res.status} with something other than JSON; is --server the access-ca origin?`);
+  }
+  if (res.status !== 200) throw new ClientError(`the server refused: ${parsed?.message ?? 'no reason given'} (HTTP ${res.status})`);
+  if (typeof parsed?.certificate !== 'string') throw new ClientError('the server\'s answer has no certificate');
+  return parsed;
+}
+
+/** The `access-ca` command as ssh's Match exec should run it. */
+function selfCommand(argv1: string | undefined): string {
+  if (!argv1) return 'access-ca';
+  const script = resolve(argv1);
+  return basename(script) === 'access-ca' ? script : `${process.execPath} ${script}`;
+}
+
+/** `ssh-gen` and `ssh-config`: what people run, like `cloudflared access ssh-gen`. */
+export function registerSshClientCommands(program: Command, runClient: RunClient, env: Env): void {
+  const defaultDir = join(homedir(), '.access-ca');
+
+  program.command('ssh-gen').description('get a short-lived SSH certificate for a host (cloudflared\'s file layout)')
+    .requiredOption('--hostname <host>', 'the SSH host the certificate is for')
+    .requiredOption('--server <url>', 'the access-ca server\'s origin, e.g. https://ca.example.com')
+    .option('--jwt-file <file>', 'your identity token (or env ACCESS_CA_JWT)')
+    .option('--dir <dir>', 'where keys and certificates live', defaultDir)
+    .option('--json', 'print JSON')
+    .action((o) => runClient(o.json, async (out) => {
+      const host = checkHostname(o.hostname);
+      const server = checkServer(o.server);
+      const dir = resolve(o.dir);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+      const { keyFile, publicLine } = ensureKey(dir, host);
+      const certFile = `${keyFile}-cert.pub`;
+      const nowS = Math.floor(Date.now() / 1000);
+      const current = reusable(certFile, publicLine, nowS);
+      if (current) {
+        const expires = new Date(current.validBefore * 1000).toISOString();
+        out.result({ hostname: host, key_file: keyFile, certificate_file: certFile, expires_at: expires, reused: true }, `certificate for ${host} still valid until ${expires}: ${certFile}`);
+        return;
+      }
+      const issued = await requestCertificate(server, { public_key: publicLine, jwt: readJwt(o.jwtFile, env), issuer: server });
+      writePrivate(certFile, `${issued.certificate.trim()}\n`, 0o600);
+      out.result(
+        { hostname: host, key_file: keyFile, certificate_file: certFile, id: issued.id, expires_at: issued.expires_at, reused: false },
+        `certificate for ${host} valid until ${issued.expires_at}: ${certFile}`,
+      );
+    }));
+
+  program.command('ssh-config').description('print the ~/.ssh/config block that gets a certificate before each ssh')
+    .requiredOption('--hostname <host>', 'the SSH host (an ssh Match pattern)')
+    .requiredOption('--server <url>', 'the access-ca server\'s origin')
+    .option('--jwt-file <file>', 'pass this token file to ssh-gen')
+    .option('--dir <dir>', 'where keys and certificates live', defaultDir)
+    .option('--json', 'print JSON')
+    .action((o) => runClient(o.json, async (out) => {
+      const server = checkServer(o.server);
+      if (!/^[A-Za-z0-9.*?-]{1,253}$/.test(o.hostname)) throw new CliInputError('--hostname must be a host name or ssh pattern');
+      const dir = resolve(o.dir);
+      const jwt = o.jwtFile ? ` --jwt-file ${resolve(o.jwtFile)}` : '';
+      const block = [
+        `Match host ${o.hostname} exec "${selfCommand(process.argv[1])} ssh-gen --hostname %h --server ${server} --dir ${dir}${jwt}"`,
+        `  IdentityFile ${dir}/%h-cf_key`,
+        `  CertificateFile ${dir}/%h-cf_key-cert.pub`,
+      ].join('\n');
+      out.result({ ssh_config: block }, block);
+    }));
+}

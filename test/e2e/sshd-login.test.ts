@@ -1,0 +1,128 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, runCliProcess, runCliInProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
+import { addTestUser, sshdUnavailable, sshWith, startSshd, type TestSshd } from '../helpers/sshd.ts';
+
+const skip = sshdUnavailable();
+
+describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip ?? false }, () => {
+  let server: ServerProcess;
+  let idp: TestIdp;
+  let sshd: TestSshd;
+  let alice: ReturnType<typeof addTestUser>;
+  let bob: ReturnType<typeof addTestUser>;
+  let app: { id: string; aud: string };
+  let signToken: string;
+  const work = mkdtempSync(join(tmpdir(), 'access-ca-e2e-'));
+  const caFile = join(work, 'trusted-user-ca.pub');
+  let jwtFile: string;
+
+  const api = async (method: string, path: string, body?: unknown, token = server.token) => {
+    const res = await fetch(`${server.base}/accounts/${server.accountId}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : null,
+    });
+    const json = (await res.json()) as any;
+    assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json.result;
+  };
+  const cli = (...args: string[]) => runCliInProcess(['--data-dir', server.dataDir, ...args]);
+  const trustCurrentCa = async () => {
+    const r = await cli('sshd-config', '--account', server.accountId, '--app', app.id, '--ca-file', caFile, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  /** `access-ca ssh-gen` as a person runs it, into its own directory. */
+  const sshGen = async (dir: string) => {
+    const r = await runCliProcess(['ssh-gen', '--hostname', 'bastion.test', '--server', server.origin, '--jwt-file', jwtFile, '--dir', dir, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout) as { key_file: string; certificate_file: string; reused: boolean; id?: string };
+  };
+  const login = (files: { key_file: string; certificate_file: string }, user = alice.name, command = 'echo "hello $USER"') =>
+    sshWith({ port: sshd.port, user, key: files.key_file, cert: files.certificate_file, command });
+
+  before(async () => {
+    alice = addTestUser('aca');
+    bob = addTestUser('acb');
+    server = await startServer();
+    idp = await makeTestIdp('http://127.0.0.1/idp');
+    const jwksUrl = await idp.serve();
+    const added = await cli('idp', 'add', '--account', server.accountId, '--issuer', idp.issuer, '--jwks-url', jwksUrl, '--json');
+    assert.equal(added.code, 0, added.stderr);
+    signToken = JSON.parse((await cli('token', 'create', '--account', server.accountId, '--permission', 'Access: SSH Certificates Sign', '--json')).stdout).value;
+    app = await api('POST', '/access/apps', { name: 'bastion', domain: 'bastion.test' });
+    await api('POST', `/access/apps/${app.id}/ca`);
+    const trusted = await trustCurrentCa();
+    assert.equal(trusted.public_key, (await api('GET', `/access/apps/${app.id}/ca`)).public_key, 'sshd trusts the key the API returns');
+    jwtFile = join(work, 'jwt');
+    writeFileSync(jwtFile, await idp.sign({ aud: [app.aud], email: `${alice.name}@example.com` }, { expiresIn: '15m' }));
+    sshd = await startSshd(caFile);
+  });
+
+  after(async () => {
+    await sshd?.stop();
+    await server?.stop();
+    await idp?.close();
+    alice?.remove();
+    bob?.remove();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('JWT → access-ca ssh-gen → ssh logs in as the email\'s local part; sshd logs who and which record', async () => {
+    const files = await sshGen(join(work, 'person'));
+    assert.equal(files.reused, false);
+    const r = login(files);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), `hello ${alice.name}`);
+    const accepted = new RegExp(`Accepted certificate ID "${alice.name}@example\\.com cert=${files.id}"`);
+    assert.match(await sshd.waitForLog(accepted), accepted);
+    const again = await sshGen(join(work, 'person'));
+    assert.equal(again.reused, true, 'a certificate with time left is reused, with no request');
+  });
+
+  it('refuses another principal', async () => {
+    const files = await sshGen(join(work, 'person'));
+    const r = login(files, bob.name);
+    assert.equal(r.status, 255);
+    assert.match(r.stderr, /Permission denied/);
+  });
+
+  it('refuses an expired certificate', async () => {
+    const dir = join(work, 'expiring');
+    const files = await sshGen(dir);
+    const signed = await api('POST', `/access/apps/${app.id}/ca/sign`, { public_key: readFileSync(`${files.key_file}.pub`, 'utf8'), principals: [alice.name], ttl: 1 }, signToken);
+    writeFileSync(files.certificate_file, `${signed.certificate}\n`);
+    await new Promise((r) => setTimeout(r, 2500));
+    const r = login(files);
+    assert.equal(r.status, 255, r.stdout);
+    assert.match(await sshd.waitForLog(/expired|Certificate invalid/i), /expired|Certificate invalid/i);
+  });
+
+  it('refuses a certificate from a deleted-and-recreated CA; the new CA\'s certificates work', async () => {
+    const old = await sshGen(join(work, 'old-ca'));
+    assert.equal(login(old).status, 0);
+    await api('DELETE', `/access/apps/${app.id}/ca`);
+    await api('POST', `/access/apps/${app.id}/ca`);
+    await trustCurrentCa();
+    const r = login(old);
+    assert.equal(r.status, 255);
+    const fresh = await sshGen(join(work, 'new-ca'));
+    assert.equal(login(fresh).status, 0);
+  });
+
+  it('enforces critical options: a source-address without 127.0.0.1 is refused; force-command runs instead', async () => {
+    await api('PUT', `/access/apps/${app.id}/ca/policy`, { critical_options: { source_address: { allowed: ['10.0.0.0/8'], default: ['10.0.0.0/8'] } } });
+    const fenced = await sshGen(join(work, 'fenced'));
+    const refused = login(fenced);
+    assert.equal(refused.status, 255);
+    await api('PUT', `/access/apps/${app.id}/ca/policy`, { critical_options: { force_command: { allowed: ['echo forced'], default: 'echo forced' } } });
+    const forced = await sshGen(join(work, 'forced'));
+    const r = login(forced, alice.name, 'echo "hello $USER"');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'forced');
+    await api('PUT', `/access/apps/${app.id}/ca/policy`, {});
+  });
+});
