@@ -1,10 +1,9 @@
 // CA API throughput over real HTTP on loopback, as ratios to a bare Fastify POST measured in the same run
 // (absolute numbers drift ±25 % on these machines; ratios do not). Not part of `npm test`.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify from 'fastify';
+import { call, closeAgent, rate, row as report, startCeiling, CONCURRENCY } from './bench-http.ts';
 import { buildApp, defaultAppConfig } from '../src/app.ts';
 import { systemClock } from '../src/platform/clock.ts';
 import { cryptoRandom } from '../src/platform/random.ts';
@@ -12,38 +11,8 @@ import { openStoreRuntime } from '../src/platform/store-runtime.ts';
 import { createIdentityStore } from '../src/identity/identity-store.ts';
 import { createIdentityService } from '../src/identity/identity-service.ts';
 
-const CONCURRENCY = 8;
-const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-
-function call(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-/** Runs `n` requests, `CONCURRENCY` at a time; returns requests per second, and fails on a wrong status. */
-async function rate(n: number, one: (i: number) => Promise<number>, expect: number): Promise<number> {
-  let next = 0;
-  const start = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < n) {
-      const i = next++;
-      const status = await one(i);
-      if (status !== expect) throw new Error(`request ${i}: status ${status}, expected ${expect}`);
-    }
-  }));
-  return n / (Number(process.hrtime.bigint() - start) / 1e9);
-}
-
-const ceiling = Fastify();
-ceiling.post('/ceiling', async () => ({ success: true, errors: [], messages: [], result: { id: 'x' } }));
-await ceiling.listen({ host: '127.0.0.1', port: 0 });
-const ceilingPort = (ceiling.server.address() as { port: number }).port;
+const ceiling = await startCeiling();
+const ceilingPort = ceiling.port;
 
 const dir = mkdtempSync(join(tmpdir(), 'access-ca-bench-'));
 const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: undefined, masterKeyFile: undefined });
@@ -69,7 +38,7 @@ const create = await rate(N, (i) => call(port, 'POST', `${base}/${appIds[i]}/ca`
 const get = await rate(N, (i) => call(port, 'GET', `${base}/${appIds[i]}/ca`, auth), 200);
 const list = await rate(N / 4, () => call(port, 'GET', `${base}/ca?per_page=100`, auth), 200);
 
-const row = (name: string, r: number) => `${name.padEnd(34)} ${r.toFixed(0).padStart(7)}/s  ${(r / bare).toFixed(3)} × ceiling`;
+const row = (name: string, r: number) => report(name, r, bare);
 console.log(`N=${N}, concurrency ${CONCURRENCY}, SQLite (WAL, synchronous=FULL)`);
 console.log(row('bare Fastify POST (ceiling)', bare));
 console.log(row('POST /access/apps/{id}/ca', create));
@@ -77,7 +46,7 @@ console.log(row('GET /access/apps/{id}/ca', get));
 console.log(row('GET /access/apps/ca?per_page=100', list));
 
 await app.close();
-await ceiling.close();
+await ceiling.app.close();
 await runtime.database.close();
-agent.destroy();
+closeAgent();
 rmSync(dir, { recursive: true, force: true });

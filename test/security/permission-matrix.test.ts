@@ -1,45 +1,61 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeTestApp, READ, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
-
-const IDP_READ = 'Access: Organizations, Identity Providers, and Groups Read';
+import { generateKeyPairSync } from 'node:crypto';
+import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
+import { PERMISSION_GROUPS, APPS_READ, APPS_WRITE, IDP_READ, IDP_WRITE, CERTS_SIGN, type PermissionGroup } from '../../src/identity/permission-groups.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
 
 interface Route {
   method: string;
-  path: (appId: string) => string;
-  write: boolean;
+  path: (ids: { app: string; idp: string }) => string;
+  allowedBy: readonly PermissionGroup[];
+  forms: readonly ('account' | 'zone')[];
   body?: unknown;
 }
 
-// Every scoped route of CONTRACT §1; each is called in its account and its zone form.
+const BOTH = ['account', 'zone'] as const;
+const KEY = authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
+
+// Every scoped route: CONTRACT §1 and our extensions, each in every form it has.
 const ROUTES: Route[] = [
-  { method: 'POST', path: (id) => `/access/apps/${id}/ca`, write: true },
-  { method: 'GET', path: (id) => `/access/apps/${id}/ca`, write: false },
-  { method: 'DELETE', path: (id) => `/access/apps/${id}/ca`, write: true },
-  { method: 'GET', path: () => '/access/apps/ca', write: false },
-  { method: 'POST', path: () => '/access/apps', write: true, body: { name: 'intruder', domain: 'evil.example.com' } },
-  { method: 'GET', path: () => '/access/apps', write: false },
-  { method: 'GET', path: (id) => `/access/apps/${id}`, write: false },
-  { method: 'PUT', path: (id) => `/access/apps/${id}`, write: true, body: { name: 'renamed', domain: 'evil.example.com' } },
-  { method: 'DELETE', path: (id) => `/access/apps/${id}`, write: true },
+  { method: 'POST', path: (i) => `/access/apps/${i.app}/ca`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/ca`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'DELETE', path: (i) => `/access/apps/${i.app}/ca`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'GET', path: () => '/access/apps/ca', allowedBy: APPS_READ, forms: BOTH },
+  { method: 'POST', path: () => '/access/apps', allowedBy: APPS_WRITE, forms: BOTH, body: { name: 'intruder', domain: 'evil.example.com' } },
+  { method: 'GET', path: () => '/access/apps', allowedBy: APPS_READ, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'PUT', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_WRITE, forms: BOTH, body: { name: 'renamed', domain: 'evil.example.com' } },
+  { method: 'DELETE', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/sign`, allowedBy: CERTS_SIGN, forms: BOTH, body: { public_key: KEY, principals: ['root'] } },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/policy`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'PUT', path: (i) => `/access/apps/${i.app}/ca/policy`, allowedBy: APPS_WRITE, forms: BOTH, body: { ttl: '1h' } },
+  { method: 'POST', path: () => '/access/identity_providers', allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
+  { method: 'GET', path: () => '/access/identity_providers', allowedBy: IDP_READ, forms: ['account'] },
+  { method: 'GET', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_READ, forms: ['account'] },
+  { method: 'PUT', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
+  { method: 'DELETE', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'] },
 ];
 
 describe('security: every route refuses every wrong credential, and nothing changes', () => {
   let t: TestApp;
   let victim: Tenant;
   let attacker: Tenant;
-  const appIds = { account: '', zone: '' };
+  const ids = { account: { app: '', idp: '' }, zone: { app: '', idp: '' } };
+  let allGroups: string;
 
   before(async () => {
     t = await makeTestApp();
     victim = await t.tenant();
     attacker = await t.tenant();
-    for (const kind of ['account', 'zone'] as const) {
+    allGroups = (await t.identity.createToken({ accountId: victim.accountId, permissions: [...PERMISSION_GROUPS] })).value;
+    const idp = await t.call('POST', scoped('account', victim.accountId, '/access/identity_providers'), { token: allGroups, body: { name: 'real', config: { issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks' } } });
+    assert.equal(idp.status, 201, idp.raw);
+    for (const kind of BOTH) {
       const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
       const app = await t.call('POST', scoped(kind, scopeId, '/access/apps'), { token: victim.write, body: { name: kind, domain: 'ok.example.com' } });
-      appIds[kind] = app.body.result.id;
-      const ca = await t.call('POST', scoped(kind, scopeId, `/access/apps/${appIds[kind]}/ca`), { token: victim.write });
-      assert.equal(ca.status, 200);
+      ids[kind] = { app: app.body.result.id, idp: idp.body.result.id };
+      assert.equal((await t.call('POST', scoped(kind, scopeId, `/access/apps/${ids[kind].app}/ca`), { token: victim.write })).status, 200);
     }
   });
   after(() => t.close());
@@ -48,33 +64,47 @@ describe('security: every route refuses every wrong credential, and nothing chan
     apps: await t.db.selectFrom('access_apps').selectAll().orderBy('id').execute(),
     cas: await t.db.selectFrom('ssh_cas').selectAll().orderBy('id').execute(),
     keys: await t.db.selectFrom('ssh_ca_keys').select(['id', 'ca_id', 'state', 'public_key']).orderBy('id').execute(),
+    idps: await t.db.selectFrom('identity_providers').selectAll().orderBy('id').execute(),
+    policies: await t.db.selectFrom('ssh_cert_policies').selectAll().orderBy('app_id').execute(),
+    certificates: await t.db.selectFrom('ssh_certificates').select('id').execute(),
   });
 
   it('no credentials, malformed headers, unknown token, missing permission, another account, another zone', async () => {
-    const noAccess = await t.identity.createToken({ accountId: victim.accountId, permissions: [IDP_READ] });
-    const readOnly = await t.identity.createToken({ accountId: victim.accountId, permissions: [READ] });
     const otherZone = await t.identity.createZone(victim.accountId, 'other-zone.example.org');
-    const otherZoneToken = await t.identity.createToken({ accountId: victim.accountId, zoneId: otherZone.id, permissions: [READ, 'Access: Apps and Policies Write'] });
-    const secrets = [victim.write, victim.read, attacker.write, noAccess.value, readOnly.value, otherZoneToken.value, victim.apiKey, attacker.apiKey];
+    const otherZoneToken = await t.identity.createToken({ accountId: victim.accountId, zoneId: otherZone.id, permissions: [...PERMISSION_GROUPS] });
+    const attackerAll = await t.identity.createToken({ accountId: attacker.accountId, permissions: [...PERMISSION_GROUPS] });
+    const secrets = [victim.write, victim.read, attacker.write, otherZoneToken.value, attackerAll.value, allGroups, victim.apiKey, attacker.apiKey];
+    const withoutGroups = new Map<string, string>();
+    const tokenWithout = async (allowed: readonly PermissionGroup[]) => {
+      const key = allowed.join('|');
+      if (!withoutGroups.has(key)) {
+        const groups = PERMISSION_GROUPS.filter((g) => !allowed.includes(g));
+        const token = await t.identity.createToken({ accountId: victim.accountId, permissions: groups });
+        withoutGroups.set(key, token.value);
+        secrets.push(token.value);
+      }
+      return withoutGroups.get(key)!;
+    };
     const before = await snapshot();
     let calls = 0;
+    let expectedCalls = 0;
 
-    for (const kind of ['account', 'zone'] as const) {
-      const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
-      for (const route of ROUTES) {
-        const path = scoped(kind, scopeId, route.path(appIds[kind]));
+    for (const route of ROUTES) {
+      for (const kind of route.forms) {
+        const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
+        const path = scoped(kind, scopeId, route.path(ids[kind]));
         const cases: [string, Record<string, string>, number, number][] = [
           ['none', {}, 400, 9106],
           ['malformed bearer', { authorization: 'Basic dXNlcjpwYXNz' }, 400, 6003],
           ['lone email', { 'x-auth-email': victim.email }, 400, 6003],
           ['unknown token', { authorization: 'Bearer 0123456789abcdefghij0123456789abcdefghij' }, 403, 9109],
           ['unknown key', { 'x-auth-email': victim.email, 'x-auth-key': attacker.apiKey }, 403, 9103],
-          ['no Access permission', { authorization: `Bearer ${noAccess.value}` }, 403, 9109],
-          ['other account token', { authorization: `Bearer ${attacker.write}` }, 403, 10000],
+          ['every group but the ones that allow it', { authorization: `Bearer ${await tokenWithout(route.allowedBy)}` }, 403, 9109],
+          ['other account token with every group', { authorization: `Bearer ${attackerAll.value}` }, 403, 10000],
           ['other account user', { 'x-auth-email': attacker.email, 'x-auth-key': attacker.apiKey }, 403, 10000],
-          ['zone token of another zone', { authorization: `Bearer ${otherZoneToken.value}` }, 403, 10000],
+          ['zone token of another zone, every group', { authorization: `Bearer ${otherZoneToken.value}` }, 403, 10000],
         ];
-        if (route.write) cases.push(['read-only token', { authorization: `Bearer ${readOnly.value}` }, 403, 9109]);
+        expectedCalls += cases.length;
         for (const [name, headers, status, code] of cases) {
           const r = await t.call(route.method, path, { headers, ...(route.body ? { body: route.body } : {}) });
           calls++;
@@ -87,16 +117,17 @@ describe('security: every route refuses every wrong credential, and nothing chan
         }
       }
     }
-    assert.equal(calls, 2 * (9 * 9 + 5), `made ${calls} calls`);
+    assert.equal(calls, expectedCalls);
+    assert.equal(calls, 9 * (12 * 2 + 5));
     assert.deepEqual(await snapshot(), before);
   });
 
-  it('the same requests with the right credential succeed, so the matrix above can fail', async () => {
-    for (const kind of ['account', 'zone'] as const) {
-      const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
-      for (const route of ROUTES.filter((r) => r.method === 'GET')) {
-        const r = await t.call('GET', scoped(kind, scopeId, route.path(appIds[kind])), { token: victim.read });
-        assert.equal(r.status, 200, `${kind} ${route.path(appIds[kind])}`);
+  it('the same reads with a token holding the right group succeed, so the matrix above can fail', async () => {
+    for (const route of ROUTES.filter((r) => r.method === 'GET')) {
+      for (const kind of route.forms) {
+        const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
+        const r = await t.call('GET', scoped(kind, scopeId, route.path(ids[kind])), { token: allGroups });
+        assert.equal(r.status, 200, `${kind} ${route.path(ids[kind])}: ${r.raw}`);
       }
     }
   });

@@ -7,6 +7,10 @@ import { createIdentityStore } from '../../src/identity/identity-store.ts';
 import { createAccessAppsStore, type AppRow } from '../../src/access-apps/access-apps-store.ts';
 import { createAccessCasStore } from '../../src/access-cas/access-cas-store.ts';
 import type { TestDatabase } from '../helpers/databases.ts';
+import { createIdentityProvidersStore } from '../../src/identity-providers/identity-providers-store.ts';
+import { createCertPolicyStore } from '../../src/ssh-certs/policy/cert-policy-store.ts';
+import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert-policy.ts';
+import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -157,6 +161,61 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.deepEqual(await s.keysOf(caId), []);
       assert.equal(await s.deleteByApp(apps[1]!.id) !== undefined, true);
       assert.equal(await s.deleteByApp(apps[1]!.id), undefined);
+    });
+
+    it('identity providers: one per issuer in an account, found by issuer, confined to the account', async () => {
+      const s = createIdentityProvidersStore(opened.db);
+      const accountId = await account();
+      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', created_at: now(), updated_at: now() };
+      await s.insert(row);
+      assert.deepEqual(await s.findByIssuer(accountId, row.issuer), row);
+      assert.equal(await s.findByIssuer(await account(), row.issuer), undefined);
+      await assert.rejects(s.insert({ ...row, id: randomUUID() }), isUniqueViolation);
+      const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', updated_at: now() });
+      assert.equal(updated?.jwks_json, '{"keys":[]}');
+      assert.equal((await s.list(accountId, 0, 10)).total, 1);
+      assert.equal(await s.delete(accountId, row.id), true);
+      assert.equal(await s.get(accountId, row.id), undefined);
+    });
+
+    it('certificate policies: defaults until set; a put replaces; gone with the app', async () => {
+      const s = createCertPolicyStore(opened.db);
+      const accountId = await account();
+      const a = await app(accountId);
+      assert.deepEqual(await s.get(a.id), DEFAULT_POLICY);
+      const policy = normalizePolicy({ ttl: '10m', principals: { allow: ['ops-*'] } });
+      await s.put(a.id, policy, now());
+      assert.deepEqual(await s.get(a.id), policy);
+      const again = normalizePolicy({ ttl: '1m' });
+      await s.put(a.id, again, now());
+      assert.deepEqual(await s.get(a.id), again);
+      await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, a.id);
+      assert.equal((await opened.db.selectFrom('ssh_cert_policies').select('app_id').where('app_id', '=', a.id).execute()).length, 0);
+    });
+
+    it('inventory: a batch is written whole or not at all; records outlive their CA', async () => {
+      const s = createCertInventoryStore(opened.db);
+      const accountId = await account();
+      const a = await app(accountId);
+      const [ca, key] = caRows(a.id);
+      await createAccessCasStore(opened.db).insert(ca, key);
+      const rec = (serial: string): IssuedRecord => {
+        const id = hex(16);
+        return {
+          cert: { id, serial, ca_id: ca.id, ca_key_id: key.id, app_id: a.id, account_id: accountId, key_id: `k cert=${id}`, principals: '["a"]', valid_after: now(), valid_before: now(), identity: 'a@example.com', public_key_type: 'ssh-ed25519', public_key_fingerprint: 'SHA256:x', critical_options: '{}', extensions: '{}', source: 'api', created_at: now() },
+          event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.issued', actor: 'a@example.com', subject: id, data: '{}', created_at: now() },
+        };
+      };
+      const batch = Array.from({ length: 50 }, (_, i) => rec(String(1000 + i)));
+      await s.record(batch);
+      assert.equal(await s.countForApp(a.id), 50);
+      assert.equal((await s.get(batch[7]!.cert.id))?.serial, '1007');
+      await assert.rejects(s.record([rec('5000'), rec('1000')]), isUniqueViolation, 'a serial is unique per CA');
+      assert.equal(await s.countForApp(a.id), 50, 'the failed batch left nothing behind');
+      const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute();
+      assert.equal(events.length, 50);
+      await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, a.id);
+      assert.equal(await s.countForApp(a.id), 50);
     });
   });
 }

@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, DEFAULT_POLICY, normalizePolicy, policyView, principalAllowed, principalFromClaims } from './cert-policy.ts';
+
+const refusedWith = (re: RegExp) => (e: { code?: number; message: string }) => e.code === 12140 && re.test(e.message);
+const invalidAt = (pointer: string) => (e: { code?: number; items?: { source?: { pointer: string } }[] }) =>
+  e.code === 12130 && e.items?.[0]?.source?.pointer === pointer;
+
+describe('certificate policy', () => {
+  it('defaults to Cloudflare\'s certificate: 3m, local part, three extensions, no options', () => {
+    const d = decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['jdoe'] });
+    assert.deepEqual(d, { principals: ['jdoe'], ttl: 180, criticalOptions: {}, extensions: { 'permit-agent-forwarding': '', 'permit-pty': '', 'permit-user-rc': '' } });
+    assert.equal(principalFromClaims(DEFAULT_POLICY, 'jdoe@example.com', {}), 'jdoe');
+    assert.deepEqual(normalizePolicy({}), DEFAULT_POLICY);
+    assert.deepEqual(normalizePolicy(policyView(DEFAULT_POLICY)), DEFAULT_POLICY, 'the view round-trips');
+  });
+
+  it('maps principals from the email, the local part or a claim, and checks the allow-list', () => {
+    const byClaim = normalizePolicy({ principals: { from: 'claim', claim: 'unix_name', allow: ['ops-*', 'root?'] } });
+    assert.equal(principalFromClaims(byClaim, 'a@b.c', { unix_name: 'ops-alice' }), 'ops-alice');
+    assert.throws(() => principalFromClaims(byClaim, 'a@b.c', {}), refusedWith(/unix_name claim is not a usable login name/));
+    assert.throws(() => principalFromClaims(byClaim, 'a@b.c', { unix_name: 'a,b' }), refusedWith(/not a usable login name/));
+    assert.equal(principalFromClaims(normalizePolicy({ principals: { from: 'email' } }), 'a@b.c', {}), 'a@b.c');
+    assert.equal(principalAllowed(['ops-*'], 'ops-x'), true);
+    assert.equal(principalAllowed(['ops-*'], 'xops-x'), false);
+    assert.equal(principalAllowed(['root?'], 'root1'), true);
+    assert.equal(principalAllowed(['a.b'], 'aXb'), false, 'dots are literal');
+    assert.throws(() => decide(byClaim, { keyType: 'ssh-ed25519', principals: ['dev-x'] }), refusedWith(/principal "dev-x" is not allowed/));
+  });
+
+  it('limits TTL, key types and extensions', () => {
+    const p = normalizePolicy({ ttl: '5m', max_ttl: '10m', key_types: ['ssh-ed25519'], extensions: ['permit-pty'] });
+    assert.equal(decide(p, { keyType: 'ssh-ed25519', principals: ['a'], ttl: 600 }).ttl, 600);
+    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], ttl: 601 }), refusedWith(/over this application's maximum of 10m/));
+    assert.throws(() => decide(p, { keyType: 'ssh-rsa', principals: ['a'] }), refusedWith(/key type ssh-rsa is not allowed/));
+    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], extensions: ['permit-port-forwarding'] }), refusedWith(/extension "permit-port-forwarding"/));
+    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: [] }), refusedWith(/at least one principal/));
+  });
+
+  it('allows critical option values only from the policy: commands from a set, addresses within blocks', () => {
+    const p = normalizePolicy({ critical_options: { force_command: { allowed: ['/bin/backup', '/bin/restore'] }, source_address: { allowed: ['10.0.0.0/8', '2001:db8::/32'], default: ['10.0.0.0/8'] } } });
+    const d = decide(p, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/restore', sourceAddress: ['10.2.0.0/16', '2001:db8:1::/48'] });
+    assert.deepEqual(d.criticalOptions, { 'force-command': '/bin/restore', 'source-address': '10.2.0.0/16,2001:db8:1::/48' });
+    assert.deepEqual(decide(p, { keyType: 'ssh-ed25519', principals: ['a'] }).criticalOptions, { 'source-address': '10.0.0.0/8' }, 'the default applies; no command by default');
+    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/sh' }), refusedWith(/force-command/));
+    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], sourceAddress: ['0.0.0.0/0'] }), refusedWith(/source-address/));
+    assert.throws(() => decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/true' }), refusedWith(/force-command/));
+    assert.throws(() => decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['a'], sourceAddress: ['10.0.0.1'] }), refusedWith(/source-address/));
+  });
+
+  it('refuses policies that make no sense, naming the field', () => {
+    assert.throws(() => normalizePolicy({ ttl: '2h', max_ttl: '1h' }), invalidAt('/ttl'));
+    assert.throws(() => normalizePolicy({ max_ttl: '1000h' }), invalidAt('/max_ttl'));
+    assert.throws(() => normalizePolicy({ ttl: '1.5s' }), invalidAt('/ttl'));
+    assert.throws(() => normalizePolicy({ principals: { from: 'claim' } }), invalidAt('/principals/claim'));
+    assert.throws(() => normalizePolicy({ principals: { allow: ['a b'] } }), invalidAt('/principals/allow/0'));
+    assert.throws(() => normalizePolicy({ extensions: ['permit-everything'] }), invalidAt('/extensions/0'));
+    assert.throws(() => normalizePolicy({ critical_options: { force_command: { allowed: ['a'], default: 'b' } } }), invalidAt('/critical_options/force_command/default'));
+    assert.throws(() => normalizePolicy({ critical_options: { force_command: { allowed: ['a\nb'] } } }), invalidAt('/critical_options/force_command/allowed/0'));
+    assert.throws(() => normalizePolicy({ critical_options: { source_address: { allowed: ['10.0.0.1/8'] } } }), invalidAt('/critical_options/source_address/allowed/0'));
+    assert.throws(() => normalizePolicy({ critical_options: { source_address: { allowed: ['10.0.0.0/8'], default: ['11.0.0.0/8'] } } }), invalidAt('/critical_options/source_address/default'));
+  });
+});
