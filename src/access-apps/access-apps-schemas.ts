@@ -4,8 +4,6 @@ export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 
 export const AppIdParams = Type.Object({ app_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }) });
 
-export const APP_TYPES = ['self_hosted', 'ssh', 'infrastructure'] as const;
-export type AppType = (typeof APP_TYPES)[number];
 
 const DOMAIN_PATTERN =
   "^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$";
@@ -17,7 +15,7 @@ export const AppInput = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 350 }),
     domain: Type.Optional(Type.String({ maxLength: 1024, pattern: DOMAIN_PATTERN })),
-    type: Type.Optional(Type.Union(APP_TYPES.map((t) => Type.Literal(t)))),
+    type: Type.Optional(Type.Union([Type.Literal('self_hosted'), Type.Literal('ssh'), Type.Literal('infrastructure')])),
     session_duration: Type.Optional(Type.String({ maxLength: 64, pattern: DURATION_PATTERN })),
   },
   { additionalProperties: false },

@@ -27,7 +27,10 @@ export const CertPolicyInput = Type.Object(
         default: Type.Optional(Type.Array(Text(64), { minItems: 1, maxItems: 100 })),
       }, { additionalProperties: false })),
     }, { additionalProperties: false })),
-    key_types: Type.Optional(Type.Array(Type.Union(USER_KEY_TYPES.map((t) => Type.Literal(t))), { minItems: 1, maxItems: 5 })),
+    key_types: Type.Optional(Type.Array(Type.Union([
+      Type.Literal('ssh-ed25519'), Type.Literal('ecdsa-sha2-nistp256'), Type.Literal('ecdsa-sha2-nistp384'),
+      Type.Literal('ecdsa-sha2-nistp521'), Type.Literal('ssh-rsa'),
+    ]), { minItems: 1, maxItems: USER_KEY_TYPES.length })),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { CertPolicyInput } from './cert-policy-schemas.ts';
 import { decide, DEFAULT_POLICY, normalizePolicy, policyView, principalAllowed, principalFromClaims } from './cert-policy.ts';
 
 const refusedWith = (re: RegExp) => (e: { code?: number; message: string }) => e.code === 12140 && re.test(e.message);
@@ -12,7 +13,7 @@ describe('certificate policy', () => {
     assert.deepEqual(d, { principals: ['jdoe'], ttl: 180, criticalOptions: {}, extensions: { 'permit-agent-forwarding': '', 'permit-pty': '', 'permit-user-rc': '' } });
     assert.equal(principalFromClaims(DEFAULT_POLICY, 'jdoe@example.com', {}), 'jdoe');
     assert.deepEqual(normalizePolicy({}), DEFAULT_POLICY);
-    assert.deepEqual(normalizePolicy(policyView(DEFAULT_POLICY)), DEFAULT_POLICY, 'the view round-trips');
+    assert.deepEqual(normalizePolicy(policyView(DEFAULT_POLICY) as CertPolicyInput), DEFAULT_POLICY, 'the view round-trips');
   });
 
   it('maps principals from the email, the local part or a claim, and checks the allow-list', () => {
