@@ -37,7 +37,8 @@ function explain(error: unknown): TokenRejected {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenRejected('token signature does not verify');
   if (error instanceof joseErrors.JWKSNoMatchingKey) return new TokenRejected('token was signed by a key the identity provider does not publish');
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenRejected('token algorithm is not accepted');
-  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) {
+  // A fetch that fails outright (refused, DNS) surfaces as a TypeError from fetch.
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error instanceof TypeError) {
     return new TokenRejected('the identity provider\'s keys could not be fetched; try again');
   }
   return new TokenRejected('token could not be verified');
@@ -47,7 +48,7 @@ function explain(error: unknown): TokenRejected {
  * Verifies JWTs against providers' JWKS. Remote key sets are cached per URL and refetched when a token
  * names an unknown `kid` (jose's cooldown bounds how often); inline key sets are keyed by row version.
  */
-export function createJwtVerifier(deps: { clock: Clock; fetchTimeoutMs?: number }) {
+export function createJwtVerifier(deps: { clock: Clock; fetchTimeoutMs?: number; refetchCooldownMs?: number }) {
   const remote = new Map<string, JWTVerifyGetKey>();
   const local = new Map<string, { version: string; keys: JWTVerifyGetKey }>();
 
@@ -62,7 +63,7 @@ export function createJwtVerifier(deps: { clock: Clock; fetchTimeoutMs?: number 
     const url = idp.jwks_url!;
     let keys = remote.get(url);
     if (!keys) {
-      keys = createRemoteJWKSet(new URL(url), { timeoutDuration: deps.fetchTimeoutMs ?? 5000, cooldownDuration: 10_000, cacheMaxAge: 600_000 });
+      keys = createRemoteJWKSet(new URL(url), { timeoutDuration: deps.fetchTimeoutMs ?? 5000, cooldownDuration: deps.refetchCooldownMs ?? 10_000, cacheMaxAge: 600_000 });
       remote.set(url, keys);
     }
     return keys;
