@@ -38,17 +38,22 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
 
   const globals = () => storeConfig(program.opts<GlobalOptions>(), env, cwd);
 
-  const run: Run = async (json, action) => {
+  /** Runs a verb's action; a failure becomes a message (and `{"error"}` with --json) and an exit code. */
+  const attempt = async (json: boolean | undefined, action: (out: ReturnType<typeof createOutput>) => Promise<void>) => {
     const out = createOutput(json === true, streams);
     try {
-      await withServices(globals(), (services) => action(services, out));
+      await action(out);
     } catch (error) {
+      // Bad input is 2; the server's or network's refusal (ClientError) and faults are 1.
       exitCode = isUserError(error) ? 2 : 1;
-      const message = isUserError(error) ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
+      const known = isUserError(error) || error instanceof ClientError;
+      const message = known ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
       if (json) streams.stdout.write(`${JSON.stringify({ error: message })}\n`);
       streams.stderr.write(`access-ca: ${message}\n`);
     }
   };
+  const run: Run = (json, action) => attempt(json, (out) => withServices(globals(), (services) => action(services, out)));
+  const runClient: RunClient = attempt;
 
   program.command('serve').description('run the API server (what `npm start` runs)')
     .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
@@ -72,18 +77,6 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
   registerAdminCommands(program, run);
   registerSshAdminCommands(program, run);
 
-  const runClient: RunClient = async (json, action) => {
-    const out = createOutput(json === true, streams);
-    try {
-      await action(out);
-    } catch (error) {
-      const known = isUserError(error) || error instanceof ClientError;
-      exitCode = error instanceof ClientError ? 1 : known ? 2 : 1;
-      const message = known ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
-      if (json) streams.stdout.write(`${JSON.stringify({ error: message })}\n`);
-      streams.stderr.write(`access-ca: ${message}\n`);
-    }
-  };
   registerSshClientCommands(program, runClient, env);
 
   try {
