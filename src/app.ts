@@ -26,7 +26,7 @@ import { createCertPolicyStore } from './ssh-certs/policy/cert-policy-store.ts';
 import { createCaSigners } from './ssh-certs/ca-signers.ts';
 import { createCertInventoryStore, type IssuedRecord } from './ssh-certs/cert-inventory-store.ts';
 import { createCertIssuer } from './ssh-certs/ssh-cert-issuer.ts';
-import { registerCertSignRoute } from './ssh-certs/cert-sign-routes.ts';
+import { registerCdnCgiAccessRoutes } from './ssh-certs/cdn-cgi-access-routes.ts';
 import { registerSshSignRoutes } from './ssh-certs/ssh-sign-routes.ts';
 import { createBatchWriter } from './platform/db/batch-writer.ts';
 
@@ -80,7 +80,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cas: casStore, apps: appsStore, vault: keyVault, clock, random, keyComment: config.caKeyComment,
   });
   const idpsStore = createIdentityProvidersStore(db);
-  const idps = createIdentityProvidersService({ store: idpsStore, clock, random });
+  const idps = createIdentityProvidersService({ store: idpsStore, vault: keyVault, clock, random });
   const policies = createCertPolicyStore(db);
   const inventory = createCertInventoryStore(db);
   const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
@@ -97,6 +97,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAccessAppsRoutes(v4, { ...routeDeps, apps });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
   }, { prefix: config.basePath });
-  await registerCertSignRoute(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer });
+  await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer });
   return app;
 }

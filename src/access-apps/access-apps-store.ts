@@ -13,6 +13,8 @@ export interface AccessAppsStore {
   delete(scope: Scope, id: string): Promise<boolean>;
   /** Apps whose aud tag is one of these, in any scope: how a signed token names its application. */
   findByAud(auds: string[]): Promise<AppRow[]>;
+  /** Apps whose domain's host is this one (`h`, `h/path`, `h:port`), in any scope. */
+  findByHost(host: string): Promise<AppRow[]>;
 }
 
 /** Narrows a query on `access_apps` to a scope: account-level objects have no zone. */
@@ -52,6 +54,12 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
     async findByAud(auds) {
       if (auds.length === 0) return [];
       return db.selectFrom('access_apps').selectAll().where('aud', 'in', auds.slice(0, 20)).orderBy('created_at').execute();
+    },
+    async findByHost(host) {
+      // LIKE wildcards cannot occur: hosts are checked to be DNS names before they get here.
+      return db.selectFrom('access_apps').selectAll()
+        .where((eb) => eb.or([eb('domain', '=', host), eb('domain', 'like', `${host}/%`), eb('domain', 'like', `${host}:%`)]))
+        .orderBy('created_at').limit(20).execute();
     },
   };
 }

@@ -35,3 +35,8 @@ export function parseListen(value: string): Listen {
 export class CliInputError extends Error {
   override name = 'CliInputError';
 }
+
+/** A refusal from a server or the network, reported as it is (exit 1). */
+export class ClientError extends Error {
+  override name = 'ClientError';
+}

@@ -39,7 +39,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
       identity: createIdentityService({ store: createIdentityStore(db), ...deps }),
       apps: createAccessAppsService({ store: appsStore, ...deps }),
       cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
-      idps: createIdentityProvidersService({ store: createIdentityProvidersStore(db), ...deps }),
+      idps: createIdentityProvidersService({ store: createIdentityProvidersStore(db), vault: runtime.vault, ...deps }),
       policies: createCertPolicyStore(db),
     });
   } finally {

@@ -1,13 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { MasterKeyError } from '../platform/crypto/key-vault.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
-import { CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
+import { ClientError, CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Streams } from './output.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { withServices, type Run } from './cli-services.ts';
 import { serve } from './serve-command.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
-import { ClientError, registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
+import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 
 const HELP_FOOTER = `
 Environment:

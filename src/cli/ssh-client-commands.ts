@@ -6,13 +6,9 @@ import type { Command } from 'commander';
 import { parseCertificate } from '../ssh-certs/openssh/certificate.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../ssh-certs/openssh/public-key-blob.ts';
 import { parseUserPublicKey } from '../ssh-certs/openssh/user-public-key.ts';
-import { CliInputError, type Env } from './cli-config.ts';
+import { ClientError, CliInputError, type Env } from './cli-config.ts';
+import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';
-
-/** A refusal from the server or the network, reported as it is (exit 1). */
-export class ClientError extends Error {
-  override name = 'ClientError';
-}
 
 export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
 
@@ -77,10 +73,18 @@ function reusable(certFile: string, publicLine: string, nowS: number): { validBe
   }
 }
 
-function readJwt(jwtFile: string | undefined, env: Env): string {
+/** A token given by hand (file or environment), if any. */
+function givenJwt(jwtFile: string | undefined, env: Env): string | null {
   const jwt = jwtFile ? readFileSync(jwtFile, 'utf8').trim() : env['ACCESS_CA_JWT']?.trim();
-  if (!jwt) throw new CliInputError('give the identity token with --jwt-file FILE or the ACCESS_CA_JWT environment variable');
-  return jwt;
+  if (jwtFile && !jwt) throw new CliInputError(`--jwt-file ${jwtFile} is empty`);
+  return jwt || null;
+}
+
+function signInOptions(o: { device?: boolean; browser?: boolean; signIn?: boolean }, server: string, host: string, dir: string, out: Output): SignInOptions {
+  return {
+    server, host, dir, device: o.device === true, openBrowser: o.browser !== false, interactive: o.signIn !== false,
+    say: (text) => out.info(text), now: () => Math.floor(Date.now() / 1000),
+  };
 }
 
 async function requestCertificate(server: string, body: Record<string, string>): Promise<{ id: string; certificate: string; expires_at: string }> {
@@ -118,8 +122,11 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
   program.command('ssh-gen').description('get a short-lived SSH certificate for a host (cloudflared\'s file layout)')
     .requiredOption('--hostname <host>', 'the SSH host the certificate is for')
     .requiredOption('--server <url>', 'the access-ca server\'s origin, e.g. https://ca.example.com')
-    .option('--jwt-file <file>', 'your identity token (or env ACCESS_CA_JWT)')
-    .option('--dir <dir>', 'where keys and certificates live', defaultDir)
+    .option('--jwt-file <file>', 'an identity token to use instead of your sign-in (or env ACCESS_CA_JWT)')
+    .option('--dir <dir>', 'where keys, certificates and sign-ins live', defaultDir)
+    .option('--device', 'sign in with a device code (no browser on this machine)')
+    .option('--no-browser', 'print the sign-in URL instead of opening a browser')
+    .option('--no-sign-in', 'fail instead of starting a sign-in when the saved one cannot be renewed')
     .option('--json', 'print JSON')
     .action((o) => runClient(o.json, async (out) => {
       const host = checkHostname(o.hostname);
@@ -136,7 +143,12 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
         out.result({ hostname: host, key_file: keyFile, certificate_file: certFile, expires_at: expires, reused: true }, `certificate for ${host} still valid until ${expires}: ${certFile}`);
         return;
       }
-      const issued = await requestCertificate(server, { public_key: publicLine, jwt: readJwt(o.jwtFile, env), issuer: server });
+      const given = givenJwt(o.jwtFile, env);
+      // A provider's own ID token names a client, not the app: the hostname tells the server which app.
+      const body: Record<string, string> = given
+        ? { public_key: publicLine, jwt: given, issuer: server }
+        : { public_key: publicLine, jwt: await currentIdToken(signInOptions(o, server, host, dir, out)), issuer: server, hostname: host };
+      const issued = await requestCertificate(server, body);
       writePrivate(certFile, `${issued.certificate.trim()}\n`, 0o600);
       out.result(
         { hostname: host, key_file: keyFile, certificate_file: certFile, id: issued.id, expires_at: issued.expires_at, reused: false },
@@ -144,17 +156,36 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       );
     }));
 
+  program.command('login').description('sign in with your identity provider and keep the sign-in for ssh-gen')
+    .requiredOption('--server <url>', 'the access-ca server\'s origin')
+    .requiredOption('--hostname <host>', 'the SSH host (its application decides the identity provider)')
+    .option('--device', 'sign in with a device code (no browser on this machine)')
+    .option('--no-browser', 'print the sign-in URL instead of opening a browser')
+    .option('--dir <dir>', 'where sign-ins are kept', defaultDir)
+    .option('--json', 'print JSON')
+    .action((o) => runClient(o.json, async (out) => {
+      const host = checkHostname(o.hostname);
+      const server = checkServer(o.server);
+      const done = await signIn(signInOptions(o, server, host, resolve(o.dir), out));
+      const expires = new Date(done.expiresAt * 1000).toISOString();
+      out.result(
+        { hostname: host, email: done.email, expires_at: expires, refreshable: done.refreshToken !== null, file: done.file },
+        `signed in${done.email ? ` as ${done.email}` : ''} for ${host}; the sign-in is kept in ${done.file}`,
+      );
+    }));
+
   program.command('ssh-config').description('print the ~/.ssh/config block that gets a certificate before each ssh')
     .requiredOption('--hostname <host>', 'the SSH host (an ssh Match pattern)')
     .requiredOption('--server <url>', 'the access-ca server\'s origin')
-    .option('--jwt-file <file>', 'pass this token file to ssh-gen')
+    .option('--jwt-file <file>', 'pass this token file to ssh-gen (by default it uses your sign-in)')
     .option('--dir <dir>', 'where keys and certificates live', defaultDir)
     .option('--json', 'print JSON')
     .action((o) => runClient(o.json, async (out) => {
       const server = checkServer(o.server);
       if (!/^[A-Za-z0-9.*?-]{1,253}$/.test(o.hostname)) throw new CliInputError('--hostname must be a host name or ssh pattern');
       const dir = resolve(o.dir);
-      const jwt = o.jwtFile ? ` --jwt-file ${resolve(o.jwtFile)}` : '';
+      // ssh runs the exec without a terminal: never wait on a sign-in there; `access-ca login` does that.
+      const jwt = o.jwtFile ? ` --jwt-file ${resolve(o.jwtFile)}` : ' --no-sign-in';
       const block = [
         `Match host ${o.hostname} exec "${selfCommand(process.argv[1])} ssh-gen --hostname %h --server ${server} --dir ${dir}${jwt}"`,
         `  IdentityFile ${dir}/%h-cf_key`,

@@ -1,6 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
+import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import { errors } from '../platform/http/errors.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
@@ -46,14 +47,24 @@ export function idpView(row: IdpRow): IdpView {
       ...(row.jwks_url ? { jwks_url: row.jwks_url } : {}),
       ...(row.jwks_json ? { jwks: JSON.parse(row.jwks_json) } : {}),
       audiences: JSON.parse(row.audiences),
+      ...(row.client_id ? { client_id: row.client_id } : {}),
+      client_secret_set: row.client_secret_sealed !== null,
+      scopes: row.scopes.split(' '),
+      email_claim: row.email_claim,
     },
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
 }
 
+/** Associated data that binds a sealed client secret to its provider row. */
+export const clientSecretAad = (idpId: string): string => `access-ca/identity_providers/client_secret/v1/${idpId}`;
+
 function fields(input: IdpInput) {
   const { config } = input;
+  const scopes = config.scopes ?? ['openid', 'email', 'profile'];
+  if (config.client_id !== undefined && !scopes.includes('openid')) throw errors.invalidRequest('sign-in needs the openid scope', '/config/scopes');
+  if (config.client_secret !== undefined && config.client_id === undefined) throw errors.invalidRequest('a client secret needs a client_id', '/config/client_secret');
   if ((config.jwks_url === undefined) === (config.jwks === undefined)) {
     throw errors.invalidRequest('give exactly one of jwks_url and jwks', '/config');
   }
@@ -65,12 +76,17 @@ function fields(input: IdpInput) {
     jwks_url: config.jwks_url === undefined ? null : checkUrl(config.jwks_url, '/config/jwks_url'),
     jwks_json: config.jwks === undefined ? null : checkJwks(config.jwks),
     audiences: JSON.stringify(config.audiences ?? []),
+    client_id: config.client_id ?? null,
+    scopes: [...new Set(scopes)].join(' '),
+    email_claim: config.email_claim ?? 'email',
   };
 }
 
 /** Identity providers of an account: whose JWTs are trusted to name people. */
-export function createIdentityProvidersService(deps: { store: IdentityProvidersStore; clock: Clock; random: Random }) {
-  const { store, clock, random } = deps;
+export function createIdentityProvidersService(deps: { store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal'>; clock: Clock; random: Random }) {
+  const { store, vault, clock, random } = deps;
+  const sealSecret = (id: string, secret: string | undefined) =>
+    secret === undefined ? null : vault.seal(Buffer.from(secret, 'utf8'), clientSecretAad(id));
   const stamp = () => rfc3339(clock.now());
   const unique = async <T>(work: Promise<T>): Promise<T> => {
     try {
@@ -84,7 +100,8 @@ export function createIdentityProvidersService(deps: { store: IdentityProvidersS
   return {
     async create(accountId: string, input: IdpInput): Promise<IdpView> {
       const at = stamp();
-      const row: IdpRow = { id: random.uuid(), account_id: accountId, ...fields(input), created_at: at, updated_at: at };
+      const id = random.uuid();
+      const row: IdpRow = { id, account_id: accountId, ...fields(input), client_secret_sealed: sealSecret(id, input.config.client_secret), created_at: at, updated_at: at };
       await unique(store.insert(row));
       return idpView(row);
     },
@@ -98,7 +115,14 @@ export function createIdentityProvidersService(deps: { store: IdentityProvidersS
       return { items: rows.map(idpView), info: resultInfo(page, rows.length, total) };
     },
     async update(accountId: string, id: string, input: IdpInput): Promise<IdpView> {
-      const row = await unique(store.update(accountId, id.toLowerCase(), { ...fields(input), updated_at: stamp() }));
+      const key = id.toLowerCase();
+      const current = await store.get(accountId, key);
+      if (!current) throw errors.notFound();
+      const next = fields(input);
+      // A PUT that leaves the secret out keeps it while the client stays the same.
+      const secret = input.config.client_secret !== undefined ? sealSecret(key, input.config.client_secret)
+        : next.client_id === current.client_id ? current.client_secret_sealed : null;
+      const row = await unique(store.update(accountId, key, { ...next, client_secret_sealed: secret, updated_at: stamp() }));
       if (!row) throw errors.notFound();
       return idpView(row);
     },

@@ -7,6 +7,8 @@ export interface IdentityProvidersStore {
   insert(row: IdpRow): Promise<void>;
   get(accountId: string, id: string): Promise<IdpRow | undefined>;
   findByIssuer(accountId: string, issuer: string): Promise<IdpRow | undefined>;
+  /** Every provider of an account, oldest first. */
+  listForAccount(accountId: string): Promise<IdpRow[]>;
   list(accountId: string, offset: number, limit: number): Promise<{ rows: IdpRow[]; total: number }>;
   update(accountId: string, id: string, fields: Omit<IdpRow, 'id' | 'account_id' | 'created_at'>): Promise<IdpRow | undefined>;
   delete(accountId: string, id: string): Promise<boolean>;
@@ -23,6 +25,8 @@ export function createIdentityProvidersStore(db: Db): IdentityProvidersStore {
     get,
     findByIssuer: (accountId, issuer) =>
       db.selectFrom('identity_providers').selectAll().where('account_id', '=', accountId).where('issuer', '=', issuer).executeTakeFirst(),
+    listForAccount: (accountId) =>
+      db.selectFrom('identity_providers').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute(),
     async list(accountId, offset, limit) {
       const [rows, count] = await Promise.all([
         db.selectFrom('identity_providers').selectAll().where('account_id', '=', accountId)

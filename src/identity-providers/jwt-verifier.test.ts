@@ -18,7 +18,8 @@ async function keyPair(alg: 'RS256' | 'ES256' | 'EdDSA', kid: string) {
 }
 
 const row = (fields: Partial<IdpRow>): IdpRow => ({
-  id: 'idp', account_id: 'acct', name: 'idp', issuer: ISSUER, jwks_url: null, jwks_json: null, audiences: '[]', created_at: '', updated_at: 't0', ...fields,
+  id: 'idp', account_id: 'acct', name: 'idp', issuer: ISSUER, jwks_url: null, jwks_json: null, audiences: '[]',
+  client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'email', created_at: '', updated_at: 't0', ...fields,
 });
 
 describe('JWT verifier', () => {

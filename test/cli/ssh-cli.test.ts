@@ -90,9 +90,12 @@ describe('CLI for certificates', () => {
     }
     const base = await runCliInProcess(['ssh-gen', '--hostname', 'h.example.com', '--server', 'https://ca.example.com/client/v4', '--dir', dir]);
     assert.match(base.stderr, /without a path/);
-    const noJwt = await runCliInProcess(['ssh-gen', '--hostname', 'h.example.com', '--server', 'http://127.0.0.1:9', '--dir', dir]);
-    assert.equal(noJwt.code, 2);
-    assert.match(noJwt.stderr, /--jwt-file FILE or the ACCESS_CA_JWT/);
+    const notSignedIn = await runCliInProcess(['ssh-gen', '--hostname', 'h.example.com', '--server', 'http://127.0.0.1:9', '--dir', dir, '--no-sign-in']);
+    assert.equal(notSignedIn.code, 1);
+    assert.match(notSignedIn.stderr, /sign-in needed for h\.example\.com: run access-ca login --server http:\/\/127\.0\.0\.1:9 --hostname h\.example\.com/);
+    const signInUnreachable = await runCliInProcess(['ssh-gen', '--hostname', 'h.example.com', '--server', 'http://127.0.0.1:9', '--dir', dir, '--no-browser']);
+    assert.equal(signInUnreachable.code, 1);
+    assert.match(signInUnreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
     const unreachable = await runCliInProcess(['ssh-gen', '--hostname', 'h.example.com', '--server', 'http://127.0.0.1:9', '--dir', dir], { ACCESS_CA_JWT: 'x.y.z' });
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
@@ -104,7 +107,7 @@ describe('CLI for certificates', () => {
   it('ssh-config prints the Match exec block', async () => {
     const r = await runCliInProcess(['ssh-config', '--hostname', '*.corp.example', '--server', 'https://ca.example.com', '--dir', '/home/me/.access-ca', '--json']);
     const block = one(r.stdout).ssh_config.split('\n');
-    assert.match(block[0], /^Match host \*\.corp\.example exec ".+ ssh-gen --hostname %h --server https:\/\/ca\.example\.com --dir \/home\/me\/\.access-ca"$/);
+    assert.match(block[0], /^Match host \*\.corp\.example exec ".+ ssh-gen --hostname %h --server https:\/\/ca\.example\.com --dir \/home\/me\/\.access-ca --no-sign-in"$/);
     assert.deepEqual(block.slice(1), ['  IdentityFile /home/me/.access-ca/%h-cf_key', '  CertificateFile /home/me/.access-ca/%h-cf_key-cert.pub']);
   });
 });

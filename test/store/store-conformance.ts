@@ -166,12 +166,13 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
     it('identity providers: one per issuer in an account, found by issuer, confined to the account', async () => {
       const s = createIdentityProvidersStore(opened.db);
       const accountId = await account();
-      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', created_at: now(), updated_at: now() };
+      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', client_id: 'cli', client_secret_sealed: randomBytes(40), scopes: 'openid email', email_claim: 'email', created_at: now(), updated_at: now() };
       await s.insert(row);
-      assert.deepEqual(await s.findByIssuer(accountId, row.issuer), row);
+      const found = await s.findByIssuer(accountId, row.issuer);
+      assert.deepEqual({ ...found, client_secret_sealed: Buffer.from(found!.client_secret_sealed!) }, row);
       assert.equal(await s.findByIssuer(await account(), row.issuer), undefined);
       await assert.rejects(s.insert({ ...row, id: randomUUID() }), isUniqueViolation);
-      const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', updated_at: now() });
+      const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'mail', updated_at: now() });
       assert.equal(updated?.jwks_json, '{"keys":[]}');
       assert.equal((await s.list(accountId, 0, 10)).total, 1);
       assert.equal(await s.delete(accountId, row.id), true);

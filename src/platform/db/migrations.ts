@@ -141,6 +141,16 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await db.schema.createIndex('audit_events_account').on('audit_events').columns(['account_id', 'created_at']).execute();
       },
     },
+    '0003_oidc_clients': {
+      async up(db: AnyDb) {
+        await db.schema.alterTable('identity_providers').addColumn('client_id', 'text').execute();
+        await db.schema.alterTable('identity_providers').addColumn('client_secret_sealed', blob).execute();
+        await db.schema.alterTable('identity_providers')
+          .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('openid email profile')).execute();
+        await db.schema.alterTable('identity_providers')
+          .addColumn('email_claim', 'text', (c) => c.notNull().defaultTo('email')).execute();
+      },
+    },
   };
 }
 

@@ -54,6 +54,14 @@ export interface Database {
     jwks_json: string | null;
     /** JSON array of extra audiences the provider's own tokens carry (e.g. an OIDC client id). */
     audiences: string;
+    /** The public OIDC client people sign in with; null when sign-in from the CLI is not set up. */
+    client_id: string | null;
+    /** AES-256-GCM sealed, bound to the row; never returned. */
+    client_secret_sealed: Uint8Array | null;
+    /** Space-separated OAuth scopes. */
+    scopes: string;
+    /** Which claim of the provider's tokens carries the email. */
+    email_claim: string;
     created_at: string;
     updated_at: string;
   };

@@ -1,0 +1,77 @@
+import { ClientError } from '../cli-config.ts';
+import { connectProvider, refreshSignIn, signInWithBrowser, signInWithDevice, type Provider } from './oidc-client.ts';
+import { forgetSignIn, readSignIn, writeSignIn, type CachedSignIn } from './token-cache.ts';
+
+/** What the server publishes for a host: `GET /cdn-cgi/access/app?hostname=H`. */
+export interface SignInInfo {
+  aud: string;
+  issuer: string;
+  client_id: string;
+  scopes: string[];
+}
+
+/** ID tokens this close to expiry are refreshed before use. */
+const EXPIRY_MARGIN_S = 10;
+
+export async function fetchSignInInfo(server: string, host: string): Promise<SignInInfo> {
+  let res: Response;
+  try {
+    res = await fetch(`${server}/cdn-cgi/access/app?hostname=${encodeURIComponent(host)}`, { signal: AbortSignal.timeout(15_000) });
+  } catch (error) {
+    throw new ClientError(`cannot reach ${server}: ${(error as Error).message}`);
+  }
+  const body = (await res.json().catch(() => null)) as (SignInInfo & { message?: string }) | null;
+  if (res.status !== 200 || !body || typeof body.issuer !== 'string') {
+    throw new ClientError(`${server} has no sign-in for ${host}: ${body?.message ?? `HTTP ${res.status}`}`);
+  }
+  return body;
+}
+
+export interface SignInOptions {
+  server: string;
+  host: string;
+  dir: string;
+  /** Use the device grant instead of a browser. */
+  device: boolean;
+  openBrowser: boolean;
+  /** When false, a needed sign-in is an error instead of a prompt (for ssh's Match exec). */
+  interactive: boolean;
+  say(text: string): void;
+  now(): number;
+}
+
+/** Signs in now (browser or device code) and caches the result. */
+export async function signIn(opts: SignInOptions, info?: SignInInfo): Promise<CachedSignIn & { file: string }> {
+  const published = info ?? (await fetchSignInInfo(opts.server, opts.host));
+  const provider = await connectProvider(published.issuer, published.client_id, published.scopes);
+  const signedIn = opts.device ? await signInWithDevice(provider, opts) : await signInWithBrowser(provider, opts);
+  const cached = { ...signedIn, issuer: published.issuer, clientId: published.client_id };
+  return { ...cached, file: writeSignIn(opts.dir, opts.host, cached) };
+}
+
+/**
+ * An ID token for the host: the cached one while it is fresh; else a silent refresh; else a sign-in
+ * (or, when not interactive, an error that says how to sign in).
+ */
+export async function currentIdToken(opts: SignInOptions): Promise<string> {
+  const cached = readSignIn(opts.dir, opts.host);
+  if (cached && cached.expiresAt - opts.now() > EXPIRY_MARGIN_S) return cached.idToken;
+  if (cached?.refreshToken) {
+    let provider: Provider | null = null;
+    try {
+      provider = await connectProvider(cached.issuer, cached.clientId, (await fetchSignInInfo(opts.server, opts.host)).scopes);
+      const refreshed = await refreshSignIn(provider, cached.refreshToken);
+      writeSignIn(opts.dir, opts.host, { ...refreshed, issuer: cached.issuer, clientId: cached.clientId });
+      return refreshed.idToken;
+    } catch (error) {
+      // A provider that cannot be reached is not a reason to throw the sign-in away.
+      if (provider === null || !/refus|grant/i.test((error as Error).message)) throw error;
+      forgetSignIn(opts.dir, opts.host);
+      opts.say(`the saved sign-in for ${opts.host} no longer works (${(error as Error).message})`);
+    }
+  }
+  if (!opts.interactive) {
+    throw new ClientError(`sign-in needed for ${opts.host}: run access-ca login --server ${opts.server} --hostname ${opts.host}`);
+  }
+  return (await signIn(opts)).idToken;
+}
