@@ -40,3 +40,8 @@ export class CliInputError extends Error {
 export class ClientError extends Error {
   override name = 'ClientError';
 }
+
+/** The saved sign-in no longer works (refresh token revoked or expired): a new sign-in is needed. */
+export class SignInExpired extends ClientError {
+  override name = 'SignInExpired';
+}

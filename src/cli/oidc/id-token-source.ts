@@ -1,5 +1,5 @@
-import { ClientError } from '../cli-config.ts';
-import { connectProvider, refreshSignIn, signInWithBrowser, signInWithDevice, type Provider } from './oidc-client.ts';
+import { ClientError, SignInExpired } from '../cli-config.ts';
+import { connectProvider, refreshSignIn, signInWithBrowser, signInWithDevice } from './oidc-client.ts';
 import { forgetSignIn, readSignIn, writeSignIn, type CachedSignIn } from './token-cache.ts';
 
 /** What the server publishes for a host: `GET /cdn-cgi/access/app?hostname=H`. */
@@ -57,17 +57,15 @@ export async function currentIdToken(opts: SignInOptions): Promise<string> {
   const cached = readSignIn(opts.dir, opts.host);
   if (cached && cached.expiresAt - opts.now() > EXPIRY_MARGIN_S) return cached.idToken;
   if (cached?.refreshToken) {
-    let provider: Provider | null = null;
     try {
-      provider = await connectProvider(cached.issuer, cached.clientId, (await fetchSignInInfo(opts.server, opts.host)).scopes);
-      const refreshed = await refreshSignIn(provider, cached.refreshToken);
+      const refreshed = await refreshSignIn(await connectProvider(cached.issuer, cached.clientId, []), cached.refreshToken);
       writeSignIn(opts.dir, opts.host, { ...refreshed, issuer: cached.issuer, clientId: cached.clientId });
       return refreshed.idToken;
     } catch (error) {
-      // A provider that cannot be reached is not a reason to throw the sign-in away.
-      if (provider === null || !/refus|grant/i.test((error as Error).message)) throw error;
+      // Only a refused refresh ends the saved sign-in; an unreachable provider is reported as it is.
+      if (!(error instanceof SignInExpired)) throw error;
       forgetSignIn(opts.dir, opts.host);
-      opts.say(`the saved sign-in for ${opts.host} no longer works (${(error as Error).message})`);
+      opts.say(`the saved sign-in for ${opts.host} no longer works (${error.message})`);
     }
   }
   if (!opts.interactive) {

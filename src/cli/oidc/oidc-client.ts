@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { ClientError } from '../cli-config.ts';
+import { ClientError, SignInExpired } from '../cli-config.ts';
 
 /** What a sign-in yields and what the cache keeps. */
 export interface SignedIn {
@@ -33,11 +33,14 @@ export function explainOidcError(error: unknown, doing: string): ClientError {
   if (oauthError === 'invalid_client' || oauthError === 'unauthorized_client') {
     return new ClientError(`${doing}: the identity provider does not know this client id (${description ?? oauthError}); ask your administrator to check the provider's client_id`);
   }
-  if (oauthError === 'invalid_grant') return new ClientError(`${doing}: the provider refused the grant (${description ?? 'invalid_grant'}); sign in again`);
+  if (oauthError === 'invalid_grant') return new SignInExpired(`${doing}: the provider refused the grant (${description ?? 'invalid_grant'}); sign in again`);
   if (oauthError === 'expired_token') return new ClientError(`${doing}: the sign-in code expired before it was used; start again`);
   if (oauthError) return new ClientError(`${doing}: the identity provider said ${oauthError}${description ? `: ${description}` : ''}`);
-  const message = e.message ?? String(error);
-  if (/state/i.test(message) && /mismatch|unexpected|expected/i.test(message)) return new ClientError(`${doing}: the sign-in response does not belong to this sign-in (state mismatch); start again`);
+  // openid-client wraps what went wrong in `cause`; its own message is generic.
+  const cause = (e.cause as { message?: string } | undefined)?.message;
+  const message = cause ?? e.message ?? String(error);
+  if (/"state"/i.test(message)) return new ClientError(`${doing}: the sign-in response does not belong to this sign-in (state mismatch); start again`);
+  if (/response parameter/i.test(message)) return new ClientError(`${doing}: the sign-in response is not one this sign-in expects (${message}); start again`);
   if (/nonce/i.test(message)) return new ClientError(`${doing}: the ID token does not belong to this sign-in (nonce mismatch); start again`);
   if (/"iat"|"exp"|"nbf"|clock|timestamp/i.test(message)) return new ClientError(`${doing}: the ID token's times do not fit this machine's clock; check the clock (${message})`);
   if (/"aud"|audience/i.test(message)) return new ClientError(`${doing}: the ID token is for another client (${message})`);
@@ -172,7 +175,8 @@ export async function signInWithDevice(p: Provider, opts: { say(text: string): v
 export async function refreshSignIn(p: Provider, refreshToken: string): Promise<SignedIn> {
   let tokens: oidc.TokenEndpointResponse;
   try {
-    tokens = await oidc.refreshTokenGrant(p.config, refreshToken, { scope: p.scopes.join(' ') });
+    // No scope parameter: the refresh keeps what was granted (asking again for offline_access is refused).
+    tokens = await oidc.refreshTokenGrant(p.config, refreshToken);
   } catch (error) {
     throw explainOidcError(error, 'refreshing the sign-in');
   }
