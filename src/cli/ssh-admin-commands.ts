@@ -47,12 +47,21 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
     .option('--jwks-url <url>', 'where the provider publishes its signing keys')
     .option('--jwks-file <file>', 'a JWKS file, for keys configured by hand')
     .option('--audience <aud>', 'an extra audience its tokens may carry, repeatable', collect)
+    .option('--client-id <id>', 'the public OIDC client people sign in with (access-ca login)')
+    .option('--client-secret-file <file>', 'a file holding the client secret, for providers that insist on one (stored sealed)')
+    .option('--scope <scope>', 'a sign-in scope, repeatable (default: openid email profile)', collect)
+    .option('--email-claim <claim>', 'the claim that carries the email (default: email)')
     .option('--name <name>', 'a label', 'identity provider')
     .option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ idps, identity }, out) => {
       await identity.resolveScope(o.account);
       const jwks = o.jwksFile ? readJsonFile(o.jwksFile, '--jwks-file') : undefined;
-      const input = checkedInput(IdpInput, { name: o.name, config: { issuer: o.issuer, jwks_url: o.jwksUrl, jwks, audiences: o.audience } });
+      // A secret comes from a file, never the command line, where other users of the machine can read it.
+      const clientSecret = o.clientSecretFile ? readFileSync(o.clientSecretFile, 'utf8').trim() : undefined;
+      const config = Object.fromEntries(Object.entries({
+        issuer: o.issuer, jwks_url: o.jwksUrl, jwks, audiences: o.audience, client_id: o.clientId, client_secret: clientSecret, scopes: o.scope, email_claim: o.emailClaim,
+      }).filter(([, v]) => v !== undefined));
+      const input = checkedInput(IdpInput, { name: o.name, config });
       const created = await asInput(idps.create(o.account, input));
       out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}`);
     }));
