@@ -2,7 +2,7 @@ import type { TSchema, Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { systemClock } from '../platform/clock.ts';
 import { cryptoRandom } from '../platform/random.ts';
-import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
+import { openStoreRuntime, type StoreConfig, type StoreRuntime } from '../platform/store-runtime.ts';
 import { ApiError } from '../platform/http/errors.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
@@ -23,6 +23,8 @@ export interface Services {
   cas: AccessCasService;
   idps: IdentityProvidersService;
   policies: CertPolicyStore;
+  /** The store itself, for whole-store verbs (export, import). */
+  runtime: StoreRuntime;
 }
 
 /** How a verb gets its services and output: opened per call, closed when it returns. */
@@ -41,6 +43,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
       cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
       idps: createIdentityProvidersService({ store: createIdentityProvidersStore(db), vault: runtime.vault, ...deps }),
       policies: createCertPolicyStore(db),
+      runtime,
     });
   } finally {
     await runtime.database.close();

@@ -7,6 +7,7 @@ import { registerAdminCommands } from './admin-commands.ts';
 import { withServices, type Run } from './cli-services.ts';
 import { serve } from './serve-command.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
+import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 
 const HELP_FOOTER = `
@@ -76,6 +77,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
 
   registerAdminCommands(program, run);
   registerSshAdminCommands(program, run);
+  registerTransferCommands(program, run);
 
   registerSshClientCommands(program, runClient, env);
 

@@ -44,8 +44,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
     level: opts.logLevel,
     redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
   });
-  const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
-  const first = await identity.bootstrap();
+  // Several nodes may start at once on one empty store: exactly one makes the first account.
+  const first = await runtime.database.withStartupLock((db) =>
+    createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom }).bootstrap());
 
   const app = await buildApp({
     config: defaultAppConfig, db: runtime.database.db, clock: systemClock, random: cryptoRandom,

@@ -16,9 +16,19 @@ export interface StoreRuntime {
   masterKeyCreated: boolean;
 }
 
-const CHECK_NAME = 'master_key_check';
+export const CHECK_NAME = 'master_key_check';
 const CHECK_AAD = 'access-ca/settings/master_key_check';
 const CHECK_TEXT = 'access-ca master key check v1';
+
+/** True when a store's master key check value opens under this vault: both were sealed under one key. */
+export function masterKeyMatches(vault: Pick<KeyVault, 'open'>, checkValue: string): boolean {
+  try {
+    vault.open(Buffer.from(checkValue, 'base64'), CHECK_AAD);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Opens the store (creating it and running migrations when needed) and the master key, and proves the
@@ -36,9 +46,7 @@ export async function openStoreRuntime(config: StoreConfig): Promise<StoreRuntim
     await database.db.insertInto('settings').values({ name: CHECK_NAME, value: seal })
       .onConflict((oc) => oc.column('name').doNothing()).execute();
     const row = await database.db.selectFrom('settings').select('value').where('name', '=', CHECK_NAME).executeTakeFirstOrThrow();
-    try {
-      vault.open(Buffer.from(row.value, 'base64'), CHECK_AAD);
-    } catch {
+    if (!masterKeyMatches(vault, row.value)) {
       throw new MasterKeyError(`the master key in ${masterKeyFile} is not the one this store was created with`);
     }
   } catch (error) {

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import type { Database, Db, DbKind } from './schema.ts';
 
@@ -12,7 +12,28 @@ export interface OpenDatabase {
   kind: DbKind;
   /** Where it lives, without any password: safe to print. */
   describe: string;
+  /**
+   * Runs start-up work (migrations, the first account) so that concurrent starts of several nodes are
+   * safe: under a PostgreSQL advisory lock, or for SQLite retried while another process holds the file.
+   */
+  withStartupLock<T>(work: (db: Db) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+const STARTUP_LOCK = 0x61636361; // "acca": one lock id for every access-ca start-up step
+
+const isBusy = (e: unknown) => /^SQLITE_BUSY/.test(String((e as { code?: unknown })?.code ?? ''));
+
+async function retryWhileBusy<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      // A deferred transaction that lost the race for the write lock fails at once (SQLITE_BUSY_SNAPSHOT).
+      if (!isBusy(error) || attempt >= 50) throw error;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
+    }
+  }
 }
 
 export type DatabaseLocation = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
@@ -52,13 +73,22 @@ function openSqlite(path: string): OpenDatabase {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, kind: 'sqlite', describe: path, close: () => db.destroy() };
+  return { db, kind: 'sqlite', describe: path, withStartupLock: (work) => retryWhileBusy(() => work(db)), close: () => db.destroy() };
 }
 
 function openPostgres(url: string): OpenDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, kind: 'postgres', describe: redact(url), close: () => db.destroy() };
+  const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
+    db.connection().execute(async (conn) => {
+      await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn);
+      try {
+        return await work(conn);
+      } finally {
+        await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn);
+      }
+    });
+  return { db, kind: 'postgres', describe: redact(url), withStartupLock, close: () => db.destroy() };
 }
 
 /** Opens the store and runs pending migrations. */
@@ -75,8 +105,10 @@ export async function openDatabase(location: DatabaseLocation): Promise<OpenData
 
 /** Applies every pending migration; fails with the migration's own error. */
 export async function migrate(opened: OpenDatabase): Promise<string[]> {
-  const migrator = new Migrator({ db: opened.db, provider: migrationProvider(opened.kind) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  return opened.withStartupLock(async (db) => {
+    const migrator = new Migrator({ db, provider: migrationProvider(opened.kind) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  });
 }

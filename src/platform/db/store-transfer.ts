@@ -1,0 +1,81 @@
+import type { Database, Db } from './schema.ts';
+
+/** Every table an export carries, parents before children, so an import never breaks a foreign key. */
+export const TRANSFER_TABLES = [
+  'accounts', 'zones', 'users', 'account_members', 'api_tokens', 'api_token_permissions', 'access_apps',
+  'ssh_cas', 'ssh_ca_keys', 'identity_providers', 'ssh_cert_policies', 'ssh_certificates', 'audit_events',
+] as const satisfies readonly (keyof Database)[];
+
+type Table = (typeof TRANSFER_TABLES)[number];
+
+/** A whole deployment: rows as they are stored, sealed keys still sealed under the same master key. */
+export interface StoreExport {
+  format: 'access-ca-export';
+  version: 1;
+  exported_at: string;
+  /** The source store's master key check, so an import can prove it holds the same master key. */
+  master_key_check: string;
+  tables: Record<Table, Record<string, unknown>[]>;
+}
+
+export class TransferError extends Error {
+  override name = 'TransferError';
+}
+
+const B64 = '$base64';
+
+/** Bytes become `{"$base64": "…"}` so the document is plain JSON. */
+function encodeRow(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v instanceof Uint8Array ? { [B64]: Buffer.from(v).toString('base64') } : v]));
+}
+
+function decodeRow(row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => {
+    if (v && typeof v === 'object' && B64 in v) return [k, Buffer.from(String((v as Record<string, unknown>)[B64]), 'base64')];
+    return [k, v];
+  }));
+}
+
+/** Reads every table in one transaction, so the export is one consistent point in time. */
+export async function exportStore(db: Db, at: Date): Promise<StoreExport> {
+  return db.transaction().execute(async (trx) => {
+    const check = await trx.selectFrom('settings').select('value').where('name', '=', 'master_key_check').executeTakeFirst();
+    if (!check) throw new TransferError('the store has no master key check; run any verb on it once');
+    const tables = {} as StoreExport['tables'];
+    for (const table of TRANSFER_TABLES) {
+      const rows = await trx.selectFrom(table).selectAll().execute();
+      tables[table] = (rows as Record<string, unknown>[]).map(encodeRow);
+    }
+    return { format: 'access-ca-export', version: 1, exported_at: at.toISOString(), master_key_check: check.value, tables };
+  });
+}
+
+/** Checks that a parsed file is an export this version reads. */
+export function checkExport(doc: unknown): StoreExport {
+  const d = doc as Partial<StoreExport>;
+  if (d?.format !== 'access-ca-export') throw new TransferError('not an access-ca export (format field missing)');
+  if (d.version !== 1) throw new TransferError(`export version ${String(d.version)} is not one this release reads`);
+  if (typeof d.master_key_check !== 'string' || !d.tables || typeof d.tables !== 'object') throw new TransferError('the export is incomplete');
+  for (const t of TRANSFER_TABLES) if (!Array.isArray(d.tables[t])) throw new TransferError(`the export has no ${t} table`);
+  return d as StoreExport;
+}
+
+/** True when the store holds any account (a served store always does). */
+export async function storeIsEmpty(db: Db): Promise<boolean> {
+  return (await db.selectFrom('accounts').select('id').limit(1).executeTakeFirst()) === undefined;
+}
+
+/** Writes every row in one transaction: all of it lands, or none of it. Returns rows per table. */
+export async function importStore(db: Db, doc: StoreExport): Promise<Record<string, number>> {
+  return db.transaction().execute(async (trx) => {
+    const counts: Record<string, number> = {};
+    for (const table of TRANSFER_TABLES) {
+      const rows = doc.tables[table].map(decodeRow);
+      for (let i = 0; i < rows.length; i += 200) {
+        await trx.insertInto(table).values(rows.slice(i, i + 200) as never).execute();
+      }
+      counts[table] = rows.length;
+    }
+    return counts;
+  });
+}

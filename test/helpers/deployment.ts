@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCliInProcess, type ServerProcess } from './server-process.ts';
+import { makeTestIdp, type TestIdp } from './test-idp.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+
+/** A master key file shared by every node of one deployment. */
+export function sharedMasterKey(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'access-ca-mk-')), 'master.key');
+  writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  return file;
+}
+
+export const userKey = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
+
+/** HTTP calls against one node with the deployment's admin token; fails loudly on an unexpected status. */
+export function nodeApi(node: { base: string }, accountId: string, token: string) {
+  return async (method: string, path: string, body?: unknown, expect?: number) => {
+    const res = await fetch(`${node.base}/accounts/${accountId}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : null,
+    });
+    const json = (await res.json()) as any;
+    if (expect !== undefined) assert.equal(res.status, expect, `${method} ${path}: ${JSON.stringify(json)}`);
+    return { status: res.status, headers: res.headers, body: json };
+  };
+}
+
+/** A deployment ready to sign: an identity provider trusted by the account, and a way to make JWTs. */
+export interface Signing {
+  idp: TestIdp;
+  jwtFor(aud: string): Promise<string>;
+  certSign(node: { origin: string }, aud: string): Promise<{ status: number; body: any }>;
+}
+
+export async function prepareSigning(first: ServerProcess, env: Record<string, string>): Promise<Signing> {
+  const made = await runCliInProcess(['--data-dir', first.dataDir, 'token', 'create', '--account', first.accountId,
+    '--permission', 'Access: Organizations, Identity Providers, and Groups Write', '--json'], env);
+  assert.equal(made.code, 0, made.stderr);
+  const idp = await makeTestIdp();
+  const res = await fetch(`${first.base}/accounts/${first.accountId}/access/identity_providers`, {
+    method: 'POST', headers: { authorization: `Bearer ${JSON.parse(made.stdout).value}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'test', config: { issuer: idp.issuer, jwks: idp.jwks } }),
+  });
+  assert.equal(res.status, 201, await res.text());
+  const jwtFor = (aud: string) => idp.sign({ aud: [aud], email: 'load@example.com' }, { expiresIn: '1h' });
+  return {
+    idp,
+    jwtFor,
+    async certSign(node, aud) {
+      const r = await fetch(`${node.origin}/cdn-cgi/access/cert_sign`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ public_key: userKey(), jwt: await jwtFor(aud) }),
+      });
+      return { status: r.status, body: await r.json() };
+    },
+  };
+}
