@@ -30,6 +30,12 @@ export function masterKeyMatches(vault: Pick<KeyVault, 'open'>, checkValue: stri
   }
 }
 
+async function holdsSealedData(database: OpenDatabase): Promise<boolean> {
+  const key = await database.db.selectFrom('ssh_ca_keys').select('id').limit(1).executeTakeFirst();
+  const secret = await database.db.selectFrom('identity_providers').select('id').where('client_secret_sealed', 'is not', null).limit(1).executeTakeFirst();
+  return key !== undefined || secret !== undefined;
+}
+
 /**
  * Opens the store (creating it and running migrations when needed) and the master key, and proves the
  * key is the one this store was sealed under, so a wrong key fails at start and not at first sign.
@@ -47,7 +53,13 @@ export async function openStoreRuntime(config: StoreConfig): Promise<StoreRuntim
       .onConflict((oc) => oc.column('name').doNothing()).execute();
     const row = await database.db.selectFrom('settings').select('value').where('name', '=', CHECK_NAME).executeTakeFirstOrThrow();
     if (!masterKeyMatches(vault, row.value)) {
-      throw new MasterKeyError(`the master key in ${masterKeyFile} is not the one this store was created with`);
+      // A store with nothing sealed in it has nothing to protect: it takes the key it is opened with
+      // (say, after an import attempt with the wrong key). Any sealed value makes the mismatch fatal.
+      if (!(await holdsSealedData(database))) {
+        await database.db.updateTable('settings').set({ value: seal }).where('name', '=', CHECK_NAME).execute();
+      } else {
+        throw new MasterKeyError(`the master key in ${masterKeyFile} is not the one this store was created with`);
+      }
     }
   } catch (error) {
     await database.close();

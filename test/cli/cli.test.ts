@@ -112,9 +112,13 @@ describe('CLI', () => {
     await second.stop();
   });
 
-  it('a master key that does not match the store stops the start with a clear message', async () => {
+  it('a master key that does not match a store holding sealed keys stops the start with a clear message', async () => {
     const dataDir = fresh();
-    assert.equal((await runCliProcess(['--data-dir', dataDir, 'migrate'])).code, 0);
+    const account = json((await runCliInProcess(['--data-dir', dataDir, 'account', 'create', '--name', 'k', '--json'])).stdout).id;
+    const app = json((await runCliInProcess(['--data-dir', dataDir, 'app', 'create', '--account', account, '--name', 'a', '--domain', 'a.example.com', '--json'])).stdout).id;
+    const { withServices } = await import('../../src/cli/cli-services.ts');
+    const { storeConfig } = await import('../../src/cli/cli-config.ts');
+    await withServices(storeConfig({ dataDir }, {}, '/'), (s) => s.cas.create({ accountId: account, zoneId: null }, app));
     const other = join(mkdtempSync(join(tmpdir(), 'access-ca-key-')), 'other.key');
     writeFileSync(other, randomBytes(32).toString('base64'), { mode: 0o600 });
     const r = await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: other });
@@ -123,5 +127,13 @@ describe('CLI', () => {
     const missing = await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: join(dataDir, 'nope.key') });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /does not exist/);
+  });
+
+  it('a store with nothing sealed in it takes the master key it is opened with', async () => {
+    const dataDir = fresh();
+    assert.equal((await runCliInProcess(['--data-dir', dataDir, 'migrate'])).code, 0);
+    const other = join(mkdtempSync(join(tmpdir(), 'access-ca-key-')), 'other.key');
+    writeFileSync(other, randomBytes(32).toString('base64'), { mode: 0o600 });
+    assert.equal((await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: other })).code, 0);
   });
 });

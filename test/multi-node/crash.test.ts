@@ -20,7 +20,7 @@ async function crashUnderLoad(engine: 'sqlite' | 'postgres') {
   const signing = await prepareSigning(first, env);
   try {
     const api = nodeApi(first, first.accountId, first.token);
-    const apps = [];
+    const apps: { id: string; aud: string }[] = [];
     for (let i = 0; i < 160; i += 8) {
       apps.push(...(await Promise.all(Array.from({ length: 8 }, (_, j) => api('POST', '/access/apps', { name: `a${i + j}`, domain: 'a.example.com' }, 201)))).map((r) => r.body.result));
     }
