@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { MasterKeyError } from '../platform/crypto/key-vault.ts';
+import { DatabaseOpenError } from '../platform/db/database.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
 import { ClientError, CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Streams } from './output.ts';
@@ -22,7 +23,8 @@ Environment:
 Flags win over the environment. Every verb creates the store and runs migrations when needed.`;
 
 /** Error classes whose message is meant for the operator as it is. */
-const isUserError = (e: unknown) => e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError;
+const isUserError = (e: unknown) =>
+  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError;
 
 /** Runs the `access-ca` command line; resolves to the exit code. */
 export async function runCli(argv: string[], env: Env, streams: Streams, cwd = process.cwd()): Promise<number> {

@@ -129,6 +129,16 @@ describe('CLI', () => {
     assert.match(missing.stderr, /does not exist/);
   });
 
+  it('a store that cannot be opened is named, without its password', async () => {
+    const r = await runCliInProcess(['--database-url', 'postgres://ops:hunter2@127.0.0.1:9/access', 'account', 'list']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot open the store at postgres:\/\/ops:\*\*\*@127\.0\.0\.1:9\/access/);
+    assert.ok(!r.stderr.includes('hunter2'));
+    const scheme = await runCliInProcess(['--database-url', 'mysql://x/y', 'account', 'list']);
+    assert.notEqual(scheme.code, 0);
+    assert.match(scheme.stderr, /unsupported database URL scheme/);
+  });
+
   it('a store with nothing sealed in it takes the master key it is opened with', async () => {
     const dataDir = fresh();
     assert.equal((await runCliInProcess(['--data-dir', dataDir, 'migrate'])).code, 0);

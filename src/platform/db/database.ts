@@ -91,6 +91,11 @@ function openPostgres(url: string): OpenDatabase {
   return { db, kind: 'postgres', describe: redact(url), withStartupLock, close: () => db.destroy() };
 }
 
+/** The store could not be opened; the message says where and why, without any password. */
+export class DatabaseOpenError extends Error {
+  override name = 'DatabaseOpenError';
+}
+
 /** Opens the store and runs pending migrations. */
 export async function openDatabase(location: DatabaseLocation): Promise<OpenDatabase> {
   const opened = location.kind === 'sqlite' ? openSqlite(location.path) : openPostgres(location.url);
@@ -99,6 +104,11 @@ export async function openDatabase(location: DatabaseLocation): Promise<OpenData
     return opened;
   } catch (error) {
     await opened.close();
+    const code = String((error as { code?: unknown })?.code ?? '');
+    // Connection and authentication failures are the operator's to fix; anything else is a fault.
+    if (/^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|28P01|28000|3D000)$/.test(code)) {
+      throw new DatabaseOpenError(`cannot open the store at ${opened.describe}: ${(error as Error).message}`);
+    }
     throw error;
   }
 }
