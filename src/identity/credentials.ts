@@ -18,9 +18,6 @@ function single(headers: HeaderBag, name: string): string | undefined {
   return Array.isArray(v) ? v.join(',') : v;
 }
 
-/** A bearer token is 1–256 printable ASCII characters without spaces. */
-export const isWellFormedSecret = (value: string): boolean => SECRET.test(value);
-
 /**
  * Reads X-Auth-Email/X-Auth-Key and Authorization. Throws 9106 when none of them is present;
  * a malformed one becomes a failure that another, valid credential may still outweigh.

@@ -16,7 +16,7 @@ export interface StoreRuntime {
   masterKeyCreated: boolean;
 }
 
-export const CHECK_NAME = 'master_key_check';
+const CHECK_NAME = 'master_key_check';
 const CHECK_AAD = 'access-ca/settings/master_key_check';
 const CHECK_TEXT = 'access-ca master key check v1';
 
