@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import { postgresTestDatabase, postgresUnavailable } from '../test/helpers/databases.ts';
 import { buildApp, defaultAppConfig } from '../src/app.ts';
 import { systemClock } from '../src/platform/clock.ts';
 import { cryptoRandom } from '../src/platform/random.ts';
@@ -10,8 +9,6 @@ import { openStoreRuntime, type StoreRuntime } from '../src/platform/store-runti
 import { createIdentityStore } from '../src/identity/identity-store.ts';
 import { createIdentityService } from '../src/identity/identity-service.ts';
 import type { FastifyInstance } from 'fastify';
-
-export const POSTGRES_ADMIN_URL = process.env['BENCH_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh store of one kind with a running app on loopback, an account and an all-powerful token. */
 export interface BenchNode {
@@ -24,38 +21,13 @@ export interface BenchNode {
   close(): Promise<void>;
 }
 
-export async function postgresReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+/** True when the PostgreSQL the tests use answers (127.0.0.1:5432, or ACCESS_CA_TEST_POSTGRES_URL). */
+export const postgresReachable = async (): Promise<boolean> => (await postgresUnavailable()) === null;
 
 export async function startBenchNode(kind: 'sqlite' | 'postgres'): Promise<BenchNode> {
   const dir = mkdtempSync(join(tmpdir(), 'access-ca-bench-'));
-  let databaseUrl: string | undefined;
-  let dropDb = async () => {};
-  if (kind === 'postgres') {
-    const name = `access_ca_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const url = new URL(POSTGRES_ADMIN_URL);
-    url.pathname = `/${name}`;
-    databaseUrl = url.toString();
-    dropDb = async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    };
-  }
+  const pg = kind === 'postgres' ? await postgresTestDatabase() : null;
+  const databaseUrl = pg?.url;
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl, masterKeyFile: undefined });
   const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
   const account = await identity.createAccount('bench');
@@ -68,7 +40,7 @@ export async function startBenchNode(kind: 'sqlite' | 'postgres'): Promise<Bench
     async close() {
       await app.close();
       await runtime.database.close();
-      await dropDb();
+      await pg?.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
