@@ -24,6 +24,8 @@ export function readSignIn(dir: string, host: string): CachedSignIn | null {
 
 export function writeSignIn(dir: string, host: string, value: CachedSignIn): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The directory holds refresh tokens: nobody else may list or replace what is in it.
+  chmodSync(dir, 0o700);
   const path = file(dir, host);
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(value)}\n`, { mode: 0o600 });
