@@ -84,9 +84,15 @@ export function createIdentityStore(db: Db): IdentityStore {
     async insertToken(row, permissions) {
       await db.transaction().execute((trx) => insertTokenIn(trx, row, permissions));
     },
+    // On every authenticated request: one query, a row per permission group.
     async findTokenBySecret(secretSha256) {
-      const row = await db.selectFrom('api_tokens').selectAll().where('secret_sha256', '=', secretSha256).executeTakeFirst();
-      return row ? (await withPermissions([row]))[0] : undefined;
+      const rows = await db.selectFrom('api_tokens')
+        .leftJoin('api_token_permissions', 'api_token_permissions.token_id', 'api_tokens.id')
+        .selectAll('api_tokens').select('api_token_permissions.permission_group')
+        .where('api_tokens.secret_sha256', '=', secretSha256).orderBy('api_token_permissions.permission_group').execute();
+      if (rows.length === 0) return undefined;
+      const { permission_group: _, ...token } = rows[0]!;
+      return { ...token, permissions: rows.map((r) => r.permission_group).filter((p): p is string => p !== null) };
     },
     async getToken(id) {
       const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
