@@ -97,6 +97,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAccessAppsRoutes(v4, { ...routeDeps, apps });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
   }, { prefix: config.basePath });
-  await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer });
+  await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer, limiter });
   return app;
 }

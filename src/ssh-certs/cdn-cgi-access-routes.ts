@@ -9,6 +9,7 @@ import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.t
 import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
 import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
 import type { CertIssuer } from './ssh-cert-issuer.ts';
+import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 
 const HOSTNAME = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$';
 
@@ -39,6 +40,7 @@ function humanMessage(error: ApiError): string {
   const detail = /^access\.api\.error\.[a-z_]+: (.*)$/s.exec(item.message)?.[1];
   const field = item.source?.pointer.slice(1).replace(/\//g, '.');
   if (detail) return field && !detail.includes(field) ? `${field}: ${detail}` : detail;
+  if (error.code === 10429) return `too many refused requests from this address; retry in ${error.headers['retry-after']} s`;
   if (error.status === 404) return 'not found';
   return error.status >= 500 ? 'internal error' : item.message;
 }
@@ -51,6 +53,8 @@ type Deps = {
   idps: Pick<IdentityProvidersStore, 'findByIssuer' | 'listForAccount'>;
   verifier: JwtVerifier;
   issuer: CertIssuer;
+  /** Shared with the API: refused tokens count against the client address like failed logins. */
+  limiter: AuthFailureLimiter;
 };
 
 /**
@@ -59,7 +63,7 @@ type Deps = {
  * refusal is a 4xx `{status, message}` a person can act on.
  */
 export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
-  const { apps, idps, verifier, issuer } = deps;
+  const { apps, idps, verifier, issuer, limiter } = deps;
 
   async function onlyOne(candidates: AppRow[], none: string): Promise<AppRow> {
     if (candidates.length === 0) throw new Refusal(404, none);
@@ -92,14 +96,19 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
 
   await app.register(async (scope) => {
     registerJsonBodyParser(scope);
+    // Checked before the body is read: an address that keeps sending bad tokens is slowed down.
+    scope.addHook('onRequest', async (request) => limiter.check(request.ip));
     scope.setErrorHandler((error, request, reply) => {
       let status: number;
       let message: string;
       if (error instanceof Refusal) ({ status, message } = error);
-      else if (error instanceof TokenRejected) [status, message] = [401, error.message];
-      else {
+      else if (error instanceof TokenRejected) {
+        [status, message] = [401, error.message];
+        limiter.fail(request.ip);
+      } else {
         const apiError = toApiError(error, request);
         [status, message] = [apiError.status, humanMessage(apiError)];
+        for (const [name, value] of Object.entries(apiError.headers)) reply.header(name, value);
       }
       return reply.code(status).type('application/json').send({ status, message });
     });

@@ -24,4 +24,22 @@ describe('failed authentications are rate limited per client address', () => {
       await t.close();
     }
   });
+
+  it('cert_sign counts refused tokens the same way and answers 429 {status, message} with retry-after', async () => {
+    let now = Date.parse('2026-11-27T12:00:00Z');
+    const t = await makeTestApp({ clock: { now: () => new Date(now) }, config: { authFailuresPerMinute: 2 } });
+    try {
+      const bad = { public_key: 'ssh-ed25519 AAAA', jwt: 'not.a.jwt' };
+      for (let i = 0; i < 2; i++) assert.equal((await t.call('POST', '/cdn-cgi/access/cert_sign', { body: bad })).status, 401);
+      const limited = await t.call('POST', '/cdn-cgi/access/cert_sign', { body: bad });
+      assert.equal(limited.status, 429);
+      assert.equal(limited.body.status, 429);
+      assert.match(limited.body.message, /too many refused requests from this address; retry in \d+ s/);
+      assert.ok(Number(limited.headers['retry-after']) >= 1);
+      now += 31_000;
+      assert.equal((await t.call('POST', '/cdn-cgi/access/cert_sign', { body: bad })).status, 401, 'it refills');
+    } finally {
+      await t.close();
+    }
+  });
 });
