@@ -1,5 +1,6 @@
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { Scope } from '../identity/authenticate.ts';
+import { errors } from '../platform/http/errors.ts';
 
 export type AppRow = Database['access_apps'];
 export type AppFields = Pick<AppRow, 'name' | 'domain' | 'type' | 'session_duration' | 'updated_at'>;
@@ -23,6 +24,13 @@ export function inScope<Q extends { where: (...args: any[]) => Q }>(q: Q, scope:
   return scope.zoneId === null
     ? scoped.where(`${table}.zone_id`, 'is', null)
     : scoped.where(`${table}.zone_id`, '=', scope.zoneId);
+}
+
+/** The app with this id in this scope, or 404: an app is only reached through a scope that may see it. */
+export async function requireApp(apps: Pick<AccessAppsStore, 'get'>, scope: Scope, id: string): Promise<AppRow> {
+  const row = await apps.get(scope, id.toLowerCase());
+  if (!row) throw errors.notFound();
+  return row;
 }
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */

@@ -5,7 +5,7 @@ import { errors } from '../platform/http/errors.ts';
 import { isForeignKeyViolation, isUniqueViolation } from '../platform/db/db-errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { Scope } from '../identity/authenticate.ts';
-import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import { CA_KEY_ALGORITHM, caKeyAad, generateCaKey } from './ca-key-material.ts';
 import type { AccessCasStore, CaRecord } from './access-cas-store.ts';
 import type { CaView } from './access-cas-schemas.ts';
@@ -29,12 +29,7 @@ export function createAccessCasService(deps: AccessCasDeps) {
     public_key: `${CA_KEY_ALGORITHM} ${r.public_key} ${keyComment}`.trimEnd(),
   });
 
-  /** The app in this scope, or 404: a CA is only reached through an app the caller can see. */
-  async function appIn(scope: Scope, appId: string) {
-    const app = await apps.get(scope, appId.toLowerCase());
-    if (!app) throw errors.notFound();
-    return app;
-  }
+  const appIn = (scope: Scope, appId: string) => requireApp(apps, scope, appId);
 
   return {
     async create(scope: Scope, appId: string): Promise<CaView> {

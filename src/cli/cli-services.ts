@@ -69,7 +69,7 @@ export async function asInput<T>(work: Promise<T>): Promise<T> {
     if (error instanceof ApiError) {
       const item = error.items[0]!;
       const where = item.source?.pointer ? ` (${item.source.pointer})` : '';
-      throw new IdentityInputError(`${item.message.replace(/^access\.api\.error\.\w+: /, '')}${where}`);
+      throw new IdentityInputError(`${error.detail ?? item.message}${where}`);
     }
     throw error;
   }

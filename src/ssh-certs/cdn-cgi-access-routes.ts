@@ -37,7 +37,7 @@ class Refusal extends Error {
 /** A catalog error's message without its machine prefix, for a person to read. */
 function humanMessage(error: ApiError): string {
   const item = error.items[0]!;
-  const detail = /^access\.api\.error\.[a-z_]+: (.*)$/s.exec(item.message)?.[1];
+  const { detail } = error;
   const field = item.source?.pointer.slice(1).replace(/\//g, '.');
   if (detail) return field && !detail.includes(field) ? `${field}: ${detail}` : detail;
   if (error.code === 10429) return `too many refused requests from this address; retry in ${error.headers['retry-after']} s`;

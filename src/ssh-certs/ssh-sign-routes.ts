@@ -3,11 +3,11 @@ import { Type } from 'typebox';
 import { rfc3339 } from '../platform/clock.ts';
 import { envelopeSchema, ok } from '../platform/http/envelope.ts';
 import { errors } from '../platform/http/errors.ts';
-import type { Authenticator, Principal } from '../identity/authenticate.ts';
+import type { Authenticator, Principal, Scope } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { APPS_READ, APPS_WRITE, CERTS_SIGN } from '../identity/permission-groups.ts';
 import { AppIdParams } from '../access-apps/access-apps-schemas.ts';
-import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import { parseGoDuration, GO_DURATION_PATTERN } from './policy/go-duration.ts';
 import { CertPolicyInput, CertPolicyView } from './policy/cert-policy-schemas.ts';
 import { normalizePolicy, policyView } from './policy/cert-policy.ts';
@@ -54,11 +54,7 @@ export function registerSshSignRoutes(
 ): void {
   const { apps, policies, issuer } = deps;
   const route = scopedRouter(app, deps.auth, deps.basePath);
-  const appIn = async (scope: Parameters<AccessAppsStore['get']>[0], id: string) => {
-    const row = await apps.get(scope, id.toLowerCase());
-    if (!row) throw errors.notFound();
-    return row;
-  };
+  const appIn = (scope: Scope, id: string) => requireApp(apps, scope, id);
 
   route({
     method: 'POST', path: '/access/apps/:app_id/ca/sign', permissions: CERTS_SIGN, status: 200,

@@ -47,6 +47,8 @@ export class ApiError extends Error {
   readonly status: number;
   readonly items: ErrorItem[];
   readonly headers: Record<string, string>;
+  /** The part of the message meant for a person (CLI, cert_sign), without the machine key before it. */
+  detail: string | undefined;
 
   constructor(items: [ErrorItem, ...ErrorItem[]], headers: Record<string, string> = {}) {
     super(items[0].message);
@@ -63,6 +65,13 @@ export class ApiError extends Error {
 
 const one = (code: ErrorCode, message: string, extra: Partial<ErrorItem> = {}): ApiError =>
   new ApiError([{ code, message, ...extra }]);
+
+/** Cloudflare's access errors: `access.api.error.<key>`, with an optional detail after a colon. */
+function accessError(code: ErrorCode, key: string, detail?: string, extra: Partial<ErrorItem> = {}): ApiError {
+  const error = one(code, detail ? `access.api.error.${key}: ${detail}` : `access.api.error.${key}`, extra);
+  error.detail = detail;
+  return error;
+}
 
 const headerError = (code: 6102 | 6103 | 6111, message: string): ApiError =>
   one(6003, 'Invalid request headers', { error_chain: [{ code, message }] });
@@ -84,12 +93,12 @@ export const errors = {
     ]),
   noRoute: () => one(7000, 'No route for that URI'),
   invalidApplicationId: () => one(12045, 'access.api.error.invalid_application_id'),
-  notFound: (detail?: string) => one(12135, detail ? `access.api.error.not_found: ${detail}` : 'access.api.error.not_found'),
+  notFound: (detail?: string) => accessError(12135, 'not_found', detail),
   caAlreadyExists: () => one(12131, 'access.api.error.certificate_authority_already_exists'),
-  idpAlreadyExists: () => one(12132, 'access.api.error.identity_provider_already_exists: the account has a provider with this issuer'),
-  policyRefused: (detail: string) => one(12140, `access.api.error.refused_by_policy: ${detail}`),
+  idpAlreadyExists: () => accessError(12132, 'identity_provider_already_exists', 'the account has a provider with this issuer'),
+  policyRefused: (detail: string) => accessError(12140, 'refused_by_policy', detail),
   invalidRequest: (detail: string, pointer?: string) =>
-    one(12130, `access.api.error.invalid_request: ${detail}`, pointer === undefined ? {} : { source: { pointer } }),
+    accessError(12130, 'invalid_request', detail, pointer === undefined ? {} : { source: { pointer } }),
   bodyTooLarge: (limit: number) => one(10413, `Request body is larger than ${limit} bytes`),
   unsupportedMediaType: () => one(10415, 'Unsupported Content-Type: send application/json or no body'),
   rateLimited: (retryAfterSeconds: number) =>
