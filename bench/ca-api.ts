@@ -6,7 +6,7 @@ export async function measureCaApi(node: BenchNode, n: number): Promise<Record<s
   const base = `/client/v4/accounts/${node.accountId}/access/apps`;
   const appIds: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await node.app.inject({ method: 'POST', url: base, headers: node.auth, payload: { name: `b${i}`, domain: 'b.example.com' } });
+    const res = await node.app.inject({ method: 'POST', url: base, headers: node.auth, payload: { name: `b${i}`, domain: `b${i}.example.com` } });
     appIds.push(JSON.parse(res.body).result.id);
   }
   return {

@@ -11,6 +11,7 @@ export async function certSignBodies(node: BenchNode): Promise<{ bodies: string[
   await node.app.inject({ method: 'POST', url: `${base}/access/identity_providers`, headers: node.auth, payload: { name: 'bench', config: { issuer: idp.issuer, jwks: idp.jwks } } });
   const target = JSON.parse((await node.app.inject({ method: 'POST', url: `${base}/access/apps`, headers: node.auth, payload: { name: 'b', domain: 'b.example.com' } })).body).result;
   await node.app.inject({ method: 'POST', url: `${base}/access/apps/${target.id}/ca`, headers: node.auth });
+  await node.app.inject({ method: 'POST', url: `${base}/access/apps/${target.id}/policies`, headers: node.auth, payload: { name: 'everyone', decision: 'allow', include: [{ everyone: {} }] } });
   // Tokens and keys are made before timing: the bench measures the server, not the client.
   const jwt = await idp.sign({ aud: [target.aud], email: 'bench@example.com' }, { expiresIn: '1h' });
   const bodies = Array.from({ length: 64 }, () =>

@@ -6,6 +6,7 @@ import type { KeyVault } from './platform/crypto/key-vault.ts';
 import type { Db } from './platform/db/schema.ts';
 import { registerJsonBodyParser } from './platform/http/body-parser.ts';
 import { registerErrorHandling } from './platform/http/error-handler.ts';
+import { capConnectionsPerClient, defaultConnectionLimits, type ConnectionLimits } from './platform/http/connection-limits.ts';
 import { createIdentityStore } from './identity/identity-store.ts';
 import { createAuthenticator } from './identity/authenticate.ts';
 import { createAuthFailureLimiter } from './identity/auth-failure-limiter.ts';
@@ -22,6 +23,7 @@ import { createIdentityProvidersStore } from './identity-providers/identity-prov
 import { createIdentityProvidersService } from './identity-providers/identity-providers-service.ts';
 import { registerIdentityProvidersRoutes } from './identity-providers/identity-providers-routes.ts';
 import { createJwtVerifier } from './identity-providers/jwt-verifier.ts';
+import { createJwksFetcher } from './identity-providers/jwks-fetch.ts';
 import { createCertPolicyStore } from './ssh-certs/policy/cert-policy-store.ts';
 import { createCaSigners } from './ssh-certs/ca-signers.ts';
 import { createCertInventoryStore, type IssuedRecord } from './ssh-certs/cert-inventory-store.ts';
@@ -29,6 +31,14 @@ import { createCertIssuer } from './ssh-certs/ssh-cert-issuer.ts';
 import { registerCdnCgiAccessRoutes } from './ssh-certs/cdn-cgi-access-routes.ts';
 import { registerSshSignRoutes } from './ssh-certs/ssh-sign-routes.ts';
 import { createBatchWriter } from './platform/db/batch-writer.ts';
+import { createCertSignService } from './ssh-certs/cert-sign-service.ts';
+import { createAccessPoliciesStore } from './access-policies/access-policies-store.ts';
+import { appPolicyLinks, createAccessPoliciesService } from './access-policies/access-policies-service.ts';
+import { createAccessGroupsService } from './access-policies/access-groups-service.ts';
+import { createAccessDecider } from './access-policies/access-decider.ts';
+import { registerAccessPoliciesRoutes } from './access-policies/access-policies-routes.ts';
+import { registerAccessGroupsRoutes } from './access-policies/access-groups-routes.ts';
+import { PolicyView } from './access-policies/access-policies-schemas.ts';
 
 export interface AppConfig {
   /** The v4 API's prefix, `/client/v4` unless configured. */
@@ -38,6 +48,14 @@ export interface AppConfig {
   caKeyComment: string;
   /** Failed authentications allowed per client address and minute before 429; 0 turns it off. */
   authFailuresPerMinute: number;
+  /** Development only: identity providers' JWKS URLs may reach private, loopback and link-local addresses. */
+  allowPrivateIdpAddresses: boolean;
+  /**
+   * Addresses or CIDR blocks of the proxies in front of the server, whose X-Forwarded-For is believed: the
+   * client address that rate limits, `ip` rules and logs use. Empty: the socket address, and no header.
+   */
+  trustProxy: string[];
+  connections: ConnectionLimits;
 }
 
 export const defaultAppConfig: AppConfig = {
@@ -45,6 +63,9 @@ export const defaultAppConfig: AppConfig = {
   bodyLimit: 64 * 1024,
   caKeyComment: DEFAULT_CA_KEY_COMMENT,
   authFailuresPerMinute: 60,
+  allowPrivateIdpAddresses: false,
+  trustProxy: [],
+  connections: defaultConnectionLimits,
 };
 
 export interface AppDeps {
@@ -62,25 +83,39 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(typeof deps.logger === 'boolean' ? { logger: deps.logger } : { loggerInstance: deps.logger }),
     bodyLimit: config.bodyLimit,
-    // Never trust the client to say who it is by header; the socket address is what we log.
-    trustProxy: false,
+    // A client's word about its address is believed only from the proxies the operator names.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    requestTimeout: config.connections.requestTimeoutMs,
+    connectionTimeout: config.connections.requestTimeoutMs,
+    keepAliveTimeout: config.connections.keepAliveTimeoutMs,
+    // Node checks those deadlines on this interval (30 s by default, far too coarse for a 10 s deadline).
+    http: { headersTimeout: config.connections.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.connections.headersTimeoutMs) },
     routerOptions: { ignoreTrailingSlash: true },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   registerErrorHandling(app);
   decorateScopedRequests(app);
+  capConnectionsPerClient(app.server, config.connections.connectionsPerClient);
 
   const identityStore = createIdentityStore(db);
   const limiter = createAuthFailureLimiter(config.authFailuresPerMinute, clock);
   const auth = createAuthenticator({ store: identityStore, clock, limiter });
   const appsStore = createAccessAppsStore(db);
-  const apps = createAccessAppsService({ store: appsStore, clock, random });
+  const accessStore = createAccessPoliciesStore(db);
+  const accessPolicies = createAccessPoliciesService({ store: accessStore, apps: appsStore, clock, random });
+  const accessGroups = createAccessGroupsService({ store: accessStore, clock, random });
+  const decider = createAccessDecider(accessStore);
+  const apps = createAccessAppsService({ store: appsStore, links: appPolicyLinks(accessPolicies), clock, random });
   const casStore = createAccessCasStore(db);
   const cas = createAccessCasService({
     cas: casStore, apps: appsStore, vault: keyVault, clock, random, keyComment: config.caKeyComment,
   });
   const idpsStore = createIdentityProvidersStore(db);
-  const idps = createIdentityProvidersService({ store: idpsStore, vault: keyVault, clock, random });
+  const jwks = createJwksFetcher({ allowPrivateAddresses: config.allowPrivateIdpAddresses });
+  const verifier = createJwtVerifier({
+    clock, fetcher: jwks, onFetchFailure: (idp, error) => app.log.warn({ idp, failure: error.failure, reason: error.message }, 'identity provider keys could not be fetched'),
+  });
+  const idps = createIdentityProvidersService({ store: idpsStore, vault: keyVault, clock, random, jwks, onChange: (id) => verifier.forget(id) });
   const policies = createCertPolicyStore(db);
   const inventory = createCertInventoryStore(db);
   const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
@@ -94,9 +129,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerTokenVerifyRoutes(v4, routeDeps);
     registerAccessCasRoutes(v4, { ...routeDeps, cas });
     registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, now: () => clock.now() });
-    registerAccessAppsRoutes(v4, { ...routeDeps, apps });
+    registerAccessAppsRoutes(v4, { ...routeDeps, apps, policySchema: PolicyView });
+    registerAccessPoliciesRoutes(v4, { ...routeDeps, policies: accessPolicies, apps: appsStore, decider });
+    registerAccessGroupsRoutes(v4, { ...routeDeps, groups: accessGroups });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
   }, { prefix: config.basePath });
-  await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, verifier: createJwtVerifier({ clock }), issuer, limiter });
+  const certSign = createCertSignService({ apps: appsStore, idps: idpsStore, verifier, decider, issuer, record: recorder.submit, clock, random });
+  await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });
   return app;
 }

@@ -4,10 +4,33 @@ import { errors } from '../platform/http/errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import type { AccessAppsStore, AppRow } from './access-apps-store.ts';
-import type { AppInput, AppView } from './access-apps-schemas.ts';
+import type { AppInput, AppPolicyEntry, AppView } from './access-apps-schemas.ts';
+import type { Db } from '../platform/db/schema.ts';
+import { hostOfDomain } from '../platform/hostnames.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
 
-/** The wire form of an app row. */
-export function appView(row: AppRow): AppView {
+/** A write that lost the host to another application (any account, any node) is a 409 naming the host. */
+async function ownHost<T>(host: string | null, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (host !== null && isUniqueViolation(error)) throw errors.hostTaken(host);
+    throw error;
+  }
+}
+
+/**
+ * How an application reaches the Access policies it uses. The apps capability only carries the list: the
+ * policies capability checks it before any write, writes it in the app's own transaction and renders it.
+ */
+export interface AppPolicyLinks<L = unknown> {
+  resolve(scope: Scope, appId: string | null, entries: AppPolicyEntry[]): Promise<L[]>;
+  writer(appId: string, links: L[]): (trx: Db) => Promise<void>;
+  views(appIds: string[]): Promise<Map<string, unknown[]>>;
+}
+
+/** The wire form of an app row, with the policies it uses. */
+export function appView(row: AppRow, policies: unknown[] = []): AppView {
   return {
     id: row.id,
     aud: row.aud,
@@ -15,6 +38,7 @@ export function appView(row: AppRow): AppView {
     ...(row.domain === null ? {} : { domain: row.domain }),
     type: row.type,
     session_duration: row.session_duration,
+    policies: policies as AppView['policies'],
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -27,18 +51,24 @@ function normalize(input: AppInput) {
   }
   const name = input.name.trim();
   if (name.length === 0) throw errors.invalidRequest('name must not be blank', '/name');
+  const domain = input.domain === undefined ? null : input.domain.toLowerCase();
   return {
     name,
-    domain: input.domain === undefined ? null : input.domain.toLowerCase(),
+    domain,
+    host: hostOfDomain(domain),
     type,
     session_duration: input.session_duration ?? '24h',
   };
 }
 
 /** Access applications: the objects a CA belongs to. */
-export function createAccessAppsService(deps: { store: AccessAppsStore; clock: Clock; random: Random }) {
-  const { store, clock, random } = deps;
+export function createAccessAppsService(deps: { store: AccessAppsStore; links: AppPolicyLinks; clock: Clock; random: Random }) {
+  const { store, links, clock, random } = deps;
   const stamp = () => rfc3339(clock.now());
+  const withPolicies = async (row: AppRow) => appView(row, (await links.views([row.id])).get(row.id));
+  /** The links to write with the app, checked first, so that a bad list writes nothing. */
+  const linkWriter = async (scope: Scope, appId: string, existing: boolean, entries: AppPolicyEntry[] | undefined) =>
+    entries === undefined ? undefined : links.writer(appId, await links.resolve(scope, existing ? appId : null, entries));
 
   return {
     async create(scope: Scope, input: AppInput): Promise<AppView> {
@@ -52,22 +82,28 @@ export function createAccessAppsService(deps: { store: AccessAppsStore; clock: C
         created_at: at,
         updated_at: at,
       };
-      await store.insert(row);
-      return appView(row);
+      const write = await linkWriter(scope, row.id, false, input.policies);
+      await ownHost(row.host, store.insert(row, write));
+      return withPolicies(row);
     },
     async get(scope: Scope, id: string): Promise<AppView> {
       const row = await store.get(scope, id.toLowerCase());
       if (!row) throw errors.notFound();
-      return appView(row);
+      return withPolicies(row);
     },
     async list(scope: Scope, page: PageRequest) {
       const { rows, total } = await store.list(scope, pageOffset(page), page.perPage);
-      return { items: rows.map(appView), info: resultInfo(page, rows.length, total) };
+      const policies = await links.views(rows.map((r) => r.id));
+      return { items: rows.map((r) => appView(r, policies.get(r.id))), info: resultInfo(page, rows.length, total) };
     },
     async update(scope: Scope, id: string, input: AppInput): Promise<AppView> {
-      const row = await store.update(scope, id.toLowerCase(), { ...normalize(input), updated_at: stamp() });
+      const key = id.toLowerCase();
+      const fields = normalize(input);
+      if (!(await store.get(scope, key))) throw errors.notFound();
+      const write = await linkWriter(scope, key, true, input.policies);
+      const row = await ownHost(fields.host, store.update(scope, key, { ...fields, updated_at: stamp() }, write));
       if (!row) throw errors.notFound();
-      return appView(row);
+      return withPolicies(row);
     },
     async delete(scope: Scope, id: string): Promise<{ id: string }> {
       if (!(await store.delete(scope, id.toLowerCase()))) throw errors.notFound();

@@ -3,19 +3,20 @@ import type { Scope } from '../identity/authenticate.ts';
 import { errors } from '../platform/http/errors.ts';
 
 export type AppRow = Database['access_apps'];
-export type AppFields = Pick<AppRow, 'name' | 'domain' | 'type' | 'session_duration' | 'updated_at'>;
+export type AppFields = Pick<AppRow, 'name' | 'domain' | 'host' | 'type' | 'session_duration' | 'updated_at'>;
 
 /** Persistence of Access applications; every read and write is confined to one scope. */
 export interface AccessAppsStore {
-  insert(row: AppRow): Promise<void>;
+  /** Inserts the row and runs `also` in the same transaction (the app's policy links). */
+  insert(row: AppRow, also?: (trx: Db) => Promise<void>): Promise<void>;
   get(scope: Scope, id: string): Promise<AppRow | undefined>;
   list(scope: Scope, offset: number, limit: number): Promise<{ rows: AppRow[]; total: number }>;
-  update(scope: Scope, id: string, fields: AppFields): Promise<AppRow | undefined>;
+  update(scope: Scope, id: string, fields: AppFields, also?: (trx: Db) => Promise<void>): Promise<AppRow | undefined>;
   delete(scope: Scope, id: string): Promise<boolean>;
   /** Apps whose aud tag is one of these, in any scope: how a signed token names its application. */
   findByAud(auds: string[]): Promise<AppRow[]>;
-  /** Apps whose domain's host is this one (`h`, `h/path`, `h:port`), in any scope. */
-  findByHost(host: string): Promise<AppRow[]>;
+  /** The app whose domain's host is this one (`h`, `h/path`, `h:port`), in any scope: hosts are unique. */
+  findByHost(host: string): Promise<AppRow | undefined>;
 }
 
 /** Narrows a query on `access_apps` to a scope: account-level objects have no zone. */
@@ -38,8 +39,11 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
   const get = (scope: Scope, id: string) =>
     inScope(db.selectFrom('access_apps').selectAll(), scope).where('id', '=', id).executeTakeFirst();
   return {
-    async insert(row) {
-      await db.insertInto('access_apps').values(row).execute();
+    async insert(row, also) {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('access_apps').values(row).execute();
+        await also?.(trx);
+      });
     },
     get,
     async list(scope, offset, limit) {
@@ -51,9 +55,14 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
       ]);
       return { rows, total: Number(count?.n ?? 0) };
     },
-    async update(scope, id, fields) {
-      const r = await inScope(db.updateTable('access_apps').set(fields), scope).where('id', '=', id).executeTakeFirst();
-      return Number(r.numUpdatedRows) > 0 ? get(scope, id) : undefined;
+    async update(scope, id, fields, also) {
+      const updated = await db.transaction().execute(async (trx) => {
+        const r = await inScope(trx.updateTable('access_apps').set(fields), scope).where('id', '=', id).executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
+        await also?.(trx);
+        return true;
+      });
+      return updated ? get(scope, id) : undefined;
     },
     async delete(scope, id) {
       const r = await inScope(db.deleteFrom('access_apps'), scope).where('id', '=', id).executeTakeFirst();
@@ -63,11 +72,6 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
       if (auds.length === 0) return [];
       return db.selectFrom('access_apps').selectAll().where('aud', 'in', auds.slice(0, 20)).orderBy('created_at').execute();
     },
-    async findByHost(host) {
-      // LIKE wildcards cannot occur: hosts are checked to be DNS names before they get here.
-      return db.selectFrom('access_apps').selectAll()
-        .where((eb) => eb.or([eb('domain', '=', host), eb('domain', 'like', `${host}/%`), eb('domain', 'like', `${host}:%`)]))
-        .orderBy('created_at').limit(20).execute();
-    },
+    findByHost: (host) => db.selectFrom('access_apps').selectAll().where('host', '=', host.toLowerCase()).executeTakeFirst(),
   };
 }

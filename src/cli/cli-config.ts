@@ -1,3 +1,4 @@
+import { parseCidr } from '../platform/cidr.ts';
 import { resolve } from 'node:path';
 import type { StoreConfig } from '../platform/store-runtime.ts';
 
@@ -29,6 +30,16 @@ export function parseListen(value: string): Listen {
   const port = match ? Number(match[3]) : NaN;
   if (!match || port > 65535) throw new CliInputError(`--listen must be host:port, e.g. 127.0.0.1:8787, got ${JSON.stringify(value)}`);
   return { host: match[1] ?? match[2]!, port };
+}
+
+/** `--trust-proxy`: comma-separated addresses or CIDR blocks of the proxies whose X-Forwarded-For is believed. */
+export function parseTrustProxy(value: string | undefined): string[] {
+  if (value === undefined || value.trim() === '') return [];
+  return value.split(',').map((part) => {
+    const block = part.trim();
+    if (parseCidr(block) === null) throw new CliInputError(`--trust-proxy takes addresses or CIDR blocks such as 10.0.0.0/8, got ${JSON.stringify(block)}`);
+    return block;
+  });
 }
 
 /** A refusal of the command line itself, reported without a stack trace. */

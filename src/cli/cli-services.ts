@@ -6,13 +6,18 @@ import { openStoreRuntime, type StoreConfig, type StoreRuntime } from '../platfo
 import { ApiError } from '../platform/http/errors.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
-import { createAccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { createAccessAppsStore, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import { createAccessPoliciesStore } from '../access-policies/access-policies-store.ts';
+import { appPolicyLinks, createAccessPoliciesService, type AccessPoliciesService } from '../access-policies/access-policies-service.ts';
+import { createAccessGroupsService, type AccessGroupsService } from '../access-policies/access-groups-service.ts';
+import { createAccessDecider, type AccessDecider } from '../access-policies/access-decider.ts';
 import { createAccessAppsService, type AccessAppsService } from '../access-apps/access-apps-service.ts';
 import { createAccessCasStore } from '../access-cas/access-cas-store.ts';
 import { createAccessCasService, type AccessCasService } from '../access-cas/access-cas-service.ts';
 import { DEFAULT_CA_KEY_COMMENT } from '../access-cas/ca-key-material.ts';
 import { createIdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
 import { createIdentityProvidersService, type IdentityProvidersService } from '../identity-providers/identity-providers-service.ts';
+import { createJwksFetcher } from '../identity-providers/jwks-fetch.ts';
 import { createCertPolicyStore, type CertPolicyStore } from '../ssh-certs/policy/cert-policy-store.ts';
 import type { Output } from './output.ts';
 
@@ -23,6 +28,11 @@ export interface Services {
   cas: AccessCasService;
   idps: IdentityProvidersService;
   policies: CertPolicyStore;
+  /** Access policies and groups: who gets a certificate. */
+  access: AccessPoliciesService;
+  groups: AccessGroupsService;
+  decider: AccessDecider;
+  appsStore: AccessAppsStore;
   /** The store itself, for whole-store verbs (export, import). */
   runtime: StoreRuntime;
 }
@@ -30,18 +40,29 @@ export interface Services {
 /** How a verb gets its services and output: opened per call, closed when it returns. */
 export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
 
-/** Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards. */
-export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>): Promise<T> {
-  const runtime = await openStoreRuntime(store);
+/**
+ * Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards.
+ * `allowPrivateIdpAddresses` (development only) lets `idp add` check JWKS URLs on private addresses.
+ */
+export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>, opts: { allowPrivateIdpAddresses?: boolean; notice?: (text: string) => void } = {}): Promise<T> {
+  const runtime = await openStoreRuntime(store, opts.notice ? { notice: opts.notice } : {});
   const { db } = runtime.database;
   try {
     const deps = { clock: systemClock, random: cryptoRandom };
     const appsStore = createAccessAppsStore(db);
+    const accessStore = createAccessPoliciesStore(db);
+    const access = createAccessPoliciesService({ store: accessStore, apps: appsStore, ...deps });
     return await action({
       identity: createIdentityService({ store: createIdentityStore(db), ...deps }),
-      apps: createAccessAppsService({ store: appsStore, ...deps }),
+      apps: createAccessAppsService({ store: appsStore, links: appPolicyLinks(access), ...deps }),
+      access,
+      groups: createAccessGroupsService({ store: accessStore, ...deps }),
+      decider: createAccessDecider(accessStore),
+      appsStore,
       cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
-      idps: createIdentityProvidersService({ store: createIdentityProvidersStore(db), vault: runtime.vault, ...deps }),
+      idps: createIdentityProvidersService({
+        store: createIdentityProvidersStore(db), vault: runtime.vault, jwks: createJwksFetcher({ allowPrivateAddresses: opts.allowPrivateIdpAddresses === true }), ...deps,
+      }),
       policies: createCertPolicyStore(db),
       runtime,
     });

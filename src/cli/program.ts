@@ -2,12 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { MasterKeyError } from '../platform/crypto/key-vault.ts';
 import { DatabaseOpenError } from '../platform/db/database.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
-import { ClientError, CliInputError, parseListen, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
+import { ClientError, CliInputError, parseListen, parseTrustProxy, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Streams } from './output.ts';
+import { terminalJson, terminalText } from './terminal-text.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { withServices, type Run } from './cli-services.ts';
 import { serve } from './serve-command.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
+import { registerAccessCommands } from './access-commands.ts';
 import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 
@@ -18,6 +20,8 @@ Environment:
   ACCESS_CA_MASTER_KEY_FILE   master key file (32 bytes, base64); by default <data-dir>/master.key, made on first use
   ACCESS_CA_LISTEN            serve: host:port (default 127.0.0.1:8787)
   ACCESS_CA_LOG_LEVEL         serve: pino log level (default info)
+  ACCESS_CA_TRUST_PROXY       serve: addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed
+  ACCESS_CA_ALLOW_PRIVATE_IDP serve, idp add: 1 lets JWKS URLs reach private, loopback and link-local addresses (development only)
   ACCESS_CA_JWT               ssh-gen: your identity token, when --jwt-file is not given
 
 Flags win over the environment. Every verb creates the store and runs migrations when needed.`;
@@ -51,21 +55,27 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
       exitCode = isUserError(error) ? 2 : 1;
       const known = isUserError(error) || error instanceof ClientError;
       const message = known ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
-      if (json) streams.stdout.write(`${JSON.stringify({ error: message })}\n`);
-      streams.stderr.write(`access-ca: ${message}\n`);
+      if (json) streams.stdout.write(`${terminalJson({ error: message })}\n`);
+      streams.stderr.write(`access-ca: ${terminalText(message)}\n`);
     }
   };
-  const run: Run = (json, action) => attempt(json, (out) => withServices(globals(), (services) => action(services, out)));
+  const allowPrivateIdp = ['1', 'true'].includes(env['ACCESS_CA_ALLOW_PRIVATE_IDP'] ?? '');
+  const run: Run = (json, action) =>
+    attempt(json, (out) => withServices(globals(), (services) => action(services, out), { allowPrivateIdpAddresses: allowPrivateIdp, notice: (text) => streams.stderr.write(`${terminalText(text)}\n`) }));
   const runClient: RunClient = attempt;
 
   program.command('serve').description('run the API server (what `npm start` runs)')
     .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
-    .action(async (o: { listen?: string }) => {
+    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
+    .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
+    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string }) => {
       try {
         await serve({
+          trustProxy: parseTrustProxy(o.trustProxy ?? env['ACCESS_CA_TRUST_PROXY']),
           store: globals(),
           listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
           logLevel: env['ACCESS_CA_LOG_LEVEL'] ?? 'info',
+          allowPrivateIdpAddresses: o.allowPrivateIdp === true || allowPrivateIdp,
           streams,
         });
       } catch (error) {
@@ -79,6 +89,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
 
   registerAdminCommands(program, run);
   registerSshAdminCommands(program, run);
+  registerAccessCommands(program, run);
   registerTransferCommands(program, run);
 
   registerSshClientCommands(program, runClient, env);

@@ -12,6 +12,10 @@ export interface ServeOptions {
   store: StoreConfig;
   listen: Listen;
   logLevel: string;
+  /** See AppConfig.trustProxy. */
+  trustProxy: string[];
+  /** Development only: see AppConfig.allowPrivateIdpAddresses. */
+  allowPrivateIdpAddresses: boolean;
   streams: Streams;
 }
 
@@ -39,7 +43,7 @@ function banner(base: string, accountId: string, token: string): string {
 
 /** `access-ca serve`: opens the store, makes the first account on an empty one, and listens. */
 export async function serve(opts: ServeOptions): Promise<void> {
-  const runtime = await openStoreRuntime(opts.store);
+  const runtime = await openStoreRuntime(opts.store, { notice: (text) => opts.streams.stderr.write(`${text}\n`) });
   const logger = pino({
     level: opts.logLevel,
     redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
@@ -49,7 +53,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom }).bootstrap());
 
   const app = await buildApp({
-    config: defaultAppConfig, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+    config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
     keyVault: runtime.vault, logger,
   });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -58,6 +62,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const base = `${origin(opts.listen.host, port)}${defaultAppConfig.basePath}`;
 
   if (first) opts.streams.stderr.write(`${banner(base, first.accountId, first.token)}\n`);
+  if (opts.allowPrivateIdpAddresses) {
+    opts.streams.stderr.write('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only\n');
+  }
   opts.streams.stderr.write(`access-ca listening on ${origin(opts.listen.host, port)} (API base ${base}; store ${runtime.database.describe})\n`);
 
   let closing = false;

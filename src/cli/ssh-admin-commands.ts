@@ -51,6 +51,9 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
     .option('--client-secret-file <file>', 'a file holding the client secret, for providers that insist on one (stored sealed)')
     .option('--scope <scope>', 'a sign-in scope, repeatable (default: openid email profile)', collect)
     .option('--email-claim <claim>', 'the claim that carries the email (default: email)')
+    .option('--email-domain <domain>', 'an email domain this provider speaks for, repeatable (default: any); other emails are refused', collect)
+    .option('--email-verified-optional', 'take emails without email_verified: true (only when the provider\'s email claim is authoritative)')
+    .option('--max-token-lifetime <duration>', 'longest lifetime (exp − iat) and age of a token, e.g. 1h (default 24h)')
     .option('--name <name>', 'a label', 'identity provider')
     .option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ idps, identity }, out) => {
@@ -60,10 +63,12 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
       const clientSecret = o.clientSecretFile ? readFileSync(o.clientSecretFile, 'utf8').trim() : undefined;
       const config = Object.fromEntries(Object.entries({
         issuer: o.issuer, jwks_url: o.jwksUrl, jwks, audiences: o.audience, client_id: o.clientId, client_secret: clientSecret, scopes: o.scope, email_claim: o.emailClaim,
+        email_domains: o.emailDomain, email_verified_required: o.emailVerifiedOptional ? false : undefined, max_token_lifetime: o.maxTokenLifetime,
       }).filter(([, v]) => v !== undefined));
       const input = checkedInput(IdpInput, { name: o.name, config });
-      const created = await asInput(idps.create(o.account, input));
-      out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}`);
+      let found = '';
+      const created = await asInput(idps.create(o.account, input, ({ keys }) => (found = ` (${keys} key${keys === 1 ? '' : 's'} found at its JWKS URL)`)));
+      out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}${found}`);
     }));
   idp.command('list').description('list an account\'s identity providers').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ idps, identity }, out) => {

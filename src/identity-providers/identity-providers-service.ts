@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { rfc3339, type Clock } from '../platform/clock.ts';
+import { formatGoDuration, parseGoDuration } from '../platform/go-duration.ts';
 import type { Random } from '../platform/random.ts';
 import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import { errors } from '../platform/http/errors.ts';
@@ -7,10 +8,20 @@ import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { IdentityProvidersStore, IdpRow } from './identity-providers-store.ts';
 import type { IdpInput, IdpView } from './identity-providers-schemas.ts';
+import { JwksFetchError, type JwksFetcher } from './jwks-fetch.ts';
+import { JWT_ALGORITHMS, usableKeys } from './jwt-verifier.ts';
+
+/** A day: identity tokens live minutes to hours; one that claims to live longer is refused. */
+export const DEFAULT_MAX_TOKEN_LIFETIME = 86_400;
+const MAX_TOKEN_LIFETIME_LIMIT = 7 * 86_400;
+const EMAIL_DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 
-/** https, or plain http to this machine only (test and development providers). */
+/**
+ * https, or plain http to this machine only (test and development providers). Only the text is judged
+ * here; which addresses a JWKS URL may reach is decided when it is fetched, after DNS.
+ */
 function checkUrl(value: string, pointer: string): string {
   let url: URL;
   try {
@@ -36,6 +47,31 @@ function checkJwks(jwks: { keys: Record<string, unknown>[] }): string {
   return JSON.stringify(jwks);
 }
 
+/**
+ * Fetches a provider's JWKS once, through the same guarded fetcher the verifier uses, and refuses the
+ * provider when the keys cannot be used; returns how many usable keys it found.
+ */
+async function checkRemoteJwks(fetcher: JwksFetcher, url: string): Promise<number> {
+  const pointer = '/config/jwks_url';
+  let keys;
+  try {
+    keys = (await fetcher.fetch(url)).keys;
+  } catch (error) {
+    if (!(error instanceof JwksFetchError)) throw error;
+    const development = error.failure === 'private-address' || (error.failure === 'bad-url' && url.startsWith('http:'));
+    const hint = development ? ' (for development only: serve --allow-private-idp, or ACCESS_CA_ALLOW_PRIVATE_IDP=1, allows loopback and private addresses over http)' : '';
+    throw errors.invalidRequest(`${error.message}${hint}`, pointer);
+  }
+  const found = usableKeys({ keys }).length;
+  if (found === 0) {
+    throw errors.invalidRequest(`the JWKS holds ${keys.length} key(s) but none access-ca can verify tokens with (public signing keys for ${JWT_ALGORITHMS.join(', ')}; RSA of 2048 bits or more)`, pointer);
+  }
+  return found;
+}
+
+/** What adding or updating a provider found at its jwks_url: `keys` usable keys. */
+export type JwksReport = (found: { keys: number }) => void;
+
 /** The wire form of a provider row. */
 export function idpView(row: IdpRow): IdpView {
   return {
@@ -51,6 +87,9 @@ export function idpView(row: IdpRow): IdpView {
       client_secret_set: row.client_secret_sealed !== null,
       scopes: row.scopes.split(' '),
       email_claim: row.email_claim,
+      email_verified_required: row.email_verified_required === 1,
+      email_domains: JSON.parse(row.email_domains),
+      max_token_lifetime: formatGoDuration(row.max_token_lifetime),
     },
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -70,6 +109,14 @@ function fields(input: IdpInput) {
   }
   const name = input.name.trim();
   if (!name) throw errors.invalidRequest('name must not be blank', '/name');
+  const domains = (config.email_domains ?? []).map((d, i) => {
+    if (!EMAIL_DOMAIN.test(d)) throw errors.invalidRequest('an email domain is a DNS name such as example.com', `/config/email_domains/${i}`);
+    return d.toLowerCase();
+  });
+  const lifetime = config.max_token_lifetime === undefined ? DEFAULT_MAX_TOKEN_LIFETIME : parseGoDuration(config.max_token_lifetime);
+  if (lifetime === null || !Number.isInteger(lifetime) || lifetime < 60 || lifetime > MAX_TOKEN_LIFETIME_LIMIT) {
+    throw errors.invalidRequest(`must be whole seconds between 1m and ${formatGoDuration(MAX_TOKEN_LIFETIME_LIMIT)}`, '/config/max_token_lifetime');
+  }
   return {
     name,
     issuer: checkUrl(config.issuer, '/config/issuer'),
@@ -79,12 +126,21 @@ function fields(input: IdpInput) {
     client_id: config.client_id ?? null,
     scopes: [...new Set(scopes)].join(' '),
     email_claim: config.email_claim ?? 'email',
+    email_verified_required: config.email_verified_required === false ? 0 : 1,
+    email_domains: JSON.stringify([...new Set(domains)]),
+    max_token_lifetime: lifetime,
   };
 }
 
 /** Identity providers of an account: whose JWTs are trusted to name people. */
-export function createIdentityProvidersService(deps: { store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal'>; clock: Clock; random: Random }) {
-  const { store, vault, clock, random } = deps;
+export function createIdentityProvidersService(deps: {
+  store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal'>; clock: Clock; random: Random;
+  /** How a jwks_url is checked when a provider is added or updated: the guarded fetcher. */
+  jwks: JwksFetcher;
+  /** Told when a provider was changed or removed, so caches of its keys can drop them. */
+  onChange?: (idpId: string) => void;
+}) {
+  const { store, vault, clock, random, jwks } = deps;
   const sealSecret = (id: string, secret: string | undefined) =>
     secret === undefined ? null : vault.seal(Buffer.from(secret, 'utf8'), clientSecretAad(id));
   const stamp = () => rfc3339(clock.now());
@@ -98,11 +154,15 @@ export function createIdentityProvidersService(deps: { store: IdentityProvidersS
   };
 
   return {
-    async create(accountId: string, input: IdpInput): Promise<IdpView> {
+    /** Adds a provider; a jwks_url is fetched first, and `report` is told how many keys it holds. */
+    async create(accountId: string, input: IdpInput, report?: JwksReport): Promise<IdpView> {
+      const checked = fields(input);
+      const keys = checked.jwks_url === null ? undefined : await checkRemoteJwks(jwks, checked.jwks_url);
       const at = stamp();
       const id = random.uuid();
-      const row: IdpRow = { id, account_id: accountId, ...fields(input), client_secret_sealed: sealSecret(id, input.config.client_secret), created_at: at, updated_at: at };
+      const row: IdpRow = { id, account_id: accountId, ...checked, client_secret_sealed: sealSecret(id, input.config.client_secret), created_at: at, updated_at: at };
       await unique(store.insert(row));
+      if (keys !== undefined) report?.({ keys });
       return idpView(row);
     },
     async get(accountId: string, id: string): Promise<IdpView> {
@@ -114,20 +174,25 @@ export function createIdentityProvidersService(deps: { store: IdentityProvidersS
       const { rows, total } = await store.list(accountId, pageOffset(page), page.perPage);
       return { items: rows.map(idpView), info: resultInfo(page, rows.length, total) };
     },
-    async update(accountId: string, id: string, input: IdpInput): Promise<IdpView> {
+    /** Replaces a provider; a jwks_url is fetched first, as on create. */
+    async update(accountId: string, id: string, input: IdpInput, report?: JwksReport): Promise<IdpView> {
       const key = id.toLowerCase();
       const current = await store.get(accountId, key);
       if (!current) throw errors.notFound();
       const next = fields(input);
+      const keys = next.jwks_url === null ? undefined : await checkRemoteJwks(jwks, next.jwks_url);
       // A PUT that leaves the secret out keeps it while the client stays the same.
       const secret = input.config.client_secret !== undefined ? sealSecret(key, input.config.client_secret)
         : next.client_id === current.client_id ? current.client_secret_sealed : null;
       const row = await unique(store.update(accountId, key, { ...next, client_secret_sealed: secret, updated_at: stamp() }));
       if (!row) throw errors.notFound();
+      deps.onChange?.(key);
+      if (keys !== undefined) report?.({ keys });
       return idpView(row);
     },
     async delete(accountId: string, id: string): Promise<{ id: string }> {
       if (!(await store.delete(accountId, id.toLowerCase()))) throw errors.notFound();
+      deps.onChange?.(id.toLowerCase());
       return { id: id.toLowerCase() };
     },
   };

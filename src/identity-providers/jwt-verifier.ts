@@ -1,11 +1,26 @@
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createHash, createPublicKey } from 'node:crypto';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { errors as joseErrors } from 'jose';
 import type { Clock } from '../platform/clock.ts';
+import { formatGoDuration } from '../platform/go-duration.ts';
+import { JwksFetchError, type JwksDocument, type JwksFetcher } from './jwks-fetch.ts';
 import type { IdpRow } from './identity-providers-store.ts';
 
 export const JWT_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
 /** Seconds of clock skew forgiven on exp, nbf and iat. */
 export const CLOCK_TOLERANCE_S = 30;
+/** The column's default, used should a row ever hold something that is not a positive number. */
+const FALLBACK_MAX_TOKEN_LIFETIME_S = 86_400;
+
+/** Providers whose key sets stay in memory, and their total size: real key sets are a few KiB. */
+export const KEY_SET_CACHE_ENTRIES = 1_000;
+export const KEY_SET_CACHE_BYTES = 16 * 1024 * 1024;
+/** A remote key set is fetched again after this long, or when a token names a kid it lacks… */
+const KEY_SET_MAX_AGE_MS = 600_000;
+/** …but at most once per provider in this long, so tokens naming made-up kids cannot make us fetch in a loop. */
+const REFETCH_COOLDOWN_MS = 10_000;
+
+const UNAVAILABLE = 'the identity provider\'s keys could not be fetched; try again';
 
 /** A token refused; the message tells the person what to do about it. */
 export class TokenRejected extends Error {
@@ -26,9 +41,52 @@ export function peekJwt(jwt: string): { alg: string; payload: JWTPayload } {
   }
 }
 
+// What each key type can verify among JWT_ALGORITHMS, and the public members kept of it.
+const KEY_TYPES: Record<string, { alg: string; curves?: string[]; members: string[] }> = {
+  RSA: { alg: 'RS256', members: ['n', 'e'] },
+  EC: { alg: 'ES256', curves: ['P-256'], members: ['crv', 'x', 'y'] },
+  OKP: { alg: 'EdDSA', curves: ['Ed25519', 'Ed448'], members: ['crv', 'x'] },
+};
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * The keys of a JWKS that can verify an accepted token — public signing keys of an accepted type, RSA
+ * of 2048 bits or more — each cut down to its public members, so what is cached is small and nothing
+ * else a document carries is kept.
+ */
+export function usableKeys(doc: JwksDocument): JWK[] {
+  const usable: JWK[] = [];
+  for (const jwk of doc.keys) {
+    const type = typeof jwk['kty'] === 'string' ? KEY_TYPES[jwk['kty']] : undefined;
+    if (!type || PRIVATE_MEMBERS.some((m) => m in jwk)) continue;
+    if (jwk['use'] !== undefined && jwk['use'] !== 'sig') continue;
+    if (jwk['alg'] !== undefined && jwk['alg'] !== type.alg) continue;
+    if (jwk['key_ops'] !== undefined && !(Array.isArray(jwk['key_ops']) && jwk['key_ops'].includes('verify'))) continue;
+    if (type.curves && !type.curves.includes(jwk['crv'] as string)) continue;
+    if (jwk['kid'] !== undefined && (typeof jwk['kid'] !== 'string' || jwk['kid'].length > 256)) continue;
+    const kept: JWK = { kty: jwk['kty'] as string, ...(jwk['kid'] === undefined ? {} : { kid: jwk['kid'] as string }), alg: type.alg };
+    for (const member of type.members) (kept as Record<string, unknown>)[member] = jwk[member];
+    try {
+      const key = createPublicKey({ key: kept as never, format: 'jwk' });
+      if (jwk['kty'] === 'RSA' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) continue;
+    } catch {
+      continue;
+    }
+    usable.push(kept);
+  }
+  return usable;
+}
+
 function explain(error: unknown): TokenRejected {
+  if (error instanceof TokenRejected) return error;
+  if (error instanceof JwksFetchError) return new TokenRejected(UNAVAILABLE);
   if (error instanceof joseErrors.JWTExpired) return new TokenRejected('token expired: sign in again');
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    if (error.claim === 'iat' && error.reason === 'missing') {
+      return new TokenRejected('the token has no iat (issued at) claim: the identity provider must say when it issued the token');
+    }
+    if (['iat', 'exp', 'nbf'].includes(error.claim) && error.reason === 'invalid') return new TokenRejected(`token claim ${error.claim} is not a time in seconds`);
+    if (error.claim === 'exp' && error.reason === 'missing') return new TokenRejected('the token has no exp (expiry) claim');
     if (error.claim === 'nbf') return new TokenRejected('token is not valid yet: check this machine\'s clock');
     if (error.claim === 'aud') return new TokenRejected('token is for another application (audience does not match)');
     if (error.claim === 'iss') return new TokenRejected('token issuer does not match the identity provider');
@@ -37,36 +95,175 @@ function explain(error: unknown): TokenRejected {
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenRejected('token signature does not verify');
   if (error instanceof joseErrors.JWKSNoMatchingKey) return new TokenRejected('token was signed by a key the identity provider does not publish');
   if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenRejected('token algorithm is not accepted');
-  // A fetch that fails outright (refused, DNS) surfaces as a TypeError from fetch.
-  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid || error instanceof TypeError) {
-    return new TokenRejected('the identity provider\'s keys could not be fetched; try again');
-  }
   return new TokenRejected('token could not be verified');
 }
 
 /**
- * Verifies JWTs against providers' JWKS. Remote key sets are cached per URL and refetched when a token
- * names an unknown `kid` (jose's cooldown bounds how often); inline key sets are keyed by row version.
+ * The times a token states, beyond what jose checks: all finite, issued in the past, and neither older
+ * nor longer-lived than the provider allows (a token "valid until the year 3000" is refused).
  */
-export function createJwtVerifier(deps: { clock: Clock; fetchTimeoutMs?: number; refetchCooldownMs?: number }) {
-  const remote = new Map<string, JWTVerifyGetKey>();
-  const local = new Map<string, { version: string; keys: JWTVerifyGetKey }>();
+function checkTimes(payload: JWTPayload, idp: IdpRow, now: Date): void {
+  for (const claim of ['exp', 'iat', 'nbf'] as const) {
+    const value = payload[claim];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+      throw new TokenRejected(`token claim ${claim} is not a time in seconds`);
+    }
+  }
+  const nowS = now.getTime() / 1000;
+  const iat = payload.iat!;
+  const exp = payload.exp!;
+  const configured = Number(idp.max_token_lifetime);
+  const max = Number.isFinite(configured) && configured > 0 ? configured : FALLBACK_MAX_TOKEN_LIFETIME_S;
+  if (iat > nowS + CLOCK_TOLERANCE_S) throw new TokenRejected('token was issued in the future: check the identity provider\'s clock');
+  if (nowS - iat > max + CLOCK_TOLERANCE_S) {
+    throw new TokenRejected(`token was issued more than ${formatGoDuration(max)} ago (iat), longer than this identity provider allows: sign in again`);
+  }
+  if (exp - iat > max) {
+    throw new TokenRejected(`token lifetime (exp − iat) is longer than the ${formatGoDuration(max)} this identity provider allows: `
+      + 'its administrator should shorten the provider\'s token lifetime or raise max_token_lifetime');
+  }
+}
 
-  function keySet(idp: IdpRow): JWTVerifyGetKey {
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+
+/**
+ * The version of a provider's key set: a hash of what it is made from — the inline JWKS, or the
+ * provider and its URL — so any change to the keys or where they come from changes it. (A timestamp
+ * would not: two updates within one second share it.)
+ */
+function revisionOf(idp: IdpRow): string {
+  return idp.jwks_json !== null ? sha256(`inline\n${idp.jwks_json}`) : sha256(`remote\n${idp.id}\n${idp.jwks_url}`);
+}
+
+interface KeySet {
+  revision: string;
+  /** null: the last fetch failed and there is nothing fresh to fall back on. */
+  keys: JWTVerifyGetKey | null;
+  /** When the keys were fetched or built (ms, from the clock); they are fetched again after the maximum age. */
+  fetchedAt: number;
+  /** When a fetch was last tried, whatever came of it: the cooldown runs from here. */
+  triedAt: number;
+  /** Its share of the cache's byte budget: the length of the keys kept. */
+  bytes: number;
+}
+
+/** Least recently used first out, bounded by entries and by total bytes. */
+function createKeySetCache(maxEntries: number, maxBytes: number) {
+  const map = new Map<string, KeySet>();
+  let bytes = 0;
+  const remove = (id: string) => {
+    const old = map.get(id);
+    if (old) bytes -= old.bytes;
+    map.delete(id);
+  };
+  return {
+    get(id: string): KeySet | undefined {
+      const entry = map.get(id);
+      if (entry) {
+        map.delete(id);
+        map.set(id, entry);
+      }
+      return entry;
+    },
+    set(id: string, entry: KeySet): void {
+      remove(id);
+      map.set(id, entry);
+      bytes += entry.bytes;
+      for (const oldest of map.keys()) {
+        if (map.size <= maxEntries && bytes <= maxBytes) break;
+        if (oldest === id) break;
+        remove(oldest);
+      }
+    },
+    delete: remove,
+    get size() {
+      return map.size;
+    },
+  };
+}
+
+export interface JwtVerifierDeps {
+  clock: Clock;
+  /** How remote key sets are fetched: the guarded fetcher, which decides which addresses may be reached. */
+  fetcher: JwksFetcher;
+  refetchCooldownMs?: number;
+  maxAgeMs?: number;
+  cacheEntries?: number;
+  cacheBytes?: number;
+  /** Told why a provider's keys could not be fetched (the person only learns that they could not). */
+  onFetchFailure?: (idpId: string, error: JwksFetchError) => void;
+}
+
+/**
+ * Verifies JWTs against providers' key sets. Key sets are cached per provider, versioned by a content
+ * hash, in a bounded LRU; a remote set is fetched again when it is 10 minutes old or a token names a kid
+ * it lacks, at most once per cooldown per provider, and a failed fetch is not retried within it either.
+ */
+export function createJwtVerifier(deps: JwtVerifierDeps) {
+  const cooldown = deps.refetchCooldownMs ?? REFETCH_COOLDOWN_MS;
+  const maxAge = deps.maxAgeMs ?? KEY_SET_MAX_AGE_MS;
+  const cache = createKeySetCache(deps.cacheEntries ?? KEY_SET_CACHE_ENTRIES, deps.cacheBytes ?? KEY_SET_CACHE_BYTES);
+  // One fetch at a time per provider and revision: a burst of tokens shares it.
+  const inflight = new Map<string, Promise<KeySet>>();
+  const nowMs = () => deps.clock.now().getTime();
+
+  function build(revision: string, doc: JwksDocument): KeySet {
+    const keys = usableKeys(doc);
+    const at = nowMs();
+    return { revision, keys: createLocalJWKSet({ keys }), fetchedAt: at, triedAt: at, bytes: JSON.stringify(keys).length };
+  }
+
+  /** Fetches a provider's set; a failure keeps `previous` while it is fresh, and starts the cooldown either way. */
+  function fetchSet(idp: IdpRow, revision: string, previous: KeySet | undefined): Promise<KeySet> {
+    const flight = `${idp.id}\n${revision}`;
+    let pending = inflight.get(flight);
+    if (!pending) {
+      pending = deps.fetcher.fetch(idp.jwks_url!).then(
+        (doc) => build(revision, doc),
+        (error: unknown) => {
+          if (error instanceof JwksFetchError) deps.onFetchFailure?.(idp.id, error);
+          const at = nowMs();
+          const fresh = previous?.keys && previous.revision === revision && at - previous.fetchedAt < maxAge;
+          return fresh ? { ...previous, triedAt: at } : { revision, keys: null, fetchedAt: 0, triedAt: at, bytes: 0 };
+        },
+      ).then((set) => {
+        cache.set(idp.id, set);
+        return set;
+      }).finally(() => inflight.delete(flight));
+      inflight.set(flight, pending);
+    }
+    return pending;
+  }
+
+  async function keySet(idp: IdpRow): Promise<KeySet> {
+    const revision = revisionOf(idp);
+    const cached = cache.get(idp.id);
     if (idp.jwks_json !== null) {
-      const cached = local.get(idp.id);
-      if (cached && cached.version === idp.updated_at + idp.jwks_json.length) return cached.keys;
-      const keys = createLocalJWKSet(JSON.parse(idp.jwks_json));
-      local.set(idp.id, { version: idp.updated_at + idp.jwks_json.length, keys });
-      return keys;
+      if (cached?.revision === revision) return cached;
+      const set = build(revision, JSON.parse(idp.jwks_json) as JwksDocument);
+      cache.set(idp.id, set);
+      return set;
     }
-    const url = idp.jwks_url!;
-    let keys = remote.get(url);
-    if (!keys) {
-      keys = createRemoteJWKSet(new URL(url), { timeoutDuration: deps.fetchTimeoutMs ?? 5000, cooldownDuration: deps.refetchCooldownMs ?? 10_000, cacheMaxAge: 600_000 });
-      remote.set(url, keys);
+    if (cached?.revision === revision) {
+      const now = nowMs();
+      if (cached.keys ? now - cached.fetchedAt < maxAge : now - cached.triedAt < cooldown) return cached;
     }
-    return keys;
+    return fetchSet(idp, revision, cached);
+  }
+
+  async function verifyWith(jwt: string, idp: IdpRow, options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
+    const set = await keySet(idp);
+    if (!set.keys) throw new TokenRejected(UNAVAILABLE);
+    try {
+      return (await jwtVerify(jwt, set.keys, options)).payload;
+    } catch (error) {
+      // Key rotation at the provider: a kid we do not hold is worth one more look, once per cooldown.
+      const retry = idp.jwks_json === null && error instanceof joseErrors.JWKSNoMatchingKey && nowMs() - set.triedAt >= cooldown;
+      if (!retry) throw error;
+    }
+    const fresh = await fetchSet(idp, set.revision, set);
+    if (fresh.triedAt !== fresh.fetchedAt || !fresh.keys) throw new TokenRejected(UNAVAILABLE);
+    return (await jwtVerify(jwt, fresh.keys, options)).payload;
   }
 
   return {
@@ -75,16 +272,22 @@ export function createJwtVerifier(deps: { clock: Clock; fetchTimeoutMs?: number;
       const now = deps.clock.now();
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(jwt, keySet(idp), {
-          issuer: idp.issuer, audience, algorithms: JWT_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_S, currentDate: now, requiredClaims: ['exp'],
-        }));
+        payload = await verifyWith(jwt, idp, {
+          issuer: idp.issuer, audience, algorithms: JWT_ALGORITHMS, clockTolerance: CLOCK_TOLERANCE_S, currentDate: now, requiredClaims: ['exp', 'iat'],
+        });
       } catch (error) {
         throw explain(error);
       }
-      if (typeof payload.iat === 'number' && payload.iat > now.getTime() / 1000 + CLOCK_TOLERANCE_S) {
-        throw new TokenRejected('token was issued in the future: check the identity provider\'s clock');
-      }
+      checkTimes(payload, idp, now);
       return payload;
+    },
+    /** Drops a provider's cached keys: it was changed or removed. */
+    forget(idpId: string): void {
+      cache.delete(idpId);
+    },
+    /** How many providers' key sets are held (for tests and metrics). */
+    get cachedProviders(): number {
+      return cache.size;
     },
   };
 }

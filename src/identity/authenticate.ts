@@ -30,13 +30,27 @@ export function createAuthenticator(deps: {
 }) {
   const { store, clock, limiter } = deps;
 
-  /** Runs one check for a client address, counting every refusal against it. */
-  async function limited<T>(address: string, work: () => Promise<T>): Promise<T> {
-    limiter.check(address);
+  /** The credential a refusal counts against: a token by its hash, a global key by its user's email. */
+  function credentialKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+    try {
+      const first = parseCredentials(headers).find((c) => c.kind !== 'malformed');
+      if (first?.kind === 'token') return `token:${secretHash(first.token).slice(0, 32)}`;
+      if (first?.kind === 'emailKey') return `user:${first.email}`;
+    } catch {
+      // no credentials at all: the client alone is counted
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs one check; a refusal counts against the client and the credential, and becomes 429 once either
+   * is out of attempts. Success is never limited: nobody's failures lock out a valid credential.
+   */
+  async function limited<T>(address: string, headers: Record<string, string | string[] | undefined>, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof ApiError) limiter.fail(address);
+      if (error instanceof ApiError) throw limiter.fail(address, credentialKey(headers)) ?? error;
       throw error;
     }
   }
@@ -116,9 +130,9 @@ export function createAuthenticator(deps: {
   return {
     /** `authorize`, counting refusals against the client address. */
     authorize: (headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[], address: string) =>
-      limited(address, () => authorize(headers, ref, anyOf)),
+      limited(address, headers, () => authorize(headers, ref, anyOf)),
     /** `verifyBearer`, counting refusals against the client address. */
-    verifyBearer: (authorization: string | undefined, address: string) => limited(address, () => verifyBearer(authorization)),
+    verifyBearer: (authorization: string | undefined, address: string) => limited(address, { authorization }, () => verifyBearer(authorization)),
   };
 }
 

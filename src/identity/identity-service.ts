@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
+import { isPrintableText } from '../platform/text.ts';
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
 import { isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
 
@@ -72,13 +73,21 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
     return zone;
   }
 
+  /** A name an operator gave: 1–200 printable characters (it is printed back in lists and logs). */
+  function printableName(name: string, flag: string): string {
+    const clean = name.trim();
+    if (clean.length === 0 || clean.length > 200) throw new IdentityInputError(`${flag} must be 1–200 characters`);
+    if (!isPrintableText(clean)) throw new IdentityInputError(`${flag} must be printable text, without control characters`);
+    return clean;
+  }
+
   function tokenRow(input: CreateTokenInput, perms: PermissionGroup[]) {
     const value = random.secret(30);
     const row = {
       id: random.hex(16),
       account_id: input.accountId,
       zone_id: input.zoneId ?? null,
-      name: input.name ?? 'access-ca token',
+      name: printableName(input.name ?? 'access-ca token', '--name'),
       secret_sha256: secretHash(value),
       not_before: parseInstant(input.notBefore, '--not-before'),
       expires_on: parseInstant(input.expiresOn, '--expires-on'),
@@ -100,8 +109,7 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
 
   return {
     async createAccount(name: string) {
-      const clean = name.trim();
-      if (clean.length === 0 || clean.length > 200) throw new IdentityInputError('--name must be 1–200 characters');
+      const clean = printableName(name, '--name');
       const row = { id: random.hex(16), name: clean, created_at: now() };
       await store.insertAccount(row);
       return { id: row.id, name: row.name };

@@ -21,3 +21,7 @@ export const IDP_READ: readonly PermissionGroup[] = [
   'Access: Organizations, Identity Providers, and Groups Read',
 ];
 export const CERTS_SIGN: readonly PermissionGroup[] = ['Access: SSH Certificates Sign'];
+/** Access groups: Cloudflare files them under Organizations, Identity Providers, and Groups; a token that may
+ * write policies may edit groups too (it could grant as much through a policy). */
+export const GROUPS_WRITE: readonly PermissionGroup[] = [...IDP_WRITE, ...APPS_WRITE];
+export const GROUPS_READ: readonly PermissionGroup[] = [...IDP_READ, ...APPS_READ];

@@ -1,12 +1,20 @@
-import { join } from 'node:path';
-import { openDatabase, parseDatabaseUrl, type OpenDatabase } from './db/database.ts';
+import { chmodSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DatabaseOpenError, openDatabase, parseDatabaseUrl, type OpenDatabase } from './db/database.ts';
 import { createKeyVault, loadMasterKey, MasterKeyError, type KeyVault } from './crypto/key-vault.ts';
+import { modeText, openToOthers, ownedByUs, posixModes, shellWord } from './private-paths.ts';
 
 /** Where a deployment's state lives, as parsed once from flags and environment. */
 export interface StoreConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   masterKeyFile: string | undefined;
+}
+
+/** How opening the store tells the operator what it changed on disk (a mode it tightened). */
+export interface StoreRuntimeOptions {
+  /** One line for the operator; stderr when not given. */
+  notice?: (text: string) => void;
 }
 
 export interface StoreRuntime {
@@ -36,16 +44,99 @@ async function holdsSealedData(database: OpenDatabase): Promise<boolean> {
   return key !== undefined || secret !== undefined;
 }
 
+function statIfPresent(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The data directory holds the master key and the store, so it must be closed to other users. We tighten
+ * rather than refuse when it is plainly ours: this user owns it, it is not a shared sticky directory, and
+ * it holds nothing but access-ca's files (`ours`). That is a directory made by `mkdir` under umask 022
+ * or by an older access-ca, and refusing would only make the operator type the chmod we know is right;
+ * the change is said on stderr, never made silently. Any other directory (another user's, /tmp, or one
+ * holding other files, such as /var/lib given by mistake) is refused with the command to run, since
+ * changing its mode could break whatever else lives there. A new data directory is made 0700.
+ */
+function secureDataDir(dir: string, ours: ReadonlySet<string>, notice: (text: string) => void): void {
+  const stats = statIfPresent(dir);
+  if (!stats) return;
+  if (!stats.isDirectory()) throw new DatabaseOpenError(`data directory ${dir} is not a directory`);
+  if (!openToOthers(stats.mode)) return;
+  const mine = ownedByUs(stats);
+  const sticky = (stats.mode & 0o1000) !== 0;
+  const foreign = mine && !sticky ? readdirSync(dir).filter((name) => !ours.has(name)) : [];
+  if (mine && !sticky && foreign.length === 0) {
+    chmodSync(dir, 0o700);
+    notice(`access-ca: data directory ${dir} was mode ${modeText(stats.mode)}, open to other users; changed it to 0700`);
+    return;
+  }
+  const why = !mine ? 'it belongs to another user'
+    : sticky ? 'it is a shared (sticky) directory'
+    : `it holds files access-ca did not make (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''})`;
+  throw new DatabaseOpenError(
+    `data directory ${dir} is mode ${modeText(stats.mode)}, open to other users, and access-ca leaves it as it is ` +
+    `because ${why}. It holds the master key and the store: run chmod 700 ${shellWord(dir)}, ` +
+    'or give access-ca a directory of its own (--data-dir)',
+  );
+}
+
+/**
+ * The SQLite file holds sealed CA keys and token hashes, and its -wal and -shm files take its mode when
+ * SQLite makes them. One open to other users is tightened to 0600 when this user owns it (said on
+ * stderr), and refused with the command to run when another user does. A path that is not a regular
+ * file is left for SQLite to report.
+ */
+function secureSqliteFiles(path: string, notice: (text: string) => void): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    const stats = statIfPresent(file);
+    if (!stats || !stats.isFile() || !openToOthers(stats.mode)) continue;
+    if (ownedByUs(stats)) {
+      chmodSync(file, 0o600);
+      notice(`access-ca: store file ${file} was mode ${modeText(stats.mode)}, open to other users; changed it to 0600`);
+      continue;
+    }
+    throw new DatabaseOpenError(
+      `permissions ${modeText(stats.mode)} for store file ${file} are too open: it holds sealed keys and token hashes ` +
+      `and belongs to another user. Run: chmod 600 ${shellWord(file)}`,
+    );
+  }
+}
+
+const stderrNotice = (text: string) => {
+  process.stderr.write(`${text}\n`);
+};
+
 /**
  * Opens the store (creating it and running migrations when needed) and the master key, and proves the
- * key is the one this store was sealed under, so a wrong key fails at start and not at first sign.
+ * key is the one this store was sealed under, so a wrong key fails at start and not at first sign. File
+ * modes are checked first: a master key open to others is refused; the data dir and SQLite files are
+ * tightened when plainly ours (told through `options.notice`) and refused otherwise.
  */
-export async function openStoreRuntime(config: StoreConfig): Promise<StoreRuntime> {
+export async function openStoreRuntime(config: StoreConfig, options: StoreRuntimeOptions = {}): Promise<StoreRuntime> {
+  const notice = options.notice ?? stderrNotice;
   const location = parseDatabaseUrl(config.databaseUrl ?? join(config.dataDir, 'access-ca.db'));
   const masterKeyFile = config.masterKeyFile ?? join(config.dataDir, 'master.key');
+  // Modes are checked before anything is read from these files or the store is opened.
+  if (posixModes) {
+    const dataDir = resolve(config.dataDir);
+    const sqliteInDataDir = location.kind === 'sqlite' && dirname(location.path) === dataDir;
+    // The data dir matters only when something of ours lives in it: with a key given by file and the
+    // store on PostgreSQL or elsewhere on disk, it is not used and not looked at.
+    if (config.masterKeyFile === undefined || sqliteInDataDir) {
+      const base = location.kind === 'sqlite' ? basename(location.path) : undefined;
+      const ours = new Set(['master.key', ...(sqliteInDataDir && base ? [base, `${base}-wal`, `${base}-shm`, `${base}-journal`] : [])]);
+      secureDataDir(dataDir, ours, notice);
+    }
+  }
   // A key given by file is the operator's: never make one up in its place.
   const { key, created } = loadMasterKey(masterKeyFile, config.masterKeyFile === undefined);
   const vault = createKeyVault(key);
+  if (posixModes && location.kind === 'sqlite') secureSqliteFiles(location.path, notice);
   const database = await openDatabase(location);
   try {
     const seal = vault.seal(Buffer.from(CHECK_TEXT), CHECK_AAD).toString('base64');

@@ -1,14 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
-import type { JWTPayload } from 'jose';
-import { rfc3339 } from '../platform/clock.ts';
 import { ApiError } from '../platform/http/errors.ts';
 import { toApiError } from '../platform/http/error-handler.ts';
 import { registerJsonBodyParser } from '../platform/http/body-parser.ts';
-import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.ts';
-import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
-import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
-import type { CertIssuer } from './ssh-cert-issuer.ts';
+import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import type { IdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
+import { TokenRejected } from '../identity-providers/jwt-verifier.ts';
+import { Refusal, type CertSignService } from './cert-sign-service.ts';
 import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 
 const HOSTNAME = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$';
@@ -27,13 +25,6 @@ type CertSignBody = Static<typeof CertSignBody>;
 
 const SignInQuery = Type.Object({ hostname: Type.String({ maxLength: 253, pattern: HOSTNAME }) }, { additionalProperties: true });
 
-/** A refusal in cloudflared's wire form: `{status, message}`. */
-class Refusal extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
-
 /** A catalog error's message without its machine prefix, for a person to read. */
 function humanMessage(error: ApiError): string {
   const item = error.items[0]!;
@@ -45,14 +36,10 @@ function humanMessage(error: ApiError): string {
   return error.status >= 500 ? 'internal error' : item.message;
 }
 
-const audiencesOf = (payload: JWTPayload): string[] =>
-  typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
-
 type Deps = {
-  apps: Pick<AccessAppsStore, 'findByAud' | 'findByHost'>;
-  idps: Pick<IdentityProvidersStore, 'findByIssuer' | 'listForAccount'>;
-  verifier: JwtVerifier;
-  issuer: CertIssuer;
+  apps: Pick<AccessAppsStore, 'findByHost'>;
+  idps: Pick<IdentityProvidersStore, 'listForAccount'>;
+  certSign: CertSignService;
   /** Shared with the API: refused tokens count against the client address like failed logins. */
   limiter: AuthFailureLimiter;
 };
@@ -63,76 +50,39 @@ type Deps = {
  * refusal is a 4xx `{status, message}` a person can act on.
  */
 export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Deps): Promise<void> {
-  const { apps, idps, verifier, issuer, limiter } = deps;
-
-  async function onlyOne(candidates: AppRow[], none: string): Promise<AppRow> {
-    if (candidates.length === 0) throw new Refusal(404, none);
-    if (candidates.length > 1) throw new Refusal(400, 'several applications match: send the hostname of exactly one');
-    return candidates[0]!;
-  }
-
-  /**
-   * The app a token is for: by the app's aud tag in the token (Cloudflare's app tokens); else, for a
-   * provider's own ID token whose aud is a client id, by the hostname the request names.
-   */
-  async function appFor(auds: string[], hostname: string | undefined): Promise<AppRow> {
-    const byAud = await apps.findByAud(auds);
-    if (byAud.length > 0) {
-      const chosen = hostname === undefined ? byAud : byAud.filter((a) => a.domain?.split(/[/:]/)[0] === hostname.toLowerCase());
-      return onlyOne(chosen, 'no application matches this token\'s audience and hostname');
-    }
-    if (hostname === undefined) throw new Refusal(404, 'no application matches this token\'s audience');
-    return onlyOne(await apps.findByHost(hostname.toLowerCase()), `no application for host ${hostname}`);
-  }
-
-  /** Which audience to verify: the app's tag, or a client id (or extra audience) the provider allows. */
-  function audienceFor(target: AppRow, idp: IdpRow, auds: string[]): string {
-    if (auds.includes(target.aud)) return target.aud;
-    const allowed = [...(idp.client_id ? [idp.client_id] : []), ...(JSON.parse(idp.audiences) as string[])];
-    const match = allowed.find((a) => auds.includes(a));
-    if (!match) throw new TokenRejected('the token is for another client: its audience is neither the application nor the provider\'s client');
-    return match;
-  }
+  const { apps, idps, certSign, limiter } = deps;
 
   await app.register(async (scope) => {
     registerJsonBodyParser(scope);
-    // Checked before the body is read: an address that keeps sending bad tokens is slowed down.
-    scope.addHook('onRequest', async (request) => limiter.check(request.ip));
     scope.setErrorHandler((error, request, reply) => {
       let status: number;
       let message: string;
       if (error instanceof Refusal) ({ status, message } = error);
       else if (error instanceof TokenRejected) {
-        [status, message] = [401, error.message];
-        limiter.fail(request.ip);
+        // A client that keeps sending refused tokens is told to back off; its own failures only.
+        const limited = limiter.fail(request.ip);
+        if (limited) {
+          [status, message] = [429, `too many refused tokens from this address; retry in ${limited.headers['retry-after']} s`];
+          reply.header('retry-after', limited.headers['retry-after']!);
+        } else [status, message] = [401, error.message];
       } else {
         const apiError = toApiError(error, request);
         [status, message] = [apiError.status, humanMessage(apiError)];
         for (const [name, value] of Object.entries(apiError.headers)) reply.header(name, value);
       }
+      // Every refusal leaves a line for operators (the token itself never does).
+      if (status < 500) request.log.info({ event: 'cdn_cgi.refused', url: request.routeOptions.url, status, reason: message }, 'request refused');
       return reply.code(status).type('application/json').send({ status, message });
     });
 
-    scope.post('/cdn-cgi/access/cert_sign', { schema: { body: CertSignBody } }, async (request) => {
-      const body = request.body as CertSignBody;
-      const { payload } = peekJwt(body.jwt);
-      const auds = audiencesOf(payload);
-      if (auds.length === 0) throw new TokenRejected('the token has no audience');
-      const target = await appFor(auds, body.hostname);
-      const idp = typeof payload.iss === 'string' ? await idps.findByIssuer(target.account_id, payload.iss) : undefined;
-      if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
-      const claims = await verifier.verify(body.jwt, idp, audienceFor(target, idp, auds));
-      const email = claims[idp.email_claim];
-      if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(email)) throw new TokenRejected(`the token has no ${idp.email_claim} claim with an email`);
-      if (claims['email_verified'] === false) throw new Refusal(403, 'the identity provider has not verified this email');
-      const issued = await issuer.issue({ app: target, publicKey: body.public_key, identity: email.toLowerCase(), person: { email, claims }, source: 'cert_sign' });
-      return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
-    });
+    scope.post('/cdn-cgi/access/cert_sign', { schema: { body: CertSignBody } }, async (request) =>
+      certSign.sign(request.body as CertSignBody, request.ip, request.log));
 
     // Public on purpose: only what a client needs to start a sign-in, nothing secret.
     scope.get('/cdn-cgi/access/app', { schema: { querystring: SignInQuery } }, async (request) => {
       const { hostname } = request.query as Static<typeof SignInQuery>;
-      const target = await onlyOne(await apps.findByHost(hostname.toLowerCase()), `no application for host ${hostname}`);
+      const target = await apps.findByHost(hostname);
+      if (!target) throw new Refusal(404, `no application for host ${hostname}`);
       const provider = (await idps.listForAccount(target.account_id)).find((p) => p.client_id !== null);
       if (!provider) throw new Refusal(404, `sign-in is not set up for ${hostname}: the account has no identity provider with a client_id`);
       return { aud: target.aud, issuer: provider.issuer, client_id: provider.client_id, scopes: provider.scopes.split(' ') };

@@ -3,9 +3,9 @@ import type { Database, Db } from '../platform/db/schema.ts';
 export type CertRow = Database['ssh_certificates'];
 export type AuditRow = Database['audit_events'];
 
-/** One issued certificate and its audit event: written together or not at all. */
+/** One issued certificate and its audit event, written together or not at all; or an event alone (a refusal). */
 export interface IssuedRecord {
-  cert: CertRow;
+  cert?: CertRow | undefined;
   event: AuditRow;
 }
 
@@ -23,7 +23,8 @@ export function createCertInventoryStore(db: Db): CertInventoryStore {
     async record(records) {
       if (records.length === 0) return;
       await db.transaction().execute(async (trx) => {
-        await trx.insertInto('ssh_certificates').values(records.map((r) => r.cert)).execute();
+        const certs = records.flatMap((r) => (r.cert ? [r.cert] : []));
+        if (certs.length > 0) await trx.insertInto('ssh_certificates').values(certs).execute();
         await trx.insertInto('audit_events').values(records.map((r) => r.event)).execute();
       });
     },

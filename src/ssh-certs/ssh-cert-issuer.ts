@@ -13,16 +13,18 @@ import type { CaSigners } from './ca-signers.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
 
 /** What a caller asks for: automation names principals; a person's come from their token by the policy's rule. */
-export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals'> {
+export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' | 'requester'> {
   principals?: string[] | undefined;
   person?: { email: string; claims: Record<string, unknown> } | undefined;
   app: AppRow;
   publicKey: string;
   /** Who the certificate is for: an email, or `token:<id>` for automation. */
   identity: string;
-  /** A caller-chosen label, kept in the key id before the identity. */
+  /** A caller-chosen label, kept in the key id after the CA's own part (`label=<label>`). */
   keyIdLabel?: string | undefined;
   source: 'cert_sign' | 'api';
+  /** What else the issued event records (for people: the Access policy that allowed them). */
+  audit?: Record<string, unknown> | undefined;
 }
 
 export interface Issued {
@@ -74,7 +76,7 @@ export function createCertIssuer(deps: {
       if (!caKey) throw errors.notFound('no CA for this application');
       const policy = await policies.get(input.app.id);
       const principals = input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? [];
-      const decision = decide(policy, { ...input, principals, keyType: key.type });
+      const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const { signer, publicKey } = signers.forKey(caKey);
 
       const id = random.hex(16);
@@ -85,8 +87,9 @@ export function createCertIssuer(deps: {
         nonce: randomBytes(32),
         serial: randomSerial(),
         certType: SSH_CERT_TYPE_USER,
-        // sshd logs the key id at login: it names the person and the inventory record.
-        keyId: `${input.keyIdLabel ? `${input.keyIdLabel} ` : ''}${input.identity} cert=${id}`,
+        // sshd logs the key id at login: the CA's part (who, which record) comes first, so a caller's label,
+        // restricted to one word, can only follow it and never pose as another identity.
+        keyId: `${input.identity} cert=${id}${input.keyIdLabel ? ` label=${input.keyIdLabel}` : ''}`,
         principals: decision.principals,
         validAfter: BigInt(now - policy.backdate),
         validBefore: BigInt(now + decision.ttl),
@@ -109,7 +112,7 @@ export function createCertIssuer(deps: {
         },
         event: {
           id: random.hex(16), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
-          data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint }),
+          data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
           created_at: at,
         },
       });

@@ -8,7 +8,7 @@ import { scopedRouter } from '../identity/scoped-route.ts';
 import { APPS_READ, APPS_WRITE, CERTS_SIGN } from '../identity/permission-groups.ts';
 import { AppIdParams } from '../access-apps/access-apps-schemas.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
-import { parseGoDuration, GO_DURATION_PATTERN } from './policy/go-duration.ts';
+import { parseGoDuration, GO_DURATION_PATTERN } from '../platform/go-duration.ts';
 import { CertPolicyInput, CertPolicyView } from './policy/cert-policy-schemas.ts';
 import { normalizePolicy, policyView } from './policy/cert-policy.ts';
 import type { CertPolicyStore } from './policy/cert-policy-store.ts';
@@ -19,7 +19,8 @@ const SignBody = Type.Object(
     public_key: Type.String({ minLength: 1, maxLength: 16_384 }),
     principals: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { minItems: 1, maxItems: 64 }),
     ttl: Type.Optional(Type.Union([Type.String({ maxLength: 32, pattern: GO_DURATION_PATTERN }), Type.Integer({ minimum: 1, maximum: 31_536_000 })])),
-    key_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x20-\\x7e]+$' })),
+    // One word: it follows the CA's own part of the key id as `label=<key_id>`.
+    key_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._:@/+=-]+$' })),
     critical_options: Type.Optional(Type.Object({
       force_command: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
       source_address: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100 })),

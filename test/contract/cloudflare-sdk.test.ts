@@ -104,7 +104,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
     const made = new Set<string>();
     for (let i = 0; i < 250; i += 10) {
       await Promise.all(Array.from({ length: 10 }, async (_, j) => {
-        const app = await client.zeroTrust.access.applications.create({ account_id: accountId, name: `p${i + j}`, domain: 'p.example.com', type: 'self_hosted' } as any);
+        const app = await client.zeroTrust.access.applications.create({ account_id: accountId, name: `p${i + j}`, domain: `p${i + j}.example.com`, type: 'self_hosted' } as any);
         const ca = await client.zeroTrust.access.applications.cas.create(app.id!, { account_id: accountId });
         made.add(ca.id!);
         publicKeys.push(ca.public_key!);

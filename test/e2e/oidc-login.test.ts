@@ -76,6 +76,7 @@ describe('end to end: people sign in with a real OpenID Provider and ssh with th
     assert.equal(idp.status, 201, await idp.text());
     const app = await api('POST', '/access/apps', { name: 'bastion', domain: HOST });
     const ca = await api('POST', `/access/apps/${app.id}/ca`);
+    await api('POST', `/access/apps/${app.id}/policies`, { name: 'everyone', decision: 'allow', include: [{ everyone: {} }] });
     writeFileSync(caFile, `${ca.public_key}\n`);
     sshd = await startSshd(caFile);
   });

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, runCliProcess, runCliInProcess, type ServerProcess } from '../helpers/server-process.ts';
+import SQLite from 'better-sqlite3';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd, type TestSshd } from '../helpers/sshd.ts';
 
@@ -55,6 +56,9 @@ describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip
     signToken = JSON.parse((await cli('token', 'create', '--account', server.accountId, '--permission', 'Access: SSH Certificates Sign', '--json')).stdout).value;
     app = await api('POST', '/access/apps', { name: 'bastion', domain: 'bastion.test' });
     await api('POST', `/access/apps/${app.id}/ca`);
+    // Who may log in: people of example.com, except the contractors group.
+    const contractors = await api('POST', '/access/groups', { name: 'contractors', include: [{ email: { email: `${bob.name}@example.com` } }] });
+    await api('POST', `/access/apps/${app.id}/policies`, { name: 'staff', decision: 'allow', include: [{ email_domain: { domain: 'example.com' } }], exclude: [{ group: { id: contractors.id } }] });
     const trusted = await trustCurrentCa();
     assert.equal(trusted.public_key, (await api('GET', `/access/apps/${app.id}/ca`)).public_key, 'sshd trusts the key the API returns');
     jwtFile = join(work, 'jwt');
@@ -83,6 +87,32 @@ describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip
     assert.equal(again.reused, true, 'a certificate with time left is reused, with no request');
   });
 
+  it('refuses at cert_sign, signing and recording nothing: another domain, an excluded person, an unverified email, root@', async () => {
+    const inventory = () => {
+      const db = new SQLite(join(server.dataDir, 'access-ca.db'), { readonly: true });
+      try {
+        return (db.prepare('select count(*) as n from ssh_certificates').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const before = inventory();
+    const people: [string, Record<string, unknown>, RegExp][] = [
+      ['another domain', { email: `${alice.name}@partner.example` }, /no Access policy of application "bastion" allows/],
+      ['excluded by the contractors group', { email: `${bob.name}@example.com` }, /no Access policy of application "bastion" allows/],
+      ['email not verified', { email: `${alice.name}@example.com`, email_verified: false }, /has not verified this email/],
+      ['root of an allowed domain', { email: 'root@example.com' }, /principal "root" is denied/],
+    ];
+    for (const [name, claims, message] of people) {
+      const file = join(work, `jwt-${name.replace(/\W+/g, '-')}`);
+      writeFileSync(file, await idp.sign({ aud: [app.aud], ...claims }, { expiresIn: '15m' }));
+      const r = await runCliProcess(['ssh-gen', '--hostname', 'bastion.test', '--server', server.origin, '--jwt-file', file, '--dir', join(work, 'refused'), '--json']);
+      assert.notEqual(r.code, 0, name);
+      assert.match(r.stderr, message, `${name}: ${r.stderr}`);
+    }
+    assert.equal(inventory(), before, 'nothing was signed or recorded for them');
+  });
+
   it('refuses another principal', async () => {
     const files = await sshGen(join(work, 'person'));
     const r = login(files, bob.name);
@@ -93,6 +123,7 @@ describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip
   it('refuses an expired certificate', async () => {
     const dir = join(work, 'expiring');
     const files = await sshGen(dir);
+    await api('PUT', `/access/apps/${app.id}/ca/policy`, { principals: { allow: [alice.name] } });
     const signed = await api('POST', `/access/apps/${app.id}/ca/sign`, { public_key: readFileSync(`${files.key_file}.pub`, 'utf8'), principals: [alice.name], ttl: 1 }, signToken);
     writeFileSync(files.certificate_file, `${signed.certificate}\n`);
     await new Promise((r) => setTimeout(r, 2500));

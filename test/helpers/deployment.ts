@@ -31,6 +31,8 @@ export function nodeApi(node: { base: string }, accountId: string, token: string
 /** A deployment ready to sign: an identity provider trusted by the account, and a way to make JWTs. */
 export interface Signing {
   idp: TestIdp;
+  /** A reusable Access policy that allows everyone the provider vouches for: list it in an app's `policies`. */
+  everyone: string;
   jwtFor(aud: string): Promise<string>;
   certSign(node: { origin: string }, aud: string): Promise<{ status: number; body: any }>;
 }
@@ -45,9 +47,16 @@ export async function prepareSigning(first: ServerProcess, env: Record<string, s
     body: JSON.stringify({ name: 'test', config: { issuer: idp.issuer, jwks: idp.jwks } }),
   });
   assert.equal(res.status, 201, await res.text());
+  const policy = await fetch(`${first.base}/accounts/${first.accountId}/access/policies`, {
+    method: 'POST', headers: { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'everyone', decision: 'allow', include: [{ everyone: {} }] }),
+  });
+  const everyone = ((await policy.json()) as any).result?.id;
+  assert.equal(policy.status, 201, everyone);
   const jwtFor = (aud: string) => idp.sign({ aud: [aud], email: 'load@example.com' }, { expiresIn: '1h' });
   return {
     idp,
+    everyone,
     jwtFor,
     async certSign(node, aud) {
       const r = await fetch(`${node.origin}/cdn-cgi/access/cert_sign`, {

@@ -19,6 +19,9 @@ export interface ServerProcess {
   child: ChildProcess;
 }
 
+/** Tests serve identity providers' JWKS on 127.0.0.1, which only the development allowance reaches. */
+const DEV_IDP = { ACCESS_CA_ALLOW_PRIVATE_IDP: '1' };
+
 /** The environment a child gets: the parent's, less anything that would steer the SDK or the store. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -31,7 +34,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'access-ca-srv-'));
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
     cwd: ROOT,
-    env: cleanEnv({ ACCESS_CA_LOG_LEVEL: 'warn', ...opts.env }),
+    env: cleanEnv({ ACCESS_CA_LOG_LEVEL: 'warn', ...DEV_IDP, ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -66,7 +69,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
 
 /** Runs the CLI from source and returns its exit code and output. */
 export async function runCliProcess(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv({ ...DEV_IDP, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -80,6 +83,6 @@ export async function runCliInProcess(args: string[], env: Record<string, string
   const { runCli } = await import('../../src/cli/program.ts');
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, env, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } }, ROOT);
+  const code = await runCli(args, { ...DEV_IDP, ...env }, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } }, ROOT);
   return { code, stdout, stderr };
 }

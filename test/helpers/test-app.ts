@@ -51,7 +51,8 @@ export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppCon
   const clock = opts.clock ?? systemClock;
   const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;
   const app = await buildApp({
-    config: { ...defaultAppConfig, authFailuresPerMinute: 0, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+    // The tests serve JWKS on 127.0.0.1: the development allowance for private addresses is on.
+    config: { ...defaultAppConfig, authFailuresPerMinute: 0, allowPrivateIdpAddresses: true, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
   });
   const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
 

@@ -30,7 +30,9 @@ export async function makeTestIdp(issuer = 'https://idp.test.example'): Promise<
       return `http://127.0.0.1:${(server.address() as { port: number }).port}/jwks.json`;
     },
     async sign(claims, opts = {}) {
-      let jwt = new SignJWT(claims).setProtectedHeader({ alg: opts.alg ?? 'ES256', kid }).setIssuer(opts.issuer ?? issuer)
+      // Providers vouch for the emails they verified; a test that means otherwise says so in its claims.
+      const withVerified = 'email' in claims && !('email_verified' in claims) ? { ...claims, email_verified: true } : claims;
+      let jwt = new SignJWT(withVerified).setProtectedHeader({ alg: opts.alg ?? 'ES256', kid }).setIssuer(opts.issuer ?? issuer)
         .setIssuedAt(opts.issuedAt).setExpirationTime(opts.expiresIn ?? '5m');
       if (opts.notBefore !== undefined) jwt = jwt.setNotBefore(opts.notBefore);
       return jwt.sign(opts.key ?? privateKey);

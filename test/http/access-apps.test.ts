@@ -26,7 +26,8 @@ describe('Access application routes (HTTP, SQLite)', () => {
     assert.equal(app.domain, 'ssh.example.com');
     assert.match(app.created_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     assert.equal(app.updated_at, app.created_at);
-    assert.deepEqual(Object.keys(app).sort(), ['aud', 'created_at', 'domain', 'id', 'name', 'session_duration', 'type', 'updated_at']);
+    assert.deepEqual(Object.keys(app).sort(), ['aud', 'created_at', 'domain', 'id', 'name', 'policies', 'session_duration', 'type', 'updated_at']);
+    assert.deepEqual(app.policies, [], 'a new application has no policies: it lets nobody in');
   });
 
   it('gets, replaces with PUT (aud and id stay), lists, and deletes with 202 {id}', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, unsignedJwt, type TestIdp } from '../helpers/test-idp.ts';
+import { allowEveryone } from '../helpers/access-policy.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
 import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
 
@@ -33,6 +34,7 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
     assert.equal(r.status, 201, r.raw);
     app = (await t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: admin, body: { name: 'ssh', domain: 'ssh.example.com' } })).body.result;
     caKey = (await t.call('POST', scoped('account', tenant.accountId, `/access/apps/${app.id}/ca`), { token: admin })).body.result.public_key;
+    await allowEveryone(t, tenant.accountId, app.id, admin);
   });
   after(async () => {
     await t.close();
@@ -105,6 +107,7 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
 
   it('a deleted CA signs nothing; a new one signs with its new key', async () => {
     const own = (await t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: admin, body: { name: 'tmp', domain: 'tmp.example.com' } })).body.result;
+    await allowEveryone(t, tenant.accountId, own.id, admin);
     const path = scoped('account', tenant.accountId, `/access/apps/${own.id}/ca`);
     const first = (await t.call('POST', path, { token: admin })).body.result;
     const jwt = await idp.sign({ aud: [own.aud], email: 'b@example.com' });
@@ -139,7 +142,7 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
     assert.equal(notAllowed.status, 403);
     assert.match(notAllowed.body.message, /principal "alice" is not allowed/);
 
-    await setPolicy({ critical_options: { force_command: { allowed: ['/usr/bin/backup'], default: '/usr/bin/backup' }, source_address: { allowed: ['10.0.0.0/8'], default: ['10.1.0.0/16'] } } });
+    await setPolicy({ principals: { allow: ['alice', 'svc'] }, critical_options: { force_command: { allowed: ['/usr/bin/backup'], default: '/usr/bin/backup' }, source_address: { allowed: ['10.0.0.0/8'], default: ['10.1.0.0/16'] } } });
     const withOptions = certOf((await certSign({ public_key: keyLine(), jwt })).body.certificate);
     assert.deepEqual(withOptions.criticalOptions, { 'force-command': '/usr/bin/backup', 'source-address': '10.1.0.0/16' });
 
@@ -147,13 +150,16 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
     const outside = await sign({ public_key: keyLine(), principals: ['svc'], critical_options: { source_address: ['192.168.0.0/16'] } });
     assert.equal(outside.status, 403);
     assert.equal(outside.body.errors[0].code, 12140);
+    assert.match(outside.body.errors[0].message, /source-address/);
     const otherCommand = await sign({ public_key: keyLine(), principals: ['svc'], critical_options: { force_command: '/bin/sh' } });
     assert.equal(otherCommand.status, 403);
+    assert.match(otherCommand.body.errors[0].message, /force-command/);
     await setPolicy({});
   });
 
   it('the signing API: principals, ttl, key id; serial as a string; refusals record nothing', async () => {
     const path = scoped('account', tenant.accountId, `/access/apps/${app.id}/ca/sign`);
+    await setPolicy({ principals: { allow: ['deploy', 'ops', 'x'] } });
     const r = await t.call('POST', path, { token: signer, body: { public_key: keyLine('p256'), principals: ['deploy', 'ops'], ttl: '2m', key_id: 'ci-job-42' } });
     assert.equal(r.status, 200, r.raw);
     const result = r.body.result;
@@ -162,7 +168,7 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
     assert.equal(result.serial, cert.serial.toString());
     assert.deepEqual(cert.principals, ['deploy', 'ops']);
     assert.equal(Number(cert.validBefore - cert.validAfter), 120 + 30);
-    assert.match(cert.keyId, /^ci-job-42 token:[0-9a-f]{32} cert=[0-9a-f]{32}$/);
+    assert.match(cert.keyId, /^token:[0-9a-f]{32} cert=[0-9a-f]{32} label=ci-job-42$/, 'the CA\'s part first, the caller\'s label after it');
     assert.equal(result.valid_before, new Date(Number(cert.validBefore) * 1000).toISOString().replace('.000Z', 'Z'));
 
     const before = await inventoryCount();
@@ -174,6 +180,8 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
       [{ public_key: keyLine(), principals: ['x'], extensions: ['permit-port-forwarding'] }, 403, 12140],
       [{ public_key: 'ssh-rsa AAAA', principals: ['x'] }, 400, 12130],
       [{ public_key: keyLine(), principals: ['x'], serial: '1' }, 400, 12130],
+      [{ public_key: keyLine(), principals: ['root'] }, 403, 12140],
+      [{ public_key: keyLine(), principals: ['x'], key_id: 'alice@example.com cert=0' }, 400, 12130],
     ];
     for (const [body, status, code] of refusals) {
       const res = await t.call('POST', path, { token: signer, body });
@@ -203,7 +211,7 @@ describe('certificates: cert_sign (cloudflared) and the signing API', () => {
     const dup = await t.call('POST', path, { token: admin, body: { name: 'again', config: { issuer: idp.issuer, jwks: idp.jwks } } });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.errors[0].code, 12132);
-    const loopback = await t.call('POST', path, { token: admin, body: { name: 'dev', config: { issuer: 'http://127.0.0.1:5556/dex', jwks_url: 'http://127.0.0.1:5556/dex/keys' } } });
+    const loopback = await t.call('POST', path, { token: admin, body: { name: 'dev', config: { issuer: 'http://127.0.0.1:5556/dex', jwks_url: await idp.serve() } } });
     assert.equal(loopback.status, 201);
     const listed = await t.call('GET', path, { token: admin });
     assert.equal(listed.body.result.length, 2);

@@ -5,6 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
+import { allowEveryone } from '../helpers/access-policy.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
 
 const key = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
@@ -30,6 +31,7 @@ describe('a provider\'s own ID tokens at cert_sign, and what the server publishe
     assert.ok(!created.raw.includes('shh-very-secret'));
     const app = await t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: admin, body: { name: 'b', domain: 'bastion.example.org/ssh' } });
     await t.call('POST', scoped('account', tenant.accountId, `/access/apps/${app.body.result.id}/ca`), { token: admin });
+    await allowEveryone(t, tenant.accountId, app.body.result.id, admin);
   });
   after(async () => {
     await t.close();

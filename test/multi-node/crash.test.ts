@@ -22,7 +22,7 @@ async function crashUnderLoad(engine: 'sqlite' | 'postgres') {
     const api = nodeApi(first, first.accountId, first.token);
     const apps: { id: string; aud: string }[] = [];
     for (let i = 0; i < 160; i += 8) {
-      apps.push(...(await Promise.all(Array.from({ length: 8 }, (_, j) => api('POST', '/access/apps', { name: `a${i + j}`, domain: 'a.example.com' }, 201)))).map((r) => r.body.result));
+      apps.push(...(await Promise.all(Array.from({ length: 8 }, (_, j) => api('POST', '/access/apps', { name: `a${i + j}`, domain: `a${i + j}.example.com`, policies: [signing.everyone] }, 201)))).map((r) => r.body.result));
     }
     const signer = apps.pop()!;
     await api('POST', `/access/apps/${signer.id}/ca`, undefined, 200);

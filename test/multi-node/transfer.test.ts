@@ -20,7 +20,7 @@ describe('export from SQLite, import into PostgreSQL', { skip: skip ?? false }, 
     const api = nodeApi(source, source.accountId, source.token);
     const apps = [];
     for (let i = 0; i < 12; i++) {
-      const app = (await api('POST', '/access/apps', { name: `t${i}`, domain: 't.example.com' }, 201)).body.result;
+      const app = (await api('POST', '/access/apps', { name: `t${i}`, domain: `t${i}.example.com`, policies: [signing.everyone] }, 201)).body.result;
       await api('POST', `/access/apps/${app.id}/ca`, undefined, 200);
       apps.push(app);
     }

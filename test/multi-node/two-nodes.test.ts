@@ -42,7 +42,7 @@ describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => 
   it('a CA created through A is listed by B and signs through B at once; deleted on B, A stops signing at once', async () => {
     const onA = nodeApi(a, accountId, token);
     const onB = nodeApi(b, accountId, token);
-    const app = (await onA('POST', '/access/apps', { name: 'x', domain: 'x.example.com' }, 201)).body.result;
+    const app = (await onA('POST', '/access/apps', { name: 'x', domain: 'x.example.com', policies: [signing.everyone] }, 201)).body.result;
     const ca = (await onA('POST', `/access/apps/${app.id}/ca`, undefined, 200)).body.result;
     const listed = (await onB('GET', '/access/apps/ca', undefined, 200)).body.result;
     assert.ok(listed.some((c: { id: string; public_key: string }) => c.id === ca.id && c.public_key === ca.public_key));
@@ -58,7 +58,7 @@ describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => 
 
   it('a policy changed on A applies on B at once', async () => {
     const onA = nodeApi(a, accountId, token);
-    const app = (await onA('POST', '/access/apps', { name: 'p', domain: 'p.example.com' }, 201)).body.result;
+    const app = (await onA('POST', '/access/apps', { name: 'p', domain: 'p.example.com', policies: [signing.everyone] }, 201)).body.result;
     await onA('POST', `/access/apps/${app.id}/ca`, undefined, 200);
     assert.equal((await signing.certSign(b, app.aud)).status, 200);
     await onA('PUT', `/access/apps/${app.id}/ca/policy`, { key_types: ['ecdsa-sha2-nistp256'] }, 200);
@@ -70,7 +70,7 @@ describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => 
   it('50 concurrent creates for one app over both nodes: one 200, 49 × 409 with x-should-retry: false, one row, one key', async () => {
     const onA = nodeApi(a, accountId, token);
     const onB = nodeApi(b, accountId, token);
-    const app = (await onA('POST', '/access/apps', { name: 'race', domain: 'race.example.com' }, 201)).body.result;
+    const app = (await onA('POST', '/access/apps', { name: 'race', domain: 'race.example.com', policies: [signing.everyone] }, 201)).body.result;
     const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? onA : onB)('POST', `/access/apps/${app.id}/ca`)));
     assert.equal(replies.filter((r) => r.status === 200).length, 1);
     const conflicts = replies.filter((r) => r.status === 409);

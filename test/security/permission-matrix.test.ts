@@ -1,19 +1,23 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { makeTestIdp } from '../helpers/test-idp.ts';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { PERMISSION_GROUPS, APPS_READ, APPS_WRITE, IDP_READ, IDP_WRITE, CERTS_SIGN, type PermissionGroup } from '../../src/identity/permission-groups.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
 
 interface Route {
   method: string;
-  path: (ids: { app: string; idp: string }) => string;
+  path: (ids: { app: string; idp: string; appPolicy: string; policy: string; group: string }) => string;
   allowedBy: readonly PermissionGroup[];
   forms: readonly ('account' | 'zone')[];
   body?: unknown;
 }
 
 const BOTH = ['account', 'zone'] as const;
+const EVERYONE = { name: 'intruder', decision: 'allow', include: [{ everyone: {} }] };
+const GROUPS_WRITE = [...APPS_WRITE, ...IDP_WRITE];
+const GROUPS_READ = [...APPS_READ, ...IDP_READ];
 const KEY = authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
 
 // Every scoped route: CONTRACT §1 and our extensions, each in every form it has.
@@ -35,13 +39,30 @@ const ROUTES: Route[] = [
   { method: 'GET', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_READ, forms: ['account'] },
   { method: 'PUT', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
   { method: 'DELETE', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'] },
+  { method: 'POST', path: (i) => `/access/apps/${i.app}/policies`, allowedBy: APPS_WRITE, forms: BOTH, body: EVERYONE },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/policies`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/policies/${i.appPolicy}`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'PUT', path: (i) => `/access/apps/${i.app}/policies/${i.appPolicy}`, allowedBy: APPS_WRITE, forms: BOTH, body: EVERYONE },
+  { method: 'DELETE', path: (i) => `/access/apps/${i.app}/policies/${i.appPolicy}`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'POST', path: (i) => `/access/apps/${i.app}/access_check`, allowedBy: APPS_READ, forms: BOTH, body: { email: 'a@example.com' } },
+  { method: 'POST', path: () => '/access/policies', allowedBy: APPS_WRITE, forms: BOTH, body: EVERYONE },
+  { method: 'GET', path: () => '/access/policies', allowedBy: APPS_READ, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/policies/${i.policy}`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'PUT', path: (i) => `/access/policies/${i.policy}`, allowedBy: APPS_WRITE, forms: BOTH, body: EVERYONE },
+  { method: 'DELETE', path: (i) => `/access/policies/${i.policy}`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'POST', path: () => '/access/groups', allowedBy: GROUPS_WRITE, forms: BOTH, body: { name: 'g', include: [{ everyone: {} }] } },
+  { method: 'GET', path: () => '/access/groups', allowedBy: GROUPS_READ, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/groups/${i.group}`, allowedBy: GROUPS_READ, forms: BOTH },
+  { method: 'PUT', path: (i) => `/access/groups/${i.group}`, allowedBy: GROUPS_WRITE, forms: BOTH, body: { name: 'g', include: [{ everyone: {} }] } },
+  { method: 'DELETE', path: (i) => `/access/groups/${i.group}`, allowedBy: GROUPS_WRITE, forms: BOTH },
 ];
 
 describe('security: every route refuses every wrong credential, and nothing changes', () => {
   let t: TestApp;
   let victim: Tenant;
   let attacker: Tenant;
-  const ids = { account: { app: '', idp: '' }, zone: { app: '', idp: '' } };
+  type Ids = { app: string; idp: string; appPolicy: string; policy: string; group: string };
+  const ids: Record<'account' | 'zone', Ids> = { account: { app: '', idp: '', appPolicy: '', policy: '', group: '' }, zone: { app: '', idp: '', appPolicy: '', policy: '', group: '' } };
   let allGroups: string;
 
   before(async () => {
@@ -49,12 +70,22 @@ describe('security: every route refuses every wrong credential, and nothing chan
     victim = await t.tenant();
     attacker = await t.tenant();
     allGroups = (await t.identity.createToken({ accountId: victim.accountId, permissions: [...PERMISSION_GROUPS] })).value;
-    const idp = await t.call('POST', scoped('account', victim.accountId, '/access/identity_providers'), { token: allGroups, body: { name: 'real', config: { issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks' } } });
+    const idp = await t.call('POST', scoped('account', victim.accountId, '/access/identity_providers'), { token: allGroups, body: { name: 'real', config: { issuer: 'https://idp.example', jwks: (await makeTestIdp()).jwks } } });
     assert.equal(idp.status, 201, idp.raw);
     for (const kind of BOTH) {
       const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
-      const app = await t.call('POST', scoped(kind, scopeId, '/access/apps'), { token: victim.write, body: { name: kind, domain: 'ok.example.com' } });
-      ids[kind] = { app: app.body.result.id, idp: idp.body.result.id };
+      const app = await t.call('POST', scoped(kind, scopeId, '/access/apps'), { token: victim.write, body: { name: kind, domain: `${kind}.ok.example.com` } });
+      const made = async (path: string, body: unknown) => {
+        const r = await t.call('POST', scoped(kind, scopeId, path), { token: allGroups, body });
+        assert.equal(r.status, 201, r.raw);
+        return r.body.result.id as string;
+      };
+      ids[kind] = {
+        app: app.body.result.id, idp: idp.body.result.id,
+        appPolicy: await made(`/access/apps/${app.body.result.id}/policies`, EVERYONE),
+        policy: await made('/access/policies', EVERYONE),
+        group: await made('/access/groups', { name: 'g', include: [{ everyone: {} }] }),
+      };
       assert.equal((await t.call('POST', scoped(kind, scopeId, `/access/apps/${ids[kind].app}/ca`), { token: victim.write })).status, 200);
     }
   });
@@ -67,6 +98,9 @@ describe('security: every route refuses every wrong credential, and nothing chan
     idps: await t.db.selectFrom('identity_providers').selectAll().orderBy('id').execute(),
     policies: await t.db.selectFrom('ssh_cert_policies').selectAll().orderBy('app_id').execute(),
     certificates: await t.db.selectFrom('ssh_certificates').select('id').execute(),
+    accessPolicies: await t.db.selectFrom('access_policies').selectAll().orderBy('id').execute(),
+    links: await t.db.selectFrom('access_app_policies').selectAll().orderBy('policy_id').execute(),
+    groups: await t.db.selectFrom('access_groups').selectAll().orderBy('id').execute(),
   });
 
   it('no credentials, malformed headers, unknown token, missing permission, another account, another zone', async () => {
@@ -118,7 +152,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (12 * 2 + 5));
+    assert.equal(calls, 9 * (28 * 2 + 5));
     assert.deepEqual(await snapshot(), before);
   });
 

@@ -35,7 +35,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       return row.id;
     };
     const app = async (accountId: string, zoneId: string | null = null): Promise<AppRow> => {
-      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: zoneId, aud: hex(32), name: 'n', domain: 'd.example.com', type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: zoneId, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
       await createAccessAppsStore(opened.db).insert(row);
       return row;
     };
@@ -100,13 +100,29 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(page1.rows.length + page2.rows.length, 3);
       assert.deepEqual((await s.list(acctScope, 4, 2)).rows, []);
       assert.deepEqual((await s.list(zoneScope, 0, 10)).rows, [zoned]);
-      const updated = await s.update(acctScope, rows[1]!.id, { name: 'new', domain: null, type: 'ssh', session_duration: '1h', updated_at: now() });
+      const updated = await s.update(acctScope, rows[1]!.id, { name: 'new', domain: null, host: null, type: 'ssh', session_duration: '1h', updated_at: now() });
       assert.equal(updated?.name, 'new');
       assert.equal(updated?.aud, rows[1]!.aud);
-      assert.equal(await s.update(zoneScope, rows[1]!.id, { name: 'x', domain: null, type: 'ssh', session_duration: '1h', updated_at: now() }), undefined);
+      assert.equal(await s.update(zoneScope, rows[1]!.id, { name: 'x', domain: null, host: null, type: 'ssh', session_duration: '1h', updated_at: now() }), undefined);
       assert.equal(await s.delete(zoneScope, rows[2]!.id), false);
       assert.equal(await s.delete(acctScope, rows[2]!.id), true);
       assert.equal(await s.get(acctScope, rows[2]!.id), undefined);
+    });
+
+    it('apps: a host belongs to one app in the whole store, across accounts, even under concurrent inserts', async () => {
+      const s = createAccessAppsStore(opened.db);
+      const host = `h${hex(6)}.example.com`;
+      const make = async (accountId: string, domain: string): Promise<AppRow> =>
+        ({ ...(await app(accountId)), id: randomUUID(), aud: hex(32), domain, host });
+      const candidates = await Promise.all(Array.from({ length: 10 }, async (_, i) => make(await account(), i % 2 ? `${host}:22` : `${host}/p${i}`)));
+      const results = await Promise.allSettled(candidates.map((row) => s.insert(row)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(isUniqueViolation(r.reason), String(r.reason));
+      const owner = await s.findByHost(host.toUpperCase());
+      assert.ok(owner && candidates.some((c) => c.id === owner.id));
+      assert.equal(await s.findByHost(`x${host}`), undefined);
+      const other = await app(owner.account_id);
+      await assert.rejects(s.update({ accountId: other.account_id, zoneId: null }, other.id, { name: 'n', domain: host, host, type: 'ssh', session_duration: '1h', updated_at: now() }), isUniqueViolation);
     });
 
     it('CAs: one per app, enforced by the database, even under concurrent inserts', async () => {
@@ -166,14 +182,15 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
     it('identity providers: one per issuer in an account, found by issuer, confined to the account', async () => {
       const s = createIdentityProvidersStore(opened.db);
       const accountId = await account();
-      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', client_id: 'cli', client_secret_sealed: randomBytes(40), scopes: 'openid email', email_claim: 'email', created_at: now(), updated_at: now() };
+      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', client_id: 'cli', client_secret_sealed: randomBytes(40), scopes: 'openid email', email_claim: 'email', email_verified_required: 0, email_domains: '["example.com"]', max_token_lifetime: 3600, created_at: now(), updated_at: now() };
       await s.insert(row);
       const found = await s.findByIssuer(accountId, row.issuer);
       assert.deepEqual({ ...found, client_secret_sealed: Buffer.from(found!.client_secret_sealed!) }, row);
       assert.equal(await s.findByIssuer(await account(), row.issuer), undefined);
       await assert.rejects(s.insert({ ...row, id: randomUUID() }), isUniqueViolation);
-      const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'mail', updated_at: now() });
+      const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'mail', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 600, updated_at: now() });
       assert.equal(updated?.jwks_json, '{"keys":[]}');
+      assert.deepEqual([updated?.email_verified_required, updated?.email_domains, updated?.max_token_lifetime], [1, '[]', 600]);
       assert.equal((await s.list(accountId, 0, 10)).total, 1);
       assert.equal(await s.delete(accountId, row.id), true);
       assert.equal(await s.get(accountId, row.id), undefined);
@@ -210,7 +227,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const batch = Array.from({ length: 50 }, (_, i) => rec(String(1000 + i)));
       await s.record(batch);
       assert.equal(await s.countForApp(a.id), 50);
-      assert.equal((await s.get(batch[7]!.cert.id))?.serial, '1007');
+      assert.equal((await s.get(batch[7]!.cert!.id))?.serial, '1007');
       await assert.rejects(s.record([rec('5000'), rec('1000')]), isUniqueViolation, 'a serial is unique per CA');
       assert.equal(await s.countForApp(a.id), 50, 'the failed batch left nothing behind');
       const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute();

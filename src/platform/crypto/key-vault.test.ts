@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,10 +40,11 @@ describe('key vault', () => {
     assert.deepEqual(again.key, made.key);
     assert.equal(readFileSync(path, 'utf8').trim(), made.key.toString('base64'));
     const hex = join(dir, 'hex.key');
-    writeFileSync(hex, made.key.toString('hex'));
+    writeFileSync(hex, made.key.toString('hex'), { mode: 0o600 }); // a key open to others is refused
     assert.deepEqual(loadMasterKey(hex, false).key, made.key);
     writeFileSync(hex, 'short');
     assert.throws(() => loadMasterKey(hex, false), /32 bytes/);
     assert.throws(() => loadMasterKey(join(dir, 'absent.key'), false), /does not exist/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

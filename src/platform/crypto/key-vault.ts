@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { modeText, openToOthers, posixModes, shellWord } from '../private-paths.ts';
 
 const VERSION = 1;
 const IV_BYTES = 12;
@@ -58,20 +59,51 @@ function decodeMasterKey(text: string, path: string): Buffer {
 }
 
 /**
- * Reads the master key file, or creates it (mode 0600, never overwriting) when `create` is set.
- * Returns the key and whether it was just made.
+ * Opens the master key file and checks it before reading a byte of it, on the open descriptor (no window
+ * between check and read). Returns undefined when there is no such file.
+ *
+ * - Symlinks are followed and the file they reach is checked: a link's own mode means nothing, and secrets
+ *   are often mounted as links (Kubernetes secret volumes). A link to a 0600 file is fine.
+ * - It must be a regular file: a directory, FIFO or device is refused (O_NONBLOCK: a FIFO must not hang us).
+ * - Like OpenSSH with private keys, any group or other permission bit is refused, never fixed for the
+ *   operator: the key may already have been read, so the fix (and perhaps a new key) is theirs to make.
+ *   The owner is not checked: on volume mounts it is often another uid, and the mode is what matters.
+ */
+function readMasterKeyFile(path: string): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'ELOOP' || code === 'ENOTDIR') {
+      throw new MasterKeyError(`cannot read master key file ${path} (${code})`);
+    }
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new MasterKeyError(`master key file ${path} is not a regular file`);
+    if (posixModes && openToOthers(stats.mode)) {
+      throw new MasterKeyError(
+        `permissions ${modeText(stats.mode)} for master key file ${path} are too open: ` +
+        `it must not be accessible by other users. Run: chmod 600 ${shellWord(path)}`,
+      );
+    }
+    return decodeMasterKey(readFileSync(fd, 'utf8'), path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Reads the master key file, or creates it (mode 0600 in a 0700 directory, never overwriting) when
+ * `create` is set. A file open to other users is refused. Returns the key and whether it was just made.
  */
 export function loadMasterKey(path: string, create: boolean): { key: Buffer; created: boolean } {
-  try {
-    return { key: decodeMasterKey(readFileSync(path, 'utf8'), path), created: false };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new MasterKeyError(`master key file ${path} does not exist`);
-      }
-      throw error;
-    }
-  }
+  const existing = readMasterKeyFile(path);
+  if (existing) return { key: existing, created: false };
+  if (!create) throw new MasterKeyError(`master key file ${path} does not exist`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   try {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
+import { hostOfDomain } from '../hostnames.ts';
 
 type AnyDb = Kysely<any>;
 
@@ -149,6 +150,73 @@ function migrations(kind: DbKind): Record<string, Migration> {
           .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('openid email profile')).execute();
         await db.schema.alterTable('identity_providers')
           .addColumn('email_claim', 'text', (c) => c.notNull().defaultTo('email')).execute();
+      },
+    },
+    '0004_access_policies': {
+      async up(db: AnyDb) {
+        // Who may get a certificate: Access groups, policies (reusable when app_id is null) and the
+        // ordered links from applications to the policies they use.
+        await db.schema.createTable('access_groups')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('zone_id', 'text', (c) => c.references('zones.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('include', 'text', (c) => c.notNull())
+          .addColumn('exclude', 'text', (c) => c.notNull())
+          .addColumn('require', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('access_groups_scope').on('access_groups').columns(['account_id', 'zone_id', 'created_at']).execute();
+        await db.schema.createTable('access_policies')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('zone_id', 'text', (c) => c.references('zones.id').onDelete('cascade'))
+          .addColumn('app_id', 'text', (c) => c.references('access_apps.id').onDelete('cascade'))
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('decision', 'text', (c) => c.notNull())
+          .addColumn('include', 'text', (c) => c.notNull())
+          .addColumn('exclude', 'text', (c) => c.notNull())
+          .addColumn('require', 'text', (c) => c.notNull())
+          .addColumn('session_duration', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('access_policies_scope').on('access_policies').columns(['account_id', 'zone_id', 'created_at']).execute();
+        await db.schema.createIndex('access_policies_app').on('access_policies').column('app_id').execute();
+        await db.schema.createTable('access_app_policies')
+          .addColumn('app_id', 'text', (c) => c.notNull().references('access_apps.id').onDelete('cascade'))
+          .addColumn('policy_id', 'text', (c) => c.notNull().references('access_policies.id').onDelete('cascade'))
+          .addColumn('precedence', 'integer', (c) => c.notNull())
+          .addPrimaryKeyConstraint('access_app_policies_pk', ['app_id', 'policy_id'])
+          // Cloudflare: precedence is unique within an app; the database keeps it so across nodes.
+          .addUniqueConstraint('access_app_policies_precedence', ['app_id', 'precedence'])
+          .execute();
+        await db.schema.createIndex('access_app_policies_policy').on('access_app_policies').column('policy_id').execute();
+
+        // One host, one application, in the whole deployment: sign-in and cert_sign look apps up by host.
+        await db.schema.alterTable('access_apps').addColumn('host', 'text').execute();
+        const apps = await db.selectFrom('access_apps').select(['id', 'domain']).where('domain', 'is not', null)
+          .orderBy('created_at').orderBy('id').execute();
+        const taken = new Set<string>();
+        for (const app of apps as { id: string; domain: string }[]) {
+          const host = hostOfDomain(app.domain)!;
+          // An older store may hold two apps on one host: the first keeps it; the later ones lose host
+          // lookup (fail closed) until an operator gives them a host of their own.
+          if (taken.has(host)) continue;
+          taken.add(host);
+          await db.updateTable('access_apps').set({ host }).where('id', '=', app.id).execute();
+        }
+        await sql`create unique index access_apps_host on access_apps (host) where host is not null`.execute(db);
+
+        // What a provider vouches for: verified emails (unless its email claim is authoritative), the
+        // email domains it speaks for, and how long an identity token may live.
+        await db.schema.alterTable('identity_providers')
+          .addColumn('email_verified_required', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+        await db.schema.alterTable('identity_providers')
+          .addColumn('email_domains', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+        await db.schema.alterTable('identity_providers')
+          .addColumn('max_token_lifetime', 'integer', (c) => c.notNull().defaultTo(86_400)).execute();
       },
     },
   };

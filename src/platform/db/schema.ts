@@ -28,6 +28,8 @@ export interface Database {
     domain: string | null;
     type: string;
     session_duration: string;
+    /** The domain's host, lowercased: unique in the deployment, so a host names one app. */
+    host: string | null;
     created_at: string;
     updated_at: string;
   };
@@ -62,6 +64,12 @@ export interface Database {
     scopes: string;
     /** Which claim of the provider's tokens carries the email. */
     email_claim: string;
+    /** 1: a token's `email_verified` must be the boolean true; 0: the provider's email claim is authoritative. */
+    email_verified_required: number;
+    /** JSON array of the email domains the provider speaks for; empty: any. */
+    email_domains: string;
+    /** Seconds an identity token may live (`exp − iat`) and may have aged (`now − iat`). */
+    max_token_lifetime: number;
     created_at: string;
     updated_at: string;
   };
@@ -89,6 +97,36 @@ export interface Database {
     source: string;
     created_at: string;
   };
+  /** Access groups: named include/exclude/require rule sets that policies reference. Rules are JSON arrays. */
+  access_groups: {
+    id: string;
+    account_id: string;
+    zone_id: string | null;
+    name: string;
+    include: string;
+    exclude: string;
+    require: string;
+    created_at: string;
+    updated_at: string;
+  };
+  /** Access policies: reusable (app_id null) or owned by one application. Rules are JSON arrays. */
+  access_policies: {
+    id: string;
+    account_id: string;
+    zone_id: string | null;
+    app_id: string | null;
+    name: string;
+    /** 'allow' | 'deny'. */
+    decision: string;
+    include: string;
+    exclude: string;
+    require: string;
+    session_duration: string | null;
+    created_at: string;
+    updated_at: string;
+  };
+  /** Which policies an application evaluates, in precedence order (unique within an app). */
+  access_app_policies: { app_id: string; policy_id: string; precedence: number };
   audit_events: {
     id: string;
     account_id: string;

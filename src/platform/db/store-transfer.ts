@@ -1,12 +1,17 @@
 import type { Database, Db } from './schema.ts';
+import { hostOfDomain } from '../hostnames.ts';
 
 /** Every table an export carries, parents before children, so an import never breaks a foreign key. */
 export const TRANSFER_TABLES = [
   'accounts', 'zones', 'users', 'account_members', 'api_tokens', 'api_token_permissions', 'access_apps',
   'ssh_cas', 'ssh_ca_keys', 'identity_providers', 'ssh_cert_policies', 'ssh_certificates', 'audit_events',
+  'access_groups', 'access_policies', 'access_app_policies',
 ] as const satisfies readonly (keyof Database)[];
 
 type Table = (typeof TRANSFER_TABLES)[number];
+
+/** Tables added after the first export format: an older export is read with them empty. */
+const LATER_TABLES: readonly Table[] = ['access_groups', 'access_policies', 'access_app_policies'];
 
 /** A whole deployment: rows as they are stored, sealed keys still sealed under the same master key. */
 export interface StoreExport {
@@ -56,7 +61,11 @@ export function checkExport(doc: unknown): StoreExport {
   if (d?.format !== 'access-ca-export') throw new TransferError('not an access-ca export (format field missing)');
   if (d.version !== 1) throw new TransferError(`export version ${String(d.version)} is not one this release reads`);
   if (typeof d.master_key_check !== 'string' || !d.tables || typeof d.tables !== 'object') throw new TransferError('the export is incomplete');
-  for (const t of TRANSFER_TABLES) if (!Array.isArray(d.tables[t])) throw new TransferError(`the export has no ${t} table`);
+  for (const t of TRANSFER_TABLES) {
+    // An export made before a table existed simply has none of its rows.
+    if (d.tables[t] === undefined && LATER_TABLES.includes(t)) d.tables[t] = [];
+    if (!Array.isArray(d.tables[t])) throw new TransferError(`the export has no ${t} table`);
+  }
   return d as StoreExport;
 }
 
@@ -71,6 +80,8 @@ export async function importStore(db: Db, doc: StoreExport): Promise<Record<stri
     const counts: Record<string, number> = {};
     for (const table of TRANSFER_TABLES) {
       const rows = doc.tables[table].map(decodeRow);
+      // Exports made before apps had a host column: the host is derived from the domain, as on create.
+      if (table === 'access_apps') for (const row of rows) if (row['host'] === undefined) row['host'] = hostOfDomain(row['domain'] as string | null);
       for (let i = 0; i < rows.length; i += 200) {
         await trx.insertInto(table).values(rows.slice(i, i + 200) as never).execute();
       }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import sjson from 'secure-json-parse';
 import { errors } from './errors.ts';
+import { unsafeBodyText } from './body-text.ts';
 
 /**
  * Replaces Fastify's JSON parser: the SDK's legacy core (≤ v6) sends `Content-Type: application/json`
@@ -15,10 +16,15 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
       done(null, undefined);
       return;
     }
+    let parsed: unknown;
     try {
-      done(null, sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' }));
+      parsed = sjson.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' });
     } catch {
       done(errors.invalidRequest('the body is not valid JSON'), undefined);
+      return;
     }
+    // Text is checked at the edge, for every field of every route, before any schema or handler sees it.
+    const unsafe = unsafeBodyText(parsed);
+    done(unsafe ? errors.invalidRequest(unsafe.reason, unsafe.pointer) : null, unsafe ? undefined : parsed);
   });
 }

@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12135 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -26,6 +26,8 @@ export function statusForCode(code: ErrorCode): number {
     case 12130: return 400;
     case 12131: return 409;
     case 12132: return 409;
+    case 12133: return 409;
+    case 12134: return 409;
     case 12140: return 403;
     case 12135: return 404;
     default: {
@@ -96,6 +98,9 @@ export const errors = {
   notFound: (detail?: string) => accessError(12135, 'not_found', detail),
   caAlreadyExists: () => one(12131, 'access.api.error.certificate_authority_already_exists'),
   idpAlreadyExists: () => accessError(12132, 'identity_provider_already_exists', 'the account has a provider with this issuer'),
+  /** A policy or group that others still use; removing it would change who gets in. */
+  inUse: (detail: string) => accessError(12133, 'in_use', detail),
+  hostTaken: (host: string) => accessError(12134, 'domain_taken', `the host ${host} belongs to another application`, { source: { pointer: '/domain' } }),
   policyRefused: (detail: string) => accessError(12140, 'refused_by_policy', detail),
   invalidRequest: (detail: string, pointer?: string) =>
     accessError(12130, 'invalid_request', detail, pointer === undefined ? {} : { source: { pointer } }),

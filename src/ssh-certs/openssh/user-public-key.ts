@@ -1,11 +1,16 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { SshReader, SshWireError } from './ssh-wire.ts';
+import { checkEcCoordinates, checkEd25519Key, checkRsaKey, PublicKeyError, rsaInteger } from './weak-keys.ts';
+
+export { PublicKeyError };
 
 /** The user key types a certificate can be issued for. */
 export const USER_KEY_TYPES = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'ssh-rsa'] as const;
 export type UserKeyType = (typeof USER_KEY_TYPES)[number];
 
 export const MIN_RSA_BITS = 2048;
+/** OpenSSH's SSH_RSA_MAXIMUM_MODULUS_SIZE; it also bounds the cost of the checks in weak-keys.ts. */
+const MAX_RSA_BITS = 16384;
 
 /** A user public key, checked and ready to be certified. */
 export interface UserPublicKey {
@@ -21,11 +26,6 @@ export interface UserPublicKey {
   comment: string;
 }
 
-/** Why a public key was refused; the message is safe to show to the person who sent it. */
-export class PublicKeyError extends Error {
-  override name = 'PublicKeyError';
-}
-
 const CURVES: Record<string, { name: string; crv: string; bytes: number; bits: number }> = {
   'ecdsa-sha2-nistp256': { name: 'nistp256', crv: 'P-256', bytes: 32, bits: 256 },
   'ecdsa-sha2-nistp384': { name: 'nistp384', crv: 'P-384', bytes: 48, bits: 384 },
@@ -36,13 +36,6 @@ const CURVES: Record<string, { name: string; crv: string; bytes: number; bits: n
 export const fingerprintOf = (blob: Buffer): string =>
   `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 
-function unsigned(mpint: Buffer): Buffer {
-  if (mpint.length > 0 && mpint[0]! & 0x80) throw new PublicKeyError('negative integer in an RSA key');
-  let i = 0;
-  while (i < mpint.length - 1 && mpint[i] === 0) i++;
-  return mpint.subarray(i);
-}
-
 /** Checks the key's math by importing it: a point off the curve or a broken modulus throws. */
 function importCheck(jwk: Record<string, string>): KeyObject {
   try {
@@ -52,10 +45,16 @@ function importCheck(jwk: Record<string, string>): KeyObject {
   }
 }
 
+const toBase64url = (v: bigint): string => {
+  const hex = v.toString(16);
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex').toString('base64url');
+};
+
 function readFields(type: string, r: SshReader): { bits: number } {
   if (type === 'ssh-ed25519') {
     const pk = r.bytes();
     if (pk.length !== 32) throw new PublicKeyError('an ssh-ed25519 key is 32 bytes');
+    checkEd25519Key(pk);
     importCheck({ kty: 'OKP', crv: 'Ed25519', x: pk.toString('base64url') });
     return { bits: 256 };
   }
@@ -63,21 +62,23 @@ function readFields(type: string, r: SshReader): { bits: number } {
   if (curve) {
     if (r.text() !== curve.name) throw new PublicKeyError(`the curve does not match ${type}`);
     const q = r.bytes();
+    // SEC 1 §2.3.3: 0x04 ‖ x ‖ y. The point at infinity (a lone 0x00) and compressed points fail here.
     if (q.length !== 1 + 2 * curve.bytes || q[0] !== 4) throw new PublicKeyError(`${type} needs an uncompressed point`);
-    importCheck({
-      kty: 'EC', crv: curve.crv,
-      x: q.subarray(1, 1 + curve.bytes).toString('base64url'), y: q.subarray(1 + curve.bytes).toString('base64url'),
-    });
+    const x = q.subarray(1, 1 + curve.bytes);
+    const y = q.subarray(1 + curve.bytes);
+    checkEcCoordinates(curve.crv, x, y);
+    importCheck({ kty: 'EC', crv: curve.crv, x: x.toString('base64url'), y: y.toString('base64url') });
     return { bits: curve.bits };
   }
   if (type === 'ssh-rsa') {
-    const e = unsigned(r.bytes());
-    const n = unsigned(r.bytes());
-    const bits = n.length === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(n[0]!));
+    const e = rsaInteger(r.bytes(), 'exponent');
+    const n = rsaInteger(r.bytes(), 'modulus');
+    if (n === 0n) throw new PublicKeyError('the RSA modulus is empty');
+    const bits = n.toString(2).length;
     if (bits < MIN_RSA_BITS) throw new PublicKeyError(`RSA keys must have at least ${MIN_RSA_BITS} bits; this one has ${bits}`);
-    if (bits > 16384) throw new PublicKeyError('RSA keys over 16384 bits are not accepted');
-    if (e.length === 0 || e.length > 8 || (e[e.length - 1]! & 1) === 0) throw new PublicKeyError('the RSA public exponent is invalid');
-    importCheck({ kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') });
+    if (bits > MAX_RSA_BITS) throw new PublicKeyError(`RSA keys over ${MAX_RSA_BITS} bits are not accepted`);
+    checkRsaKey(e, n);
+    importCheck({ kty: 'RSA', n: toBase64url(n), e: toBase64url(e) });
     return { bits };
   }
   if (type === 'ssh-dss') throw new PublicKeyError('DSA keys are not accepted (OpenSSH disabled them); use ssh-ed25519');

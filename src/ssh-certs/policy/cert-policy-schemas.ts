@@ -1,9 +1,10 @@
 import { Type, type Static } from 'typebox';
-import { GO_DURATION_PATTERN } from './go-duration.ts';
+import { PRINTABLE_PATTERN } from '../../platform/text.ts';
+import { GO_DURATION_PATTERN } from '../../platform/go-duration.ts';
 import { USER_KEY_TYPES } from '../openssh/user-public-key.ts';
 
 const Duration = Type.String({ maxLength: 32, pattern: GO_DURATION_PATTERN });
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: PRINTABLE_PATTERN });
 
 /** A certificate policy as clients send it (PUT replaces the whole policy; what is left out takes its default). */
 export const CertPolicyInput = Type.Object(
@@ -14,7 +15,8 @@ export const CertPolicyInput = Type.Object(
     principals: Type.Optional(Type.Object({
       from: Type.Optional(Type.Union([Type.Literal('email_local_part'), Type.Literal('email'), Type.Literal('claim')])),
       claim: Type.Optional(Text(128)),
-      allow: Type.Optional(Type.Array(Text(256), { maxItems: 500 })),
+      allow: Type.Optional(Type.Array(Text(256), { maxItems: 64 })),
+      deny: Type.Optional(Type.Array(Text(256), { maxItems: 64 })),
     }, { additionalProperties: false })),
     extensions: Type.Optional(Type.Array(Text(128), { maxItems: 20 })),
     critical_options: Type.Optional(Type.Object({
@@ -41,7 +43,7 @@ export const CertPolicyView = Type.Object({
   ttl: Type.String(),
   max_ttl: Type.String(),
   backdate: Type.String(),
-  principals: Type.Object({ from: Type.String(), claim: Type.Optional(Type.String()), allow: Type.Array(Type.String()) }),
+  principals: Type.Object({ from: Type.String(), claim: Type.Optional(Type.String()), allow: Type.Array(Type.String()), deny: Type.Array(Type.String()) }),
   extensions: Type.Array(Type.String()),
   critical_options: Type.Object({
     force_command: Type.Optional(Type.Object({ allowed: Type.Array(Type.String()), default: Type.Optional(Type.String()) })),

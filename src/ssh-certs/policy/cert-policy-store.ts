@@ -12,7 +12,7 @@ export function createCertPolicyStore(db: Db): CertPolicyStore {
   return {
     async get(appId) {
       const row = await db.selectFrom('ssh_cert_policies').select('policy').where('app_id', '=', appId).executeTakeFirst();
-      return row ? normalizePolicy(JSON.parse(row.policy)) : DEFAULT_POLICY;
+      return row ? normalizePolicy(JSON.parse(row.policy), 'stored') : DEFAULT_POLICY;
     },
     async put(appId, policy, at) {
       const json = JSON.stringify(policyView(policy));

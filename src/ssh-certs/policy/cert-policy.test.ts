@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CertPolicyInput } from './cert-policy-schemas.ts';
-import { decide, DEFAULT_POLICY, normalizePolicy, policyView, principalAllowed, principalFromClaims } from './cert-policy.ts';
+import { decide, DEFAULT_POLICY, normalizePolicy, policyView, matchesAny, principalFromClaims } from './cert-policy.ts';
 
 const refusedWith = (re: RegExp) => (e: { code?: number; message: string }) => e.code === 12140 && re.test(e.message);
 const invalidAt = (pointer: string) => (e: { code?: number; items?: { source?: { pointer: string } }[] }) =>
@@ -9,7 +9,7 @@ const invalidAt = (pointer: string) => (e: { code?: number; items?: { source?: {
 
 describe('certificate policy', () => {
   it('defaults to Cloudflare\'s certificate: 3m, local part, three extensions, no options', () => {
-    const d = decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['jdoe'] });
+    const d = decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['jdoe'] });
     assert.deepEqual(d, { principals: ['jdoe'], ttl: 180, criticalOptions: {}, extensions: { 'permit-agent-forwarding': '', 'permit-pty': '', 'permit-user-rc': '' } });
     assert.equal(principalFromClaims(DEFAULT_POLICY, 'jdoe@example.com', {}), 'jdoe');
     assert.deepEqual(normalizePolicy({}), DEFAULT_POLICY);
@@ -22,31 +22,49 @@ describe('certificate policy', () => {
     assert.throws(() => principalFromClaims(byClaim, 'a@b.c', {}), refusedWith(/unix_name claim is not a usable login name/));
     assert.throws(() => principalFromClaims(byClaim, 'a@b.c', { unix_name: 'a,b' }), refusedWith(/not a usable login name/));
     assert.equal(principalFromClaims(normalizePolicy({ principals: { from: 'email' } }), 'a@b.c', {}), 'a@b.c');
-    assert.equal(principalAllowed(['ops-*'], 'ops-x'), true);
-    assert.equal(principalAllowed(['ops-*'], 'xops-x'), false);
-    assert.equal(principalAllowed(['root?'], 'root1'), true);
-    assert.equal(principalAllowed(['a.b'], 'aXb'), false, 'dots are literal');
-    assert.throws(() => decide(byClaim, { keyType: 'ssh-ed25519', principals: ['dev-x'] }), refusedWith(/principal "dev-x" is not allowed/));
+    assert.equal(matchesAny(['ops-*'], 'ops-x'), true);
+    assert.equal(matchesAny(['ops-*'], 'xops-x'), false);
+    assert.equal(matchesAny(['root?'], 'root1'), true);
+    assert.equal(matchesAny(['a.b'], 'aXb'), false, 'dots are literal');
+    assert.throws(() => decide(byClaim, { requester: 'person', keyType: 'ssh-ed25519', principals: ['dev-x'] }), refusedWith(/principal "dev-x" is not allowed/));
   });
 
   it('limits TTL, key types and extensions', () => {
     const p = normalizePolicy({ ttl: '5m', max_ttl: '10m', key_types: ['ssh-ed25519'], extensions: ['permit-pty'] });
-    assert.equal(decide(p, { keyType: 'ssh-ed25519', principals: ['a'], ttl: 600 }).ttl, 600);
-    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], ttl: 601 }), refusedWith(/over this application's maximum of 10m/));
-    assert.throws(() => decide(p, { keyType: 'ssh-rsa', principals: ['a'] }), refusedWith(/key type ssh-rsa is not allowed/));
-    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], extensions: ['permit-port-forwarding'] }), refusedWith(/extension "permit-port-forwarding"/));
-    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: [] }), refusedWith(/at least one principal/));
+    assert.equal(decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], ttl: 600 }).ttl, 600);
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], ttl: 601 }), refusedWith(/over this application's maximum of 10m/));
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-rsa', principals: ['a'] }), refusedWith(/key type ssh-rsa is not allowed/));
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], extensions: ['permit-port-forwarding'] }), refusedWith(/extension "permit-port-forwarding"/));
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: [] }), refusedWith(/at least one principal/));
   });
 
   it('allows critical option values only from the policy: commands from a set, addresses within blocks', () => {
-    const p = normalizePolicy({ critical_options: { force_command: { allowed: ['/bin/backup', '/bin/restore'] }, source_address: { allowed: ['10.0.0.0/8', '2001:db8::/32'], default: ['10.0.0.0/8'] } } });
-    const d = decide(p, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/restore', sourceAddress: ['10.2.0.0/16', '2001:db8:1::/48'] });
+    const p = normalizePolicy({ critical_options: { force_command: { allowed: ['/bin/backup', '/bin/restore'] }, source_address: { allowed: ['10.0.0.0/8', '2001:db8::/32'], default: ['10.0.0.0/8'] } } }, 'stored');
+    const d = decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/restore', sourceAddress: ['10.2.0.0/16', '2001:db8:1::/48'] });
     assert.deepEqual(d.criticalOptions, { 'force-command': '/bin/restore', 'source-address': '10.2.0.0/16,2001:db8:1::/48' });
-    assert.deepEqual(decide(p, { keyType: 'ssh-ed25519', principals: ['a'] }).criticalOptions, { 'source-address': '10.0.0.0/8' }, 'the default applies; no command by default');
-    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/sh' }), refusedWith(/force-command/));
-    assert.throws(() => decide(p, { keyType: 'ssh-ed25519', principals: ['a'], sourceAddress: ['0.0.0.0/0'] }), refusedWith(/source-address/));
-    assert.throws(() => decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/true' }), refusedWith(/force-command/));
-    assert.throws(() => decide(DEFAULT_POLICY, { keyType: 'ssh-ed25519', principals: ['a'], sourceAddress: ['10.0.0.1'] }), refusedWith(/source-address/));
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'] }), refusedWith(/names no default/), 'a stored policy with a choice left open refuses');
+    const withDefault = normalizePolicy({ critical_options: { force_command: { allowed: ['/bin/backup', '/bin/restore'], default: '/bin/backup' }, source_address: { allowed: ['10.0.0.0/8'] } } });
+    assert.deepEqual(decide(withDefault, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'] }).criticalOptions,
+      { 'force-command': '/bin/backup', 'source-address': '10.0.0.0/8' }, 'the defaults apply; the allowed blocks are the default addresses');
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/sh' }), refusedWith(/force-command/));
+    assert.throws(() => decide(p, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/backup', sourceAddress: ['0.0.0.0/0'] }), refusedWith(/source-address/));
+    assert.throws(() => decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], forceCommand: '/bin/true' }), refusedWith(/force-command/));
+    assert.throws(() => decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'], sourceAddress: ['10.0.0.1'] }), refusedWith(/source-address/));
+  });
+
+  it('fails closed: restricted options are always carried, root is denied, automation needs an allow-list', () => {
+    const one = normalizePolicy({ critical_options: { force_command: { allowed: ['/bin/backup'] } } });
+    assert.deepEqual(decide(one, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'] }).criticalOptions, { 'force-command': '/bin/backup' });
+    assert.throws(() => normalizePolicy({ critical_options: { force_command: { allowed: ['/a', '/b'] } } }), invalidAt('/critical_options/force_command/default'));
+    assert.throws(() => decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['root'] }), refusedWith(/principal "root" is denied/));
+    assert.deepEqual(normalizePolicy({ principals: { deny: [] } }).principals.deny, [], 'an operator can clear the deny list');
+    assert.equal(decide(normalizePolicy({ principals: { deny: [] } }), { requester: 'person', keyType: 'ssh-ed25519', principals: ['root'] }).principals[0], 'root');
+    assert.throws(() => decide(DEFAULT_POLICY, { requester: 'automation', keyType: 'ssh-ed25519', principals: ['deploy'] }), refusedWith(/allows no principals/));
+    const deployOnly = normalizePolicy({ principals: { allow: ['deploy-*'] } });
+    assert.deepEqual(decide(deployOnly, { requester: 'automation', keyType: 'ssh-ed25519', principals: ['deploy-web'] }).principals, ['deploy-web']);
+    assert.throws(() => decide(deployOnly, { requester: 'automation', keyType: 'ssh-ed25519', principals: ['root'] }), refusedWith(/"root" is denied/));
+    assert.throws(() => decide(deployOnly, { requester: 'automation', keyType: 'ssh-ed25519', principals: ['web'] }), refusedWith(/"web" is not allowed/));
+    assert.equal(normalizePolicy(policyView(deployOnly) as CertPolicyInput).principals.deny[0], 'root', 'the view round-trips the deny list');
   });
 
   it('refuses policies that make no sense, naming the field', () => {

@@ -1,7 +1,8 @@
 import { errors } from '../../platform/http/errors.ts';
 import { USER_KEY_TYPES, type UserKeyType } from '../openssh/user-public-key.ts';
-import { cidrContains, parseCidr } from './cidr.ts';
-import { formatGoDuration, parseGoDuration } from './go-duration.ts';
+import { cidrContains, parseCidr } from '../../platform/cidr.ts';
+import { formatGoDuration, parseGoDuration } from '../../platform/go-duration.ts';
+import { globMatch } from './glob.ts';
 import type { CertPolicyInput, CertPolicyView } from './cert-policy-schemas.ts';
 
 export type PrincipalSource = 'email_local_part' | 'email' | 'claim';
@@ -11,7 +12,8 @@ export interface CertPolicy {
   ttl: number;
   maxTtl: number;
   backdate: number;
-  principals: { from: PrincipalSource; claim: string | null; allow: string[] };
+  /** allow: names or patterns a principal must match (for people, only when non-empty); deny: never issued. */
+  principals: { from: PrincipalSource; claim: string | null; allow: string[]; deny: string[] };
   extensions: string[];
   forceCommand: { allowed: string[]; default: string | null } | null;
   sourceAddress: { allowed: string[]; default: string[] | null } | null;
@@ -25,7 +27,7 @@ export const DEFAULT_POLICY: CertPolicy = {
   ttl: 180,
   maxTtl: 3600,
   backdate: 30,
-  principals: { from: 'email_local_part', claim: null, allow: [] },
+  principals: { from: 'email_local_part', claim: null, allow: [], deny: ['root'] },
   extensions: ['permit-agent-forwarding', 'permit-pty', 'permit-user-rc'],
   forceCommand: null,
   sourceAddress: null,
@@ -37,7 +39,7 @@ const CUSTOM_EXTENSION = /^[a-zA-Z0-9_.-]{1,64}@[a-zA-Z0-9.-]{1,64}$/;
 /** A principal sshd can compare: no separators, spaces or control characters. */
 const PRINCIPAL = /^[A-Za-z0-9._@+-]{1,256}$/;
 const PATTERN = /^[A-Za-z0-9._@+*?-]{1,256}$/;
-const COMMAND = /^[^\0\r\n]{1,1024}$/;
+const COMMAND = /^[^\p{C}]{1,1024}$/u;
 
 const refuse = (detail: string) => errors.policyRefused(detail);
 const invalid = (detail: string, pointer: string) => errors.invalidRequest(detail, pointer);
@@ -57,14 +59,22 @@ function cidrs(list: string[], pointer: string): string[] {
   });
 }
 
-/** True when `name` matches an allow-list entry: exact, or a glob with `*` and `?`. */
-export function principalAllowed(allow: string[], name: string): boolean {
-  if (allow.length === 0) return true;
-  return allow.some((p) => p === name || (/[*?]/.test(p) && new RegExp(`^${p.replace(/[.+@-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`).test(name)));
+/** True when `name` matches one of the patterns (names, or globs with `*` and `?`). */
+export const matchesAny = (patterns: string[], name: string): boolean => patterns.some((p) => globMatch(p, name));
+
+function patterns(list: string[] | undefined, pointer: string): string[] {
+  (list ?? []).forEach((a, i) => {
+    if (!PATTERN.test(a)) throw invalid('a principal pattern is a name or a pattern with * and ?', `${pointer}/${i}`);
+  });
+  return [...new Set(list ?? [])];
 }
 
-/** Checks a policy sent by a client and fills in the defaults; throws 400 12130 with a pointer. */
-export function normalizePolicy(input: CertPolicyInput): CertPolicy {
+/**
+ * Checks a policy sent by a client and fills in the defaults; throws 400 12130 with a pointer. A policy
+ * read back from the store (`stored`) skips the checks added since it was written; `decide` fails closed
+ * where such a policy leaves a choice open.
+ */
+export function normalizePolicy(input: CertPolicyInput, mode: 'write' | 'stored' = 'write'): CertPolicy {
   const ttl = seconds(input.ttl, DEFAULT_POLICY.ttl, '/ttl');
   const maxTtl = seconds(input.max_ttl, Math.max(DEFAULT_POLICY.maxTtl, ttl), '/max_ttl');
   const backdate = seconds(input.backdate, DEFAULT_POLICY.backdate, '/backdate');
@@ -77,9 +87,8 @@ export function normalizePolicy(input: CertPolicyInput): CertPolicy {
   const from = p.from ?? 'email_local_part';
   if (from === 'claim' && !p.claim) throw invalid('name the claim when principals come from a claim', '/principals/claim');
   if (from !== 'claim' && p.claim) throw invalid('claim is only used with from: "claim"', '/principals/claim');
-  (p.allow ?? []).forEach((a, i) => {
-    if (!PATTERN.test(a)) throw invalid('an allowed principal is a name or a pattern with * and ?', `/principals/allow/${i}`);
-  });
+  const allow = patterns(p.allow, '/principals/allow');
+  const deny = p.deny === undefined ? [...DEFAULT_POLICY.principals.deny] : patterns(p.deny, '/principals/deny');
 
   const extensions = [...new Set(input.extensions ?? DEFAULT_POLICY.extensions)].sort();
   extensions.forEach((e, i) => {
@@ -93,6 +102,10 @@ export function normalizePolicy(input: CertPolicyInput): CertPolicy {
   if (fc?.default !== undefined && !fc.allowed.includes(fc.default)) {
     throw invalid('the default command must be one of the allowed ones', '/critical_options/force_command/default');
   }
+  // A restriction with no value to apply would issue unrestricted certificates to people, who cannot choose.
+  if (mode === 'write' && fc && fc.default === undefined && new Set(fc.allowed).size > 1) {
+    throw invalid('name the default command: every certificate carries one of the allowed commands', '/critical_options/force_command/default');
+  }
   const sa = input.critical_options?.source_address;
   const saAllowed = sa ? cidrs(sa.allowed, '/critical_options/source_address/allowed') : [];
   const saDefault = sa?.default ? cidrs(sa.default, '/critical_options/source_address/default') : null;
@@ -101,7 +114,7 @@ export function normalizePolicy(input: CertPolicyInput): CertPolicy {
   }
   return {
     ttl, maxTtl, backdate,
-    principals: { from, claim: p.claim ?? null, allow: [...(p.allow ?? [])] },
+    principals: { from, claim: p.claim ?? null, allow, deny },
     extensions,
     forceCommand: fc ? { allowed: [...fc.allowed], default: fc.default ?? null } : null,
     sourceAddress: sa ? { allowed: saAllowed, default: saDefault } : null,
@@ -123,7 +136,7 @@ export function policyView(p: CertPolicy): CertPolicyView {
     ttl: formatGoDuration(p.ttl),
     max_ttl: formatGoDuration(p.maxTtl),
     backdate: formatGoDuration(p.backdate),
-    principals: { from: p.principals.from, ...(p.principals.claim ? { claim: p.principals.claim } : {}), allow: p.principals.allow },
+    principals: { from: p.principals.from, ...(p.principals.claim ? { claim: p.principals.claim } : {}), allow: p.principals.allow, deny: p.principals.deny },
     extensions: p.extensions,
     critical_options: {
       ...(p.forceCommand ? { force_command: { allowed: p.forceCommand.allowed, ...(p.forceCommand.default ? { default: p.forceCommand.default } : {}) } } : {}),
@@ -148,6 +161,8 @@ export function principalFromClaims(policy: CertPolicy, email: string, claims: R
 }
 
 export interface CertRequest {
+  /** People get the principal their token maps to; automation names its own, which `allow` must cover. */
+  requester: 'person' | 'automation';
   keyType: UserKeyType;
   principals: string[];
   ttl?: number | undefined;
@@ -169,21 +184,30 @@ export function decide(policy: CertPolicy, req: CertRequest): CertDecision {
     throw refuse(`key type ${req.keyType} is not allowed for this application (allowed: ${policy.keyTypes.join(', ')})`);
   }
   if (req.principals.length === 0) throw refuse('at least one principal is needed');
+  const { allow, deny } = policy.principals;
+  if (req.requester === 'automation' && allow.length === 0) {
+    throw refuse('this application\'s policy allows no principals for signing requests: list them in principals.allow');
+  }
   for (const p of req.principals) {
     if (!PRINCIPAL.test(p)) throw refuse(`${JSON.stringify(p.slice(0, 64))} is not a usable principal`);
-    if (!principalAllowed(policy.principals.allow, p)) throw refuse(`principal ${JSON.stringify(p)} is not allowed for this application`);
+    if (matchesAny(deny, p)) throw refuse(`principal ${JSON.stringify(p)} is denied for this application`);
+    if (allow.length > 0 && !matchesAny(allow, p)) throw refuse(`principal ${JSON.stringify(p)} is not allowed for this application`);
   }
   const ttl = req.ttl ?? policy.ttl;
   if (!Number.isInteger(ttl) || ttl < 1) throw refuse('ttl must be a whole number of seconds, at least 1');
   if (ttl > policy.maxTtl) throw refuse(`ttl ${formatGoDuration(ttl)} is over this application's maximum of ${formatGoDuration(policy.maxTtl)}`);
 
+  // The absence of a restriction is not a value in the allowed set: a restricted option is always carried.
   const criticalOptions: Record<string, string> = {};
-  const command = req.forceCommand ?? policy.forceCommand?.default ?? undefined;
+  const fc = policy.forceCommand;
+  const onlyCommand = fc && new Set(fc.allowed).size === 1 ? fc.allowed[0] : undefined;
+  const command = req.forceCommand ?? fc?.default ?? onlyCommand;
+  if (fc && command === undefined) throw refuse('this application restricts force-command but its policy names no default: an operator must set one');
   if (command !== undefined) {
-    if (!policy.forceCommand?.allowed.includes(command)) throw refuse('force-command is not one this application allows');
+    if (!fc?.allowed.includes(command)) throw refuse('force-command is not one this application allows');
     criticalOptions['force-command'] = command;
   }
-  const addresses = req.sourceAddress ?? policy.sourceAddress?.default ?? undefined;
+  const addresses = req.sourceAddress ?? policy.sourceAddress?.default ?? policy.sourceAddress?.allowed;
   if (addresses !== undefined) {
     if (!policy.sourceAddress || addresses.length === 0 || !withinAll(policy.sourceAddress.allowed, addresses)) {
       throw refuse('source-address is not within the blocks this application allows');

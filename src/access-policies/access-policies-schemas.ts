@@ -1,0 +1,105 @@
+import { Type, type Static } from 'typebox';
+import { UUID_PATTERN } from '../access-apps/access-apps-schemas.ts';
+import { GO_DURATION_PATTERN } from '../platform/go-duration.ts';
+import { MAX_RULES } from './access-rules.ts';
+import { PRINTABLE_PATTERN } from '../platform/text.ts';
+
+/** A rule as it arrives: one key naming its type. Its contents are checked by `parseRule`, which names the field. */
+const RuleInput = Type.Object({}, { additionalProperties: true, minProperties: 1, maxProperties: 1 });
+const Rules = Type.Array(RuleInput, { maxItems: MAX_RULES });
+const RuleOut = Type.Record(Type.String(), Type.Record(Type.String(), Type.String()));
+/** Names are printable text: they end up in audit events, messages and terminals. */
+const Name = Type.String({ minLength: 1, maxLength: 350, pattern: PRINTABLE_PATTERN });
+
+export const PolicyIdParams = Type.Object({ policy_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }) });
+export const AppPolicyParams = Type.Object({
+  app_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }),
+  policy_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }),
+});
+export const GroupIdParams = Type.Object({ group_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }) });
+
+/**
+ * Cloudflare's policy fields that access-ca does not model take only their "off" value, so a request that
+ * asks for approval, isolation or a justification is refused, naming the field, instead of being ignored.
+ */
+const OFF = {
+  approval_required: Type.Optional(Type.Literal(false)),
+  isolation_required: Type.Optional(Type.Literal(false)),
+  purpose_justification_required: Type.Optional(Type.Literal(false)),
+  approval_groups: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 0 })),
+};
+
+/** A policy as clients send it; `decision` and the rules are checked by hand for messages that name the field. */
+export const PolicyInput = Type.Object(
+  {
+    name: Name,
+    decision: Type.String({ minLength: 1, maxLength: 32 }),
+    include: Rules,
+    exclude: Type.Optional(Rules),
+    require: Type.Optional(Rules),
+    precedence: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    session_duration: Type.Optional(Type.String({ maxLength: 64, pattern: GO_DURATION_PATTERN })),
+    ...OFF,
+  },
+  { additionalProperties: false },
+);
+export type PolicyInput = Static<typeof PolicyInput>;
+
+export const PolicyView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  decision: Type.String(),
+  include: Type.Array(RuleOut),
+  exclude: Type.Array(RuleOut),
+  require: Type.Array(RuleOut),
+  precedence: Type.Optional(Type.Integer()),
+  session_duration: Type.String(),
+  reusable: Type.Optional(Type.Boolean()),
+  app_count: Type.Optional(Type.Integer()),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+export type PolicyView = Static<typeof PolicyView>;
+
+export const GroupInput = Type.Object(
+  {
+    name: Name,
+    include: Rules,
+    exclude: Type.Optional(Rules),
+    require: Type.Optional(Rules),
+    // Cloudflare's default-group flag is not modelled: only "not default" is taken.
+    is_default: Type.Optional(Type.Literal(false)),
+  },
+  { additionalProperties: false },
+);
+export type GroupInput = Static<typeof GroupInput>;
+
+export const GroupView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  include: Type.Array(RuleOut),
+  exclude: Type.Array(RuleOut),
+  require: Type.Array(RuleOut),
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+export type GroupView = Static<typeof GroupView>;
+
+/** The dry run: would this person get a certificate for this application? (our extension) */
+export const AccessCheckInput = Type.Object(
+  {
+    email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^@\\s\\u0000-\\u001f\\u007f]+@[^@\\s\\u0000-\\u001f\\u007f]+$' }),
+    identity_provider_id: Type.Optional(Type.String({ pattern: UUID_PATTERN, maxLength: 36 })),
+    claims: Type.Optional(Type.Record(Type.String({ maxLength: 256 }), Type.Unknown(), { maxProperties: 200 })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type AccessCheckInput = Static<typeof AccessCheckInput>;
+
+export const AccessCheckView = Type.Object({
+  decision: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('none')]),
+  allowed: Type.Boolean(),
+  policy: Type.Union([Type.Null(), Type.Object({ id: Type.String(), name: Type.String(), decision: Type.String() })]),
+  reason: Type.String(),
+});

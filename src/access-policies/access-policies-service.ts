@@ -1,0 +1,193 @@
+import { rfc3339, type Clock } from '../platform/clock.ts';
+import type { Random } from '../platform/random.ts';
+import { errors } from '../platform/http/errors.ts';
+import { isForeignKeyViolation, isUniqueViolation } from '../platform/db/db-errors.ts';
+import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
+import type { Scope } from '../identity/authenticate.ts';
+import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import type { AppPolicyLinks } from '../access-apps/access-apps-service.ts';
+import type { AccessPoliciesStore, LinkedPolicy, LinkRow, PolicyRow } from './access-policies-store.ts';
+import type { PolicyInput, PolicyView } from './access-policies-schemas.ts';
+import { checkReferences, parseRuleSet, ruleColumns, ruleViews } from './rule-sets.ts';
+
+/** Policies one application may use: enough for any real setup, and a bound on each evaluation. */
+export const MAX_POLICIES_PER_APP = 100;
+const DEFAULT_SESSION = '24h';
+
+/** The wire form of a policy; `precedence` when seen through an application, `reusable` and `app_count` for shared ones. */
+export function policyView(row: PolicyRow, extra: { precedence?: number; appCount?: number } = {}): PolicyView {
+  return {
+    id: row.id, name: row.name, decision: row.decision, ...ruleViews(row),
+    ...(extra.precedence === undefined ? {} : { precedence: extra.precedence }),
+    session_duration: row.session_duration ?? DEFAULT_SESSION,
+    ...(row.app_id === null ? { reusable: true, ...(extra.appCount === undefined ? {} : { app_count: extra.appCount }) } : {}),
+    created_at: row.created_at, updated_at: row.updated_at,
+  };
+}
+
+const linkedView = (p: LinkedPolicy) => policyView(p, { precedence: p.precedence });
+
+function checkDecision(decision: string): 'allow' | 'deny' {
+  if (decision === 'allow' || decision === 'deny') return decision;
+  if (decision === 'bypass' || decision === 'non_identity') {
+    throw errors.invalidRequest(`decision ${decision} cannot be used for SSH certificates: a certificate always needs a person (use allow or deny)`, '/decision');
+  }
+  throw errors.invalidRequest('decision must be allow or deny', '/decision');
+}
+
+/** Turns a lost race for a precedence into a 400 that names the field. */
+async function precedenceFree<T>(work: Promise<T>, pointer: string): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (isUniqueViolation(error)) throw errors.invalidRequest('another policy of this application has this precedence', pointer);
+    throw error;
+  }
+}
+
+/** Access policies (reusable and application-owned) and how applications link to them. */
+export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random }) {
+  const { store, apps, clock, random } = deps;
+  const stamp = () => rfc3339(clock.now());
+
+  async function fields(scope: Scope, input: PolicyInput) {
+    const name = input.name.trim();
+    if (!name) throw errors.invalidRequest('name must not be blank', '/name');
+    const decision = checkDecision(input.decision);
+    const set = parseRuleSet(input);
+    await checkReferences(store, scope, set);
+    return { name, decision, ...ruleColumns(set), session_duration: input.session_duration ?? null };
+  }
+
+  async function reusable(scope: Scope, id: string): Promise<PolicyRow> {
+    const row = await store.getPolicy(scope, id.toLowerCase());
+    if (!row || row.app_id !== null) throw errors.notFound();
+    return row;
+  }
+
+  async function linkedTo(scope: Scope, appId: string, policyId: string): Promise<LinkedPolicy> {
+    const app = await requireApp(apps, scope, appId);
+    const found = (await store.policiesOfApp(app.id)).find((p) => p.id === policyId.toLowerCase());
+    if (!found) throw errors.notFound();
+    return found;
+  }
+
+  function ownedBy(p: LinkedPolicy, appId: string): void {
+    if (p.app_id !== appId.toLowerCase()) {
+      throw errors.invalidRequest(`policy ${p.id} is reusable: change it at /access/policies/${p.id}, or drop it from the application's policies list`);
+    }
+  }
+
+  return {
+    async createReusable(scope: Scope, input: PolicyInput): Promise<PolicyView> {
+      if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
+      const at = stamp();
+      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: null, ...(await fields(scope, input)), created_at: at, updated_at: at };
+      await store.insertPolicy(row);
+      return policyView(row, { appCount: 0 });
+    },
+    async getReusable(scope: Scope, id: string): Promise<PolicyView> {
+      const row = await reusable(scope, id);
+      return policyView(row, { appCount: (await store.appCounts([row.id])).get(row.id) ?? 0 });
+    },
+    async listReusable(scope: Scope, page: PageRequest) {
+      const { rows, total } = await store.listReusable(scope, pageOffset(page), page.perPage);
+      const counts = await store.appCounts(rows.map((r) => r.id));
+      return { items: rows.map((r) => policyView(r, { appCount: counts.get(r.id) ?? 0 })), info: resultInfo(page, rows.length, total) };
+    },
+    async updateReusable(scope: Scope, id: string, input: PolicyInput): Promise<PolicyView> {
+      if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
+      const row = await reusable(scope, id);
+      if (!(await store.updatePolicy(scope, row.id, { ...(await fields(scope, input)), updated_at: stamp() }))) throw errors.notFound();
+      return this.getReusable(scope, row.id);
+    },
+    async deleteReusable(scope: Scope, id: string): Promise<{ id: string }> {
+      const row = await reusable(scope, id);
+      const count = (await store.appCounts([row.id])).get(row.id) ?? 0;
+      // A deny policy keeps people out: detaching it silently would let them in.
+      if (count > 0) throw errors.inUse(`the policy is used by ${count} application(s): remove it from their policies lists first`);
+      if (!(await store.deletePolicy(scope, row.id))) throw errors.notFound();
+      return { id: row.id };
+    },
+
+    async createForApp(scope: Scope, appId: string, input: PolicyInput): Promise<PolicyView> {
+      const app = await requireApp(apps, scope, appId);
+      const f = await fields(scope, input);
+      if ((await store.policiesOfApp(app.id)).length >= MAX_POLICIES_PER_APP) {
+        throw errors.invalidRequest(`an application has at most ${MAX_POLICIES_PER_APP} policies`);
+      }
+      const at = stamp();
+      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...f, created_at: at, updated_at: at };
+      const precedence = input.precedence ?? (await store.nextPrecedence(app.id));
+      await precedenceFree(store.insertPolicy(row, { app_id: app.id, policy_id: row.id, precedence }), '/precedence');
+      return policyView(row, { precedence });
+    },
+    getForApp: async (scope: Scope, appId: string, policyId: string) => linkedView(await linkedTo(scope, appId, policyId)),
+    async listForApp(scope: Scope, appId: string, page: PageRequest) {
+      const app = await requireApp(apps, scope, appId);
+      const all = await store.policiesOfApp(app.id);
+      const items = all.slice(pageOffset(page), pageOffset(page) + page.perPage).map(linkedView);
+      return { items, info: resultInfo(page, items.length, all.length) };
+    },
+    async updateForApp(scope: Scope, appId: string, policyId: string, input: PolicyInput): Promise<PolicyView> {
+      const current = await linkedTo(scope, appId, policyId);
+      ownedBy(current, current.app_id ?? '');
+      const f = await fields(scope, input);
+      const precedence = input.precedence === undefined ? undefined : { appId: current.app_id!, value: input.precedence };
+      if (!(await precedenceFree(store.updatePolicy(scope, current.id, { ...f, updated_at: stamp() }, precedence), '/precedence'))) throw errors.notFound();
+      return linkedView(await linkedTo(scope, appId, policyId));
+    },
+    async deleteForApp(scope: Scope, appId: string, policyId: string): Promise<{ id: string }> {
+      const current = await linkedTo(scope, appId, policyId);
+      ownedBy(current, appId);
+      if (!(await store.deletePolicy(scope, current.id))) throw errors.notFound();
+      return { id: current.id };
+    },
+
+    /**
+     * Checks an application's `policies` list (ids, or `{id, precedence}`) before anything is written:
+     * each is a reusable policy of the same scope or one of the app's own; precedences are unique.
+     */
+    async resolveLinks(scope: Scope, appId: string | null, entries: (string | { id: string; precedence?: number | undefined })[]): Promise<LinkRow[]> {
+      if (entries.length > MAX_POLICIES_PER_APP) throw errors.invalidRequest(`an application has at most ${MAX_POLICIES_PER_APP} policies`, '/policies');
+      const seen = new Set<number>();
+      const links: LinkRow[] = [];
+      for (const [i, entry] of entries.entries()) {
+        const { id, precedence } = typeof entry === 'string' ? { id: entry, precedence: undefined } : entry;
+        const row = await store.getPolicy(scope, id.toLowerCase());
+        if (!row || (row.app_id !== null && row.app_id !== appId)) throw errors.invalidRequest(`no policy ${id} that this application can use`, `/policies/${i}`);
+        const p = precedence ?? i + 1;
+        if (seen.has(p)) throw errors.invalidRequest(`precedence ${p} is given twice`, `/policies/${i}`);
+        if (links.some((l) => l.policy_id === row.id)) throw errors.invalidRequest('the policy is listed twice', `/policies/${i}`);
+        seen.add(p);
+        links.push({ app_id: appId ?? '', policy_id: row.id, precedence: p });
+      }
+      return links;
+    },
+    /** The write half of `resolveLinks`, run inside the application's own transaction. */
+    linkWriter(appId: string, links: LinkRow[]) {
+      const write = store.replaceLinks(appId, links.map((l) => ({ ...l, app_id: appId })));
+      return async (trx: Parameters<typeof write>[0]) => {
+        try {
+          await write(trx);
+        } catch (error) {
+          if (isUniqueViolation(error)) throw errors.invalidRequest('a precedence in the list is already used by one of the application\'s own policies', '/policies');
+          if (isForeignKeyViolation(error)) throw errors.invalidRequest('a listed policy was deleted meanwhile', '/policies');
+          throw error;
+        }
+      };
+    },
+    /** The policies each application uses, in the wire form, for application views. */
+    async viewsForApps(appIds: string[]): Promise<Map<string, PolicyView[]>> {
+      const byApp = await store.policiesOfApps(appIds);
+      return new Map([...byApp].map(([id, list]) => [id, list.map(linkedView)]));
+    },
+  };
+}
+
+export type AccessPoliciesService = ReturnType<typeof createAccessPoliciesService>;
+
+/** The policies capability as the apps capability sees it: an application's `policies` list. */
+export function appPolicyLinks(policies: AccessPoliciesService): AppPolicyLinks<LinkRow> {
+  return { resolve: policies.resolveLinks, writer: policies.linkWriter, views: policies.viewsForApps };
+}

@@ -1,0 +1,161 @@
+import type { Database, Db } from '../platform/db/schema.ts';
+import type { Scope } from '../identity/authenticate.ts';
+import { inScope } from '../access-apps/access-apps-store.ts';
+
+export type PolicyRow = Database['access_policies'];
+export type GroupRow = Database['access_groups'];
+export type LinkRow = Database['access_app_policies'];
+/** A policy as an application uses it: with its precedence in that application. */
+export type LinkedPolicy = PolicyRow & { precedence: number };
+
+type RuleFields = Pick<PolicyRow, 'name' | 'include' | 'exclude' | 'require' | 'updated_at'>;
+
+/** Persistence of Access policies, groups and the links from applications to policies. */
+export interface AccessPoliciesStore {
+  insertPolicy(row: PolicyRow, link?: LinkRow): Promise<void>;
+  getPolicy(scope: Scope, id: string): Promise<PolicyRow | undefined>;
+  listReusable(scope: Scope, offset: number, limit: number): Promise<{ rows: PolicyRow[]; total: number }>;
+  updatePolicy(scope: Scope, id: string, fields: RuleFields & Pick<PolicyRow, 'decision' | 'session_duration'>, precedence?: { appId: string; value: number }): Promise<boolean>;
+  deletePolicy(scope: Scope, id: string): Promise<boolean>;
+  /** How many applications use each of these policies. */
+  appCounts(ids: string[]): Promise<Map<string, number>>;
+  /** The policies an application evaluates, in precedence order. */
+  policiesOfApp(appId: string): Promise<LinkedPolicy[]>;
+  /** The same for several applications at once (list pages). */
+  policiesOfApps(appIds: string[]): Promise<Map<string, LinkedPolicy[]>>;
+  /** Replaces an application's links to reusable policies and sets the precedence of its own, in one transaction. */
+  replaceLinks(appId: string, links: LinkRow[]): (trx: Db) => Promise<void>;
+  nextPrecedence(appId: string): Promise<number>;
+  insertGroup(row: GroupRow): Promise<void>;
+  getGroup(scope: Scope, id: string): Promise<GroupRow | undefined>;
+  listGroups(scope: Scope, offset: number, limit: number): Promise<{ rows: GroupRow[]; total: number }>;
+  updateGroup(scope: Scope, id: string, fields: RuleFields): Promise<boolean>;
+  deleteGroup(scope: Scope, id: string): Promise<boolean>;
+  /** Groups by id within an account, whatever their zone: what an evaluation loads. */
+  groupsById(accountId: string, ids: string[]): Promise<GroupRow[]>;
+  /** Names of policies and groups whose rules mention this id (a group or a provider). */
+  referencesTo(accountId: string, id: string): Promise<string[]>;
+  /** Identity providers of the account among these ids. */
+  existingIdps(accountId: string, ids: string[]): Promise<string[]>;
+}
+
+/** The Kysely implementation, shared by SQLite and PostgreSQL. */
+export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
+  const linked = (q: Db) => q.selectFrom('access_app_policies')
+    .innerJoin('access_policies', 'access_policies.id', 'access_app_policies.policy_id')
+    .selectAll('access_policies').select(['access_app_policies.precedence', 'access_app_policies.app_id as link_app_id']);
+
+  return {
+    async insertPolicy(row, link) {
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('access_policies').values(row).execute();
+        if (link) await trx.insertInto('access_app_policies').values(link).execute();
+      });
+    },
+    getPolicy: (scope, id) =>
+      inScope(db.selectFrom('access_policies').selectAll(), scope, 'access_policies').where('id', '=', id).executeTakeFirst(),
+    async listReusable(scope, offset, limit) {
+      const base = () => inScope(db.selectFrom('access_policies'), scope, 'access_policies').where('app_id', 'is', null);
+      const [rows, total] = await Promise.all([
+        base().selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute(),
+        base().select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst(),
+      ]);
+      return { rows, total: Number(total?.n ?? 0) };
+    },
+    async updatePolicy(scope, id, fields, precedence) {
+      return db.transaction().execute(async (trx) => {
+        const r = await inScope(trx.updateTable('access_policies').set(fields), scope, 'access_policies').where('id', '=', id).executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
+        if (precedence) {
+          await trx.updateTable('access_app_policies').set({ precedence: precedence.value })
+            .where('app_id', '=', precedence.appId).where('policy_id', '=', id).execute();
+        }
+        return true;
+      });
+    },
+    async deletePolicy(scope, id) {
+      const r = await inScope(db.deleteFrom('access_policies'), scope, 'access_policies').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+    async appCounts(ids) {
+      if (ids.length === 0) return new Map();
+      const rows = await db.selectFrom('access_app_policies').select(['policy_id', (eb) => eb.fn.countAll<number | string>().as('n')])
+        .where('policy_id', 'in', ids).groupBy('policy_id').execute();
+      return new Map(rows.map((r) => [r.policy_id, Number(r.n)]));
+    },
+    async policiesOfApp(appId) {
+      const rows = await linked(db).where('access_app_policies.app_id', '=', appId)
+        .orderBy('access_app_policies.precedence').execute();
+      return rows.map(({ link_app_id: _, ...row }) => row);
+    },
+    async policiesOfApps(appIds) {
+      const out = new Map<string, LinkedPolicy[]>(appIds.map((id) => [id, []]));
+      if (appIds.length === 0) return out;
+      const rows = await linked(db).where('access_app_policies.app_id', 'in', appIds)
+        .orderBy('access_app_policies.precedence').execute();
+      for (const { link_app_id, ...row } of rows) out.get(link_app_id)?.push(row);
+      return out;
+    },
+    replaceLinks(appId, links) {
+      return async (trx) => {
+        const ownIds = (await trx.selectFrom('access_policies').select('id').where('app_id', '=', appId).execute()).map((r) => r.id);
+        // Links to reusable policies are replaced; the app's own policies stay, with any new precedence.
+        let del = trx.deleteFrom('access_app_policies').where('app_id', '=', appId);
+        if (ownIds.length > 0) del = del.where('policy_id', 'not in', ownIds);
+        await del.execute();
+        const own = links.filter((l) => ownIds.includes(l.policy_id));
+        // Two steps, so that a swap of two precedences never collides with itself midway.
+        for (const l of own) {
+          await trx.updateTable('access_app_policies').set({ precedence: -l.precedence }).where('app_id', '=', appId).where('policy_id', '=', l.policy_id).execute();
+        }
+        for (const l of own) {
+          await trx.updateTable('access_app_policies').set({ precedence: l.precedence }).where('app_id', '=', appId).where('policy_id', '=', l.policy_id).execute();
+        }
+        const reusable = links.filter((l) => !ownIds.includes(l.policy_id));
+        if (reusable.length > 0) await trx.insertInto('access_app_policies').values(reusable).execute();
+      };
+    },
+    async nextPrecedence(appId) {
+      const r = await db.selectFrom('access_app_policies').select((eb) => eb.fn.max('precedence').as('p')).where('app_id', '=', appId).executeTakeFirst();
+      return Number(r?.p ?? 0) + 1;
+    },
+    async insertGroup(row) {
+      await db.insertInto('access_groups').values(row).execute();
+    },
+    getGroup: (scope, id) =>
+      inScope(db.selectFrom('access_groups').selectAll(), scope, 'access_groups').where('id', '=', id).executeTakeFirst(),
+    async listGroups(scope, offset, limit) {
+      const base = () => inScope(db.selectFrom('access_groups'), scope, 'access_groups');
+      const [rows, total] = await Promise.all([
+        base().selectAll().orderBy('created_at').orderBy('id').limit(limit).offset(offset).execute(),
+        base().select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirst(),
+      ]);
+      return { rows, total: Number(total?.n ?? 0) };
+    },
+    async updateGroup(scope, id, fields) {
+      const r = await inScope(db.updateTable('access_groups').set(fields), scope, 'access_groups').where('id', '=', id).executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    },
+    async deleteGroup(scope, id) {
+      const r = await inScope(db.deleteFrom('access_groups'), scope, 'access_groups').where('id', '=', id).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    },
+    async groupsById(accountId, ids) {
+      if (ids.length === 0) return [];
+      return db.selectFrom('access_groups').selectAll().where('account_id', '=', accountId).where('id', 'in', ids.slice(0, 500)).execute();
+    },
+    async referencesTo(accountId, id) {
+      // Ids are UUIDs (checked at the edge), so they hold no LIKE wildcards.
+      const pattern = `%"${id}"%`;
+      const mentions = (table: 'access_policies' | 'access_groups') => db.selectFrom(table).select('name').where('account_id', '=', accountId)
+        .where((eb) => eb.or([eb('include', 'like', pattern), eb('exclude', 'like', pattern), eb('require', 'like', pattern)])).limit(5).execute();
+      const [policies, groups] = await Promise.all([mentions('access_policies'), mentions('access_groups')]);
+      return [...policies.map((p) => `policy "${p.name}"`), ...groups.map((g) => `group "${g.name}"`)];
+    },
+    async existingIdps(accountId, ids) {
+      if (ids.length === 0) return [];
+      const rows = await db.selectFrom('identity_providers').select('id').where('account_id', '=', accountId).where('id', 'in', ids).execute();
+      return rows.map((r) => r.id);
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { JWTPayload } from 'jose';
+import { rfc3339, type Clock } from '../platform/clock.ts';
+import type { Random } from '../platform/random.ts';
+import { ApiError } from '../platform/http/errors.ts';
+import { isIdentityEmail } from '../platform/text.ts';
+import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.ts';
+import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
+import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
+import type { AccessDecider } from '../access-policies/access-decider.ts';
+import type { CertIssuer } from './ssh-cert-issuer.ts';
+import type { IssuedRecord } from './cert-inventory-store.ts';
+
+/** A refusal in cloudflared's wire form: `{status, message}`; the message is for the person refused. */
+export class Refusal extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** The Access decision's refusal, audited where it is made. */
+class AccessDenied extends Refusal {}
+
+export interface CertSignRequest {
+  public_key: string;
+  jwt: string;
+  hostname?: string | undefined;
+}
+
+const audiencesOf = (payload: JWTPayload): string[] =>
+  typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
+
+/**
+ * cloudflared's `cert_sign` as a pipeline of named steps: find the app → find its account's provider →
+ * verify the token → check what the provider vouches for → Access policies → certificate policy and
+ * signing (the issuer). Every decision about a verified person, allowed or refused, is an audit event and
+ * a log line; the refusal the person sees never says which rule failed.
+ */
+export function createCertSignService(deps: {
+  apps: Pick<AccessAppsStore, 'findByAud' | 'findByHost'>;
+  idps: Pick<IdentityProvidersStore, 'findByIssuer'>;
+  verifier: JwtVerifier;
+  decider: AccessDecider;
+  issuer: CertIssuer;
+  record: (r: IssuedRecord) => Promise<void>;
+  clock: Clock;
+  random: Random;
+}) {
+  const { apps, idps, verifier, decider, issuer, record, clock, random } = deps;
+
+  function onlyOne(candidates: AppRow[], none: string): AppRow {
+    if (candidates.length === 0) throw new Refusal(404, none);
+    if (candidates.length > 1) throw new Refusal(400, 'several applications match: send the hostname of exactly one');
+    return candidates[0]!;
+  }
+
+  /**
+   * The app a token is for: by the app's aud tag in the token (Cloudflare's app tokens); else, for a
+   * provider's own ID token whose aud is a client id, by the hostname the request names.
+   */
+  async function appFor(auds: string[], hostname: string | undefined): Promise<AppRow> {
+    const byAud = await apps.findByAud(auds);
+    if (byAud.length > 0) {
+      const chosen = hostname === undefined ? byAud : byAud.filter((a) => a.host === hostname.toLowerCase());
+      return onlyOne(chosen, 'no application matches this token\'s audience and hostname');
+    }
+    if (hostname === undefined) throw new Refusal(404, 'no application matches this token\'s audience');
+    const byHost = await apps.findByHost(hostname);
+    if (!byHost) throw new Refusal(404, `no application for host ${hostname}`);
+    return byHost;
+  }
+
+  /** Which audience to verify: the app's tag, or a client id (or extra audience) the provider allows. */
+  function audienceFor(target: AppRow, idp: IdpRow, auds: string[]): string {
+    if (auds.includes(target.aud)) return target.aud;
+    const allowed = [...(idp.client_id ? [idp.client_id] : []), ...(JSON.parse(idp.audiences) as string[])];
+    const match = allowed.find((a) => auds.includes(a));
+    if (!match) throw new TokenRejected('the token is for another client: its audience is neither the application nor the provider\'s client');
+    return match;
+  }
+
+  /** The token's email, or a refusal: it becomes the certificate's identity, so only printable text. */
+  function emailOf(idp: IdpRow, claims: JWTPayload): string {
+    const email = claims[idp.email_claim];
+    if (typeof email !== 'string' || !isIdentityEmail(email)) throw new TokenRejected(`the token has no ${idp.email_claim} claim with a usable email address`);
+    return email;
+  }
+
+  /** What the provider vouches for: a verified email (unless its claim is authoritative) in its domains. */
+  function checkVouched(idp: IdpRow, claims: JWTPayload, email: string): void {
+    if (idp.email_verified_required === 1 && claims['email_verified'] !== true) {
+      throw new Refusal(403, 'the identity provider has not verified this email (email_verified is not true)');
+    }
+    const domains = JSON.parse(idp.email_domains) as string[];
+    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+    if (domains.length > 0 && !domains.includes(domain)) throw new Refusal(403, `this identity provider does not speak for ${domain} addresses`);
+  }
+
+  async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, log: FastifyBaseLogger): Promise<void> {
+    log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
+    await record({
+      event: {
+        id: random.hex(16), account_id: app.account_id, type: 'ssh_certificate.refused', actor: identity, subject: app.id,
+        data: JSON.stringify({ app_id: app.id, reason, policy_id: policyId }), created_at: clock.now().toISOString(),
+      },
+    });
+  }
+
+  return {
+    async sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger) {
+      const { payload } = peekJwt(body.jwt);
+      const auds = audiencesOf(payload);
+      if (auds.length === 0) throw new TokenRejected('the token has no audience');
+      const app = await appFor(auds, body.hostname);
+      const idp = typeof payload.iss === 'string' ? await idps.findByIssuer(app.account_id, payload.iss) : undefined;
+      if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
+      const claims = await verifier.verify(body.jwt, idp, audienceFor(app, idp, auds));
+      const email = emailOf(idp, claims);
+      const identity = email.toLowerCase();
+      try {
+        checkVouched(idp, claims, email);
+        const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip });
+        if (!decision.allowed) {
+          await refused(app, identity, decision.reason, decision.policy?.id ?? null, log);
+          throw new AccessDenied(403, `no Access policy of application "${app.name}" allows ${identity}`);
+        }
+        const issued = await issuer.issue({
+          app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
+          audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id },
+        });
+        log.info({ event: 'cert_sign.decision', decision: 'issued', app_id: app.id, identity, cert_id: issued.id, serial: issued.serial.toString(), principals: issued.principals, policy_id: decision.policy!.id }, 'certificate issued');
+        return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
+      } catch (error) {
+        // Every other refusal of a verified person (the provider's word, the certificate policy) is audited too.
+        if (error instanceof Refusal && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, log);
+        else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, log);
+        throw error;
+      }
+    },
+  };
+}
+
+export type CertSignService = ReturnType<typeof createCertSignService>;
