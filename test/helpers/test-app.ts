@@ -45,9 +45,9 @@ export interface TestApp {
 }
 
 /** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
-export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db } = {}): Promise<TestApp> {
+export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'access-ca-test-'));
-  const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: undefined, masterKeyFile: undefined });
+  const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: opts.databaseUrl, masterKeyFile: undefined });
   const clock = opts.clock ?? systemClock;
   const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;
   const app = await buildApp({

@@ -75,7 +75,13 @@ describe('security: no token, key, JWT or client secret ever reaches the server\
     await server.stop();
     const log = server.stdout();
     assert.ok(log.split('\n').filter(Boolean).length >= 20, 'the server logged the day (so the search below means something)');
-    assert.match(log, /"event":"cert_sign.decision"/, 'decisions are logged');
+    const lines = log.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const refusal = lines.find((l) => l['event'] === 'cert_sign.decision' && l['decision'] === 'refused');
+    assert.equal(refusal?.['identity'], 'eve@partner.example', 'a refusal names who, for operators');
+    assert.equal(refusal?.['app_id'], app.id);
+    assert.match(String(refusal?.['reason']), /none of the 1 policies matched/);
+    assert.ok(lines.some((l) => l['event'] === 'cert_sign.decision' && l['decision'] === 'issued' && l['identity'] === 'alice@example.com'), 'an issue is logged');
+    assert.ok(lines.some((l) => l['event'] === 'cdn_cgi.refused' && l['status'] === 401 && /expired/.test(String(l['reason']))), 'a refused token is logged with its reason');
     for (const secret of secrets) assert.ok(!log.includes(secret), `the log holds a secret (${secret.slice(0, 6)}…)`);
     assert.doesNotMatch(log, /PRIVATE KEY|"d":"/, 'no private key material');
     assert.ok(!server.stderr().includes(signToken) && !server.stderr().includes(clientSecret), 'stderr holds only the first-start banner\'s token');
