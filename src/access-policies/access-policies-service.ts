@@ -65,6 +65,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     return row;
   }
 
+  async function reusableView(row: PolicyRow): Promise<PolicyView> {
+    return policyView(row, { appCount: (await store.appCounts([row.id])).get(row.id) ?? 0 });
+  }
+
   async function linkedTo(scope: Scope, appId: string, policyId: string): Promise<LinkedPolicy> {
     const app = await requireApp(apps, scope, appId);
     const found = (await store.policiesOfApp(app.id)).find((p) => p.id === policyId.toLowerCase());
@@ -86,10 +90,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       await store.insertPolicy(row);
       return policyView(row, { appCount: 0 });
     },
-    async getReusable(scope: Scope, id: string): Promise<PolicyView> {
-      const row = await reusable(scope, id);
-      return policyView(row, { appCount: (await store.appCounts([row.id])).get(row.id) ?? 0 });
-    },
+    getReusable: async (scope: Scope, id: string): Promise<PolicyView> => reusableView(await reusable(scope, id)),
     async listReusable(scope: Scope, page: PageRequest) {
       const { rows, total } = await store.listReusable(scope, pageOffset(page), page.perPage);
       const counts = await store.appCounts(rows.map((r) => r.id));
@@ -99,7 +100,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const row = await reusable(scope, id);
       if (!(await store.updatePolicy(scope, row.id, { ...(await fields(scope, input)), updated_at: stamp() }))) throw errors.notFound();
-      return this.getReusable(scope, row.id);
+      return reusableView(await reusable(scope, row.id));
     },
     async deleteReusable(scope: Scope, id: string): Promise<{ id: string }> {
       const row = await reusable(scope, id);
