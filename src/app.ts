@@ -95,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerErrorHandling(app);
   decorateScopedRequests(app);
-  capConnectionsPerClient(app.server, config.connections.connectionsPerClient);
+  capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
   const identityStore = createIdentityStore(db);
   const limiter = createAuthFailureLimiter(config.authFailuresPerMinute, clock);
@@ -115,7 +115,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const verifier = createJwtVerifier({
     clock, fetcher: jwks, onFetchFailure: (idp, error) => app.log.warn({ idp, failure: error.failure, reason: error.message }, 'identity provider keys could not be fetched'),
   });
-  const idps = createIdentityProvidersService({ store: idpsStore, vault: keyVault, clock, random, jwks, onChange: (id) => verifier.forget(id) });
+  const idps = createIdentityProvidersService({
+    store: idpsStore, vault: keyVault, clock, random, jwks, onChange: (id) => verifier.forget(id), usedBy: accessStore.referencesTo,
+  });
   const policies = createCertPolicyStore(db);
   const inventory = createCertInventoryStore(db);
   const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
@@ -134,7 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAccessGroupsRoutes(v4, { ...routeDeps, groups: accessGroups });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
   }, { prefix: config.basePath });
-  const certSign = createCertSignService({ apps: appsStore, idps: idpsStore, verifier, decider, issuer, record: recorder.submit, clock, random });
+  const certSign = createCertSignService({ apps: appsStore, idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
   await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });
   return app;
 }

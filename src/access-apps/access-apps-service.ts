@@ -26,7 +26,8 @@ async function ownHost<T>(host: string | null, work: Promise<T>): Promise<T> {
 export interface AppPolicyLinks<L = unknown> {
   resolve(scope: Scope, appId: string | null, entries: AppPolicyEntry[]): Promise<L[]>;
   writer(appId: string, links: L[]): (trx: Db) => Promise<void>;
-  views(appIds: string[]): Promise<Map<string, unknown[]>>;
+  /** Full policies for one app's view; `summary` (id, name, decision, precedence) for list pages, which stay small. */
+  views(appIds: string[], summary?: boolean): Promise<Map<string, unknown[]>>;
 }
 
 /** The wire form of an app row, with the policies it uses. */
@@ -93,7 +94,7 @@ export function createAccessAppsService(deps: { store: AccessAppsStore; links: A
     },
     async list(scope: Scope, page: PageRequest) {
       const { rows, total } = await store.list(scope, pageOffset(page), page.perPage);
-      const policies = await links.views(rows.map((r) => r.id));
+      const policies = await links.views(rows.map((r) => r.id), true);
       return { items: rows.map((r) => appView(r, policies.get(r.id))), info: resultInfo(page, rows.length, total) };
     },
     async update(scope: Scope, id: string, input: AppInput): Promise<AppView> {

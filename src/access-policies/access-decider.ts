@@ -1,5 +1,6 @@
 import { errors } from '../platform/http/errors.ts';
 import { parseCidr } from '../platform/cidr.ts';
+import { canonicalEmail } from '../platform/text.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { AccessPoliciesStore } from './access-policies-store.ts';
@@ -54,7 +55,7 @@ export async function checkAccess(
     throw errors.invalidRequest('must be one IP address', '/ip');
   }
   const decision = await deps.decider.decide(app, {
-    email: input.email.toLowerCase(), idpId: input.identity_provider_id?.toLowerCase() ?? '', claims: input.claims ?? {}, ip: input.ip ?? null,
+    email: canonicalEmail(input.email), idpId: input.identity_provider_id?.toLowerCase() ?? '', claims: input.claims ?? {}, ip: input.ip ?? null,
   });
   return { decision: decision.policy?.decision ?? 'none', allowed: decision.allowed, policy: decision.policy, reason: decision.reason } as const;
 }

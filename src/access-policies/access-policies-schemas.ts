@@ -49,15 +49,16 @@ export const PolicyView = Type.Object({
   id: Type.String(),
   name: Type.String(),
   decision: Type.String(),
-  include: Type.Array(RuleOut),
-  exclude: Type.Array(RuleOut),
-  require: Type.Array(RuleOut),
+  // Absent only in application list pages, which show each policy without its rules.
+  include: Type.Optional(Type.Array(RuleOut)),
+  exclude: Type.Optional(Type.Array(RuleOut)),
+  require: Type.Optional(Type.Array(RuleOut)),
   precedence: Type.Optional(Type.Integer()),
-  session_duration: Type.String(),
+  session_duration: Type.Optional(Type.String()),
   reusable: Type.Optional(Type.Boolean()),
   app_count: Type.Optional(Type.Integer()),
-  created_at: Type.String(),
-  updated_at: Type.String(),
+  created_at: Type.Optional(Type.String()),
+  updated_at: Type.Optional(Type.String()),
 });
 export type PolicyView = Static<typeof PolicyView>;
 

@@ -27,6 +27,11 @@ export function policyView(row: PolicyRow, extra: { precedence?: number; appCoun
 
 const linkedView = (p: LinkedPolicy) => policyView(p, { precedence: p.precedence });
 
+/** A policy as an application list page shows it: what it is and where it stands, without its rules. */
+export type PolicySummary = Pick<PolicyView, 'id' | 'name' | 'decision' | 'precedence' | 'reusable'>;
+const policySummary = (p: LinkedPolicy): PolicySummary =>
+  ({ id: p.id, name: p.name, decision: p.decision, precedence: p.precedence, ...(p.app_id === null ? { reusable: true } : {}) });
+
 function checkDecision(decision: string): 'allow' | 'deny' {
   if (decision === 'allow' || decision === 'deny') return decision;
   if (decision === 'bypass' || decision === 'non_identity') {
@@ -106,8 +111,15 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       const row = await reusable(scope, id);
       const count = (await store.appCounts([row.id])).get(row.id) ?? 0;
       // A deny policy keeps people out: detaching it silently would let them in.
-      if (count > 0) throw errors.inUse(`the policy is used by ${count} application(s): remove it from their policies lists first`);
-      if (!(await store.deletePolicy(scope, row.id))) throw errors.notFound();
+      const inUse = () => errors.inUse(`the policy is used by ${Math.max(count, 1)} application(s): remove it from their policies lists first`);
+      if (count > 0) throw inUse();
+      try {
+        if (!(await store.deletePolicy(scope, row.id))) throw errors.notFound();
+      } catch (error) {
+        // An application linked it after the count: the database keeps the link, and so the policy.
+        if (isForeignKeyViolation(error)) throw inUse();
+        throw error;
+      }
       return { id: row.id };
     },
 
@@ -179,9 +191,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       };
     },
     /** The policies each application uses, in the wire form, for application views. */
-    async viewsForApps(appIds: string[]): Promise<Map<string, PolicyView[]>> {
+    async viewsForApps(appIds: string[], summary = false): Promise<Map<string, (PolicyView | PolicySummary)[]>> {
       const byApp = await store.policiesOfApps(appIds);
-      return new Map([...byApp].map(([id, list]) => [id, list.map(linkedView)]));
+      const render = (p: LinkedPolicy) => (summary ? policySummary(p) : linkedView(p));
+      return new Map([...byApp].map(([id, list]) => [id, list.map(render)]));
     },
   };
 }

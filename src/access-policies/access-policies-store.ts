@@ -16,6 +16,7 @@ export interface AccessPoliciesStore {
   getPolicy(scope: Scope, id: string): Promise<PolicyRow | undefined>;
   listReusable(scope: Scope, offset: number, limit: number): Promise<{ rows: PolicyRow[]; total: number }>;
   updatePolicy(scope: Scope, id: string, fields: RuleFields & Pick<PolicyRow, 'decision' | 'session_duration'>, precedence?: { appId: string; value: number }): Promise<boolean>;
+  /** Deletes a policy (an app's own with its link); a reusable one still linked fails on the foreign key. */
   deletePolicy(scope: Scope, id: string): Promise<boolean>;
   /** How many applications use each of these policies. */
   appCounts(ids: string[]): Promise<Map<string, number>>;
@@ -74,8 +75,14 @@ export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
       });
     },
     async deletePolicy(scope, id) {
-      const r = await inScope(db.deleteFrom('access_policies'), scope, 'access_policies').where('id', '=', id).executeTakeFirst();
-      return Number(r.numDeletedRows) > 0;
+      return db.transaction().execute(async (trx) => {
+        const row = await inScope(trx.selectFrom('access_policies').select(['id', 'app_id']), scope, 'access_policies').where('id', '=', id).executeTakeFirst();
+        if (!row) return false;
+        // An app's own policy goes with its link; a linked reusable one is kept by the foreign key, on any node.
+        if (row.app_id !== null) await trx.deleteFrom('access_app_policies').where('app_id', '=', row.app_id).where('policy_id', '=', id).execute();
+        await trx.deleteFrom('access_policies').where('id', '=', id).execute();
+        return true;
+      });
     },
     async appCounts(ids) {
       if (ids.length === 0) return new Map();

@@ -1,5 +1,6 @@
 import { errors } from '../platform/http/errors.ts';
-import { parseCidr } from '../platform/cidr.ts';
+import { parseCidr, type Cidr } from '../platform/cidr.ts';
+import { asciiLower, canonicalEmail } from '../platform/text.ts';
 
 /**
  * Access rules in Cloudflare's JSON shapes (`{"email_domain": {"domain": "example.com"}}`), checked and
@@ -22,7 +23,7 @@ export const RULE_TYPES = ['email', 'email_domain', 'everyone', 'group', 'login_
 export const MAX_RULES = 100;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const EMAIL = /^[^@\s\p{Cc}]{1,64}@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/iu;
+const EMAIL = /^[^@\s\p{C}]{1,64}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/u;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i;
 /** Printable text without controls; claim names and values are compared as they are. */
 const CLAIM_TEXT = /^[^\p{Cc}\p{Cs}]{1,256}$/u;
@@ -53,10 +54,13 @@ export function parseRule(value: unknown, pointer: string): Rule {
   const at = `${pointer}/${type}`;
   const body = (value as Fields)[type];
   switch (type) {
-    case 'email':
-      return { kind: 'email', email: text(fieldsOf(body, at, ['email']), 'email', at, EMAIL, 'an email address').toLowerCase() };
+    case 'email': {
+      const email = text(fieldsOf(body, at, ['email']), 'email', at, EMAIL, 'an email address');
+      if (email.length > 320) throw errors.invalidRequest('must be an email address of at most 320 characters', `${at}/email`);
+      return { kind: 'email', email: canonicalEmail(email) };
+    }
     case 'email_domain':
-      return { kind: 'email_domain', domain: text(fieldsOf(body, at, ['domain']), 'domain', at, DOMAIN, 'a domain such as example.com').toLowerCase() };
+      return { kind: 'email_domain', domain: asciiLower(text(fieldsOf(body, at, ['domain']), 'domain', at, DOMAIN, 'a domain such as example.com')) };
     case 'everyone':
       fieldsOf(body, at, []);
       return { kind: 'everyone' };
@@ -77,7 +81,7 @@ export function parseRule(value: unknown, pointer: string): Rule {
       const raw = text(fieldsOf(body, at, ['ip']), 'ip', at, /^[0-9a-fA-F.:/]{2,49}$/, 'an address or block such as 10.0.0.0/8');
       const cidr = parseCidr(raw);
       if (!cidr) throw errors.invalidRequest('must be an address or block such as 10.0.0.0/8 (host bits zero)', `${at}/ip`);
-      return { kind: 'ip', cidr: cidr.text };
+      return { kind: 'ip', cidr: ipv4OfMapped(cidr) ?? cidr.text };
     }
     default:
       throw errors.invalidRequest(
@@ -87,12 +91,27 @@ export function parseRule(value: unknown, pointer: string): Rule {
   }
 }
 
+/**
+ * A block inside ::ffff:0:0/96 is an IPv4 block written the IPv6 way: it is kept as IPv4, the form
+ * client addresses are compared in. A shorter prefix reaches outside the mapped range and stays IPv6.
+ */
+function ipv4OfMapped(cidr: Cidr): string | null {
+  if (cidr.family !== 6 || cidr.prefix < 96 || cidr.network >> 32n !== 0xffffn) return null;
+  const n = Number(cidr.network & 0xffffffffn);
+  return `${[n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')}/${cidr.prefix - 96}`;
+}
+
 /** A list of rules (`include`, `exclude`, `require`); absent is empty. */
 export function parseRules(value: unknown, pointer: string): Rule[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw errors.invalidRequest('must be a list of rules', pointer);
   if (value.length > MAX_RULES) throw errors.invalidRequest(`at most ${MAX_RULES} rules`, pointer);
-  return value.map((rule, i) => parseRule(rule, `${pointer}/${i}`));
+  // The same rule twice says nothing more; kept once, so a list costs its distinct rules only.
+  const seen = new Set<string>();
+  return value.map((rule, i) => parseRule(rule, `${pointer}/${i}`)).filter((rule) => {
+    const key = JSON.stringify(ruleView(rule));
+    return !seen.has(key) && seen.add(key);
+  });
 }
 
 /** The wire form of a rule, as Cloudflare returns it. */

@@ -1,4 +1,5 @@
 import { describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import assert from 'node:assert/strict';
 import { parseRules, parseRule, type Rule } from './access-rules.ts';
 import { evaluate, type EvalPolicy, type Person, type RuleSet } from './policy-evaluator.ts';
@@ -42,6 +43,8 @@ describe('Access policy evaluator', () => {
     { name: 'oidc: a number is not the string', policies: [policy('p', 'allow', [{ oidc: { claim_name: 'level', claim_value: '1', identity_provider_id: IDP } }])], who: person('a@x.org', { claims: { level: 1 } }), allowed: false, by: null },
     { name: 'ip within the block', policies: [policy('p', 'allow', [{ ip: { ip: '10.0.0.0/8' } }])], who: person('a@x.org'), allowed: true, by: 'p' },
     { name: 'ip: IPv4-mapped IPv6 client', policies: [policy('p', 'allow', [{ ip: { ip: '10.0.0.0/8' } }])], who: person('a@x.org', { ip: '::ffff:10.9.9.9' }), allowed: true, by: 'p' },
+    { name: 'ip: a mapped IPv6 block is an IPv4 block', policies: [policy('p', 'deny', [{ ip: { ip: '::ffff:203.0.113.0/120' } }]), policy('all', 'allow', [{ everyone: {} }])], who: person('a@x.org', { ip: '203.0.113.5' }), allowed: false, by: 'p' },
+    { name: 'ip: a proxy\'s hex-mapped client address', policies: [policy('p', 'allow', [{ ip: { ip: '203.0.113.0/24' } }])], who: person('a@x.org', { ip: '::ffff:cb00:7105' }), allowed: true, by: 'p' },
     { name: 'ip outside', policies: [policy('p', 'allow', [{ ip: { ip: '10.0.0.0/8' } }])], who: person('a@x.org', { ip: '192.168.1.1' }), allowed: false, by: null },
     { name: 'ip: no address known', policies: [policy('p', 'allow', [{ ip: { ip: '0.0.0.0/0' } }])], who: person('a@x.org', { ip: null }), allowed: false, by: null },
     { name: 'include is OR', policies: [policy('p', 'allow', [{ email: { email: 'x@x.org' } }, { email_domain: { domain: 'example.com' } }])], who: person('a@example.com'), allowed: true, by: 'p' },
@@ -67,6 +70,28 @@ describe('Access policy evaluator', () => {
     });
   }
 
+  it('nested groups cost their distinct rules once: 100 copies of a group, 8 levels deep, answers at once', () => {
+    const ids = Array.from({ length: 9 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+    const deep = new Map<string, RuleSet>();
+    deep.set(ids[8]!, set([{ email_domain: { domain: 'example.com' } }]));
+    for (let i = 7; i >= 1; i--) {
+      const copies = Array.from({ length: 100 }, () => ({ group: { id: ids[i + 1]! } }));
+      deep.set(ids[i]!, { include: rules(...copies), require: rules(...copies), exclude: [] });
+    }
+    const p = [policy('deep', 'allow', [{ group: { id: ids[1]! } }])];
+    const start = performance.now();
+    assert.equal(evaluate(p, deep, person('a@example.com')).allowed, true);
+    assert.equal(evaluate(p, deep, person('a@other.example')).allowed, false);
+    assert.ok(performance.now() - start < 1000, 'not exponential');
+  });
+
+  it('an evaluation that would look at too many rules refuses', () => {
+    const many = Array.from({ length: 100 }, (_, i) => policy(`p${i}`, 'allow', Array.from({ length: 100 }, (_, j) => ({ email: { email: `x${j}@x.org` } })), { require: Array.from({ length: 100 }, (_, j) => ({ email_domain: { domain: `d${j}.example.com` } })), exclude: [{ email: { email: 'y@x.org' } }] }));
+    const d = evaluate(many, groups, person('a@example.com'));
+    assert.equal(d.allowed, false);
+    assert.match(d.reason, /more than 20000 rules/);
+  });
+
   it('refuses unknown rule types and bad values at write time, naming them', () => {
     const bad: [unknown, string, RegExp][] = [
       [{ geo: { country_code: 'US' } }, '/0', /rule type "geo" is not supported/],
@@ -84,5 +109,8 @@ describe('Access policy evaluator', () => {
       assert.throws(() => parseRules([rule], ''), (e: any) => e.code === 12130 && e.items[0].source?.pointer === pointer && message.test(e.message), JSON.stringify(rule));
     }
     assert.deepEqual(parseRule({ everyone: {} }, ''), { kind: 'everyone' });
+    assert.deepEqual(parseRule({ ip: { ip: '::ffff:10.0.0.0/104' } }, ''), { kind: 'ip', cidr: '10.0.0.0/8' });
+    assert.throws(() => parseRule({ email: { email: 'Bob@\u212Apmg.com' } }, ''), /an email address/, 'a Kelvin sign is not a k');
+    assert.equal(parseRules([{ email: { email: 'a@b.com' } }, { email: { email: 'A@B.com' } }], '').length, 1, 'the same rule twice is kept once');
   });
 });

@@ -1,4 +1,5 @@
 import { cidrContains, parseCidr } from '../platform/cidr.ts';
+import { unmappedAddress } from '../platform/client-address.ts';
 import type { Rule } from './access-rules.ts';
 
 /** Who is asking, as far as the identity provider vouched for it and the server saw it. */
@@ -35,15 +36,21 @@ export interface Decision {
 /** Groups can name groups; deeper nesting than this is refused as indeterminate. */
 export const MAX_GROUP_DEPTH = 8;
 
-/** A rule that cannot be decided (a missing group, a cycle): the whole evaluation refuses. */
+/**
+ * Rules one evaluation may look at. Each group is evaluated once (its result is remembered), so the
+ * cost is the number of distinct rules reached; an account that writes more than this gets a refusal,
+ * not a stalled event loop.
+ */
+export const MAX_RULE_EVALUATIONS = 20_000;
+
+/** A rule that cannot be decided (a missing group, a cycle, too much work): the whole evaluation refuses. */
 class Indeterminate extends Error {}
 
 function ipMatches(block: string, ip: string | null): boolean {
   if (ip === null) return false;
-  // Node reports IPv4 clients of a dual-stack socket as ::ffff:a.b.c.d.
-  const plain = /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i.exec(ip)?.[1] ?? ip;
+  // Node reports IPv4 clients of a dual-stack socket as ::ffff:a.b.c.d; rules hold such blocks as IPv4.
   const outer = parseCidr(block);
-  const inner = parseCidr(plain);
+  const inner = parseCidr(unmappedAddress(ip));
   return outer !== null && inner !== null && cidrContains(outer, inner);
 }
 
@@ -59,8 +66,12 @@ function claimMatches(value: unknown, wanted: string): boolean {
  */
 export function evaluate(policies: EvalPolicy[], groups: ReadonlyMap<string, RuleSet>, person: Person): Decision {
   const domain = person.email.slice(person.email.lastIndexOf('@') + 1);
+  // Each group's result, once known; 'open' while it is being evaluated, so a cycle is seen at once.
+  const known = new Map<string, boolean | 'open'>();
+  let budget = MAX_RULE_EVALUATIONS;
 
   function ruleMatches(rule: Rule, path: string[]): boolean {
+    if (--budget < 0) throw new Indeterminate(`more than ${MAX_RULE_EVALUATIONS} rules to evaluate`);
     switch (rule.kind) {
       case 'email': return rule.email === person.email;
       case 'email_domain': return rule.domain === domain;
@@ -71,9 +82,14 @@ export function evaluate(policies: EvalPolicy[], groups: ReadonlyMap<string, Rul
       case 'group': {
         const group = groups.get(rule.id);
         if (!group) throw new Indeterminate(`group ${rule.id} does not exist`);
-        if (path.includes(rule.id)) throw new Indeterminate(`group ${rule.id} includes itself`);
+        const state = known.get(rule.id);
+        if (state === 'open') throw new Indeterminate(`group ${rule.id} includes itself`);
+        if (state !== undefined) return state;
         if (path.length >= MAX_GROUP_DEPTH) throw new Indeterminate(`groups are nested more than ${MAX_GROUP_DEPTH} deep`);
-        return setMatches(group, [...path, rule.id]);
+        known.set(rule.id, 'open');
+        const result = setMatches(group, [...path, rule.id]);
+        known.set(rule.id, result);
+        return result;
       }
       default: {
         const unreachable: never = rule;

@@ -62,6 +62,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
       cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
       idps: createIdentityProvidersService({
         store: createIdentityProvidersStore(db), vault: runtime.vault, jwks: createJwksFetcher({ allowPrivateAddresses: opts.allowPrivateIdpAddresses === true }), ...deps,
+        usedBy: accessStore.referencesTo,
       }),
       policies: createCertPolicyStore(db),
       runtime,

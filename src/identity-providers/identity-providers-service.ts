@@ -109,6 +109,10 @@ function fields(input: IdpInput) {
   }
   const name = input.name.trim();
   if (!name) throw errors.invalidRequest('name must not be blank', '/name');
+  // email_verified speaks for the `email` claim only: with another claim the operator says it is authoritative.
+  if ((config.email_claim ?? 'email') !== 'email' && config.email_verified_required !== false) {
+    throw errors.invalidRequest('email_verified describes the email claim only: with another email_claim, set email_verified_required to false if that claim is authoritative', '/config/email_verified_required');
+  }
   const domains = (config.email_domains ?? []).map((d, i) => {
     if (!EMAIL_DOMAIN.test(d)) throw errors.invalidRequest('an email domain is a DNS name such as example.com', `/config/email_domains/${i}`);
     return d.toLowerCase();
@@ -139,6 +143,8 @@ export function createIdentityProvidersService(deps: {
   jwks: JwksFetcher;
   /** Told when a provider was changed or removed, so caches of its keys can drop them. */
   onChange?: (idpId: string) => void;
+  /** What still names a provider (Access rules): a provider in use is not removed. */
+  usedBy?: (accountId: string, idpId: string) => Promise<string[]>;
 }) {
   const { store, vault, clock, random, jwks } = deps;
   const sealSecret = (id: string, secret: string | undefined) =>
@@ -191,6 +197,10 @@ export function createIdentityProvidersService(deps: {
       return idpView(row);
     },
     async delete(accountId: string, id: string): Promise<{ id: string }> {
+      // A rule that names a removed provider would stop matching: an exclude or deny would let people in
+      // again if the provider came back under a new id.
+      const users = (await store.get(accountId, id.toLowerCase())) ? await deps.usedBy?.(accountId, id.toLowerCase()) ?? [] : [];
+      if (users.length > 0) throw errors.inUse(`the provider is named by ${users.join(', ')}: remove it from their rules first`);
       if (!(await store.delete(accountId, id.toLowerCase()))) throw errors.notFound();
       deps.onChange?.(id.toLowerCase());
       return { id: id.toLowerCase() };

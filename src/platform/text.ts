@@ -9,7 +9,16 @@ export function isPrintableText(value: string): boolean {
 /** A JSON Schema `pattern` for the same rule, for TypeBox string fields: refused at the edge with a pointer. */
 export const PRINTABLE_PATTERN = '^[^\\p{C}]*$';
 
-/** An email address as an identity: printable, one `@`, no spaces, bounded. */
+/**
+ * An email address as an identity: printable, one `@`, no spaces, bounded, and an ASCII domain (an
+ * internationalized domain arrives in its xn-- form; Unicode there would let look-alikes match rules).
+ */
 export function isIdentityEmail(value: string): boolean {
-  return value.length <= 320 && isPrintableText(value) && /^[^@\s]{1,64}@[^@\s]{1,255}$/u.test(value);
+  return value.length <= 320 && isPrintableText(value) && /^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}$/u.test(value);
 }
+
+/** Lowercases A–Z only: Unicode case mapping turns some non-ASCII letters into ASCII (U+212A → k). */
+export const asciiLower = (value: string): string => value.replace(/[A-Z]+/g, (run) => run.toLowerCase());
+
+/** An email as policies compare it: NFC, with its ASCII letters lowercased (domains are ASCII). */
+export const canonicalEmail = (value: string): string => asciiLower(value.normalize('NFC'));

@@ -57,7 +57,10 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
     scope.setErrorHandler((error, request, reply) => {
       let status: number;
       let message: string;
-      if (error instanceof Refusal) ({ status, message } = error);
+      if (error instanceof Refusal) {
+        ({ status, message } = error);
+        for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      }
       else if (error instanceof TokenRejected) {
         // A client that keeps sending refused tokens is told to back off; its own failures only.
         const limited = limiter.fail(request.ip);

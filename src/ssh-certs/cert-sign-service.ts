@@ -3,17 +3,18 @@ import type { JWTPayload } from 'jose';
 import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { ApiError } from '../platform/http/errors.ts';
-import { isIdentityEmail } from '../platform/text.ts';
+import { asciiLower, canonicalEmail, isIdentityEmail } from '../platform/text.ts';
 import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
 import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
 import type { AccessDecider } from '../access-policies/access-decider.ts';
 import type { CertIssuer } from './ssh-cert-issuer.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
+import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 
 /** A refusal in cloudflared's wire form: `{status, message}`; the message is for the person refused. */
 export class Refusal extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -43,10 +44,12 @@ export function createCertSignService(deps: {
   decider: AccessDecider;
   issuer: CertIssuer;
   record: (r: IssuedRecord) => Promise<void>;
+  /** Refusals of verified people count against them and their client, as failed logins do. */
+  limiter: AuthFailureLimiter;
   clock: Clock;
   random: Random;
 }) {
-  const { apps, idps, verifier, decider, issuer, record, clock, random } = deps;
+  const { apps, idps, verifier, decider, issuer, record, limiter, clock, random } = deps;
 
   function onlyOne(candidates: AppRow[], none: string): AppRow {
     if (candidates.length === 0) throw new Refusal(404, none);
@@ -92,11 +95,17 @@ export function createCertSignService(deps: {
       throw new Refusal(403, 'the identity provider has not verified this email (email_verified is not true)');
     }
     const domains = JSON.parse(idp.email_domains) as string[];
-    const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+    const domain = asciiLower(email.slice(email.lastIndexOf('@') + 1));
     if (domains.length > 0 && !domains.includes(domain)) throw new Refusal(403, `this identity provider does not speak for ${domain} addresses`);
   }
 
-  async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, log: FastifyBaseLogger): Promise<void> {
+  /**
+   * Audits a refusal of a verified person. A person (or client) refused again and again is answered 429
+   * without another audit row: a replayed token must not be a way to fill the store.
+   */
+  async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, ip: string, log: FastifyBaseLogger): Promise<void> {
+    const limited = limiter.fail(ip, `identity:${identity}`);
+    if (limited) throw new Refusal(429, `too many refused requests; retry in ${limited.headers['retry-after']} s`, { 'retry-after': limited.headers['retry-after']! });
     log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
     await record({
       event: {
@@ -116,12 +125,12 @@ export function createCertSignService(deps: {
       if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
       const claims = await verifier.verify(body.jwt, idp, audienceFor(app, idp, auds));
       const email = emailOf(idp, claims);
-      const identity = email.toLowerCase();
+      const identity = canonicalEmail(email);
       try {
         checkVouched(idp, claims, email);
         const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip });
         if (!decision.allowed) {
-          await refused(app, identity, decision.reason, decision.policy?.id ?? null, log);
+          await refused(app, identity, decision.reason, decision.policy?.id ?? null, ip, log);
           throw new AccessDenied(403, `no Access policy of application "${app.name}" allows ${identity}`);
         }
         const issued = await issuer.issue({
@@ -132,8 +141,8 @@ export function createCertSignService(deps: {
         return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
       } catch (error) {
         // Every other refusal of a verified person (the provider's word, the certificate policy) is audited too.
-        if (error instanceof Refusal && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, log);
-        else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, log);
+        if (error instanceof Refusal && error.status === 403 && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, ip, log);
+        else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, ip, log);
         throw error;
       }
     },

@@ -148,6 +148,22 @@ describe('Access policies and groups: Cloudflare\'s routes and shapes, account a
     assert.equal(after.length, before.length + 1);
   });
 
+  it('a provider named by a rule cannot be removed; another email_claim needs email_verified_required: false', async () => {
+    const other = await t.call('POST', scoped('account', tenant.accountId, '/access/identity_providers'), { token: admin, body: { name: 'q', config: { issuer: `https://q-${randomUUID()}.example`, jwks: (await makeTestIdp()).jwks } } });
+    const q = other.body.result.id;
+    const g = await t.call('POST', scoped('account', tenant.accountId, '/access/groups'), { token: admin, body: { name: 'q users', include: [{ login_method: { id: q } }] } });
+    const del = await t.call('DELETE', scoped('account', tenant.accountId, `/access/identity_providers/${q}`), { token: admin });
+    assert.equal(del.status, 409);
+    assert.match(del.body.errors[0].message, /group "q users"/);
+    await t.call('DELETE', scoped('account', tenant.accountId, `/access/groups/${g.body.result.id}`), { token: admin });
+    assert.equal((await t.call('DELETE', scoped('account', tenant.accountId, `/access/identity_providers/${q}`), { token: admin })).status, 202);
+    const upn = await t.call('POST', scoped('account', tenant.accountId, '/access/identity_providers'), { token: admin, body: { name: 'azure', config: { issuer: 'https://azure.example', jwks: (await makeTestIdp()).jwks, email_claim: 'upn' } } });
+    assert.equal(upn.status, 400);
+    assert.equal(upn.body.errors[0].source.pointer, '/config/email_verified_required');
+    const ok = await t.call('POST', scoped('account', tenant.accountId, '/access/identity_providers'), { token: admin, body: { name: 'azure', config: { issuer: 'https://azure.example', jwks: (await makeTestIdp()).jwks, email_claim: 'upn', email_verified_required: false } } });
+    assert.equal(ok.status, 201, ok.raw);
+  });
+
   it('a zone cannot use another zone\'s group, and an account token\'s groups are the account\'s', async () => {
     const zoneGroup = await t.call('POST', scoped('zone', tenant.zoneId, '/access/groups'), { token: admin, body: { name: 'z', include: [{ everyone: {} }] } });
     const app = (await t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: admin, body: { name: 'x', domain: `${randomUUID()}.example.com` } })).body.result;

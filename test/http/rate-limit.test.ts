@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { makeTestApp, scoped } from '../helpers/test-app.ts';
+import { makeTestIdp } from '../helpers/test-idp.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
 
 describe('failed authentications are rate limited per client address', () => {
   it('after the allowance a client\'s refusals become 429 10429 with a small retry-after; it refills', async () => {
@@ -69,6 +72,27 @@ describe('failed authentications are rate limited per client address', () => {
       assert.equal((await t.call('POST', '/cdn-cgi/access/cert_sign', { body: bad })).status, 401, 'it refills');
     } finally {
       await t.close();
+    }
+  });
+
+  it('a verified person refused again and again gets 429, and the store gets no more audit rows', async () => {
+    const t = await makeTestApp({ config: { authFailuresPerMinute: 3 } });
+    const idp = await makeTestIdp('https://replay.example');
+    try {
+      const tenant = await t.tenant();
+      const admin = (await t.identity.createToken({ accountId: tenant.accountId, permissions: ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write'] })).value;
+      await t.call('POST', scoped('account', tenant.accountId, '/access/identity_providers'), { token: admin, body: { name: 'p', config: { issuer: idp.issuer, jwks: idp.jwks } } });
+      const app = (await t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: admin, body: { name: 'r', domain: `r-${randomUUID()}.example.com` } })).body.result;
+      await t.call('POST', scoped('account', tenant.accountId, `/access/apps/${app.id}/ca`), { token: admin });
+      const body = { public_key: authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey)), jwt: await idp.sign({ aud: [app.aud], email: 'eve@example.com' }) };
+      const statuses = [];
+      for (let i = 0; i < 8; i++) statuses.push((await t.call('POST', '/cdn-cgi/access/cert_sign', { body })).status);
+      assert.deepEqual(statuses, [403, 403, 403, 429, 429, 429, 429, 429]);
+      const audited = await t.db.selectFrom('audit_events').select('id').where('type', '=', 'ssh_certificate.refused').execute();
+      assert.equal(audited.length, 3);
+    } finally {
+      await t.close();
+      await idp.close();
     }
   });
 });

@@ -9,6 +9,7 @@ import { createAccessCasStore } from '../../src/access-cas/access-cas-store.ts';
 import type { TestDatabase } from '../helpers/databases.ts';
 import { createIdentityProvidersStore } from '../../src/identity-providers/identity-providers-store.ts';
 import { createCertPolicyStore } from '../../src/ssh-certs/policy/cert-policy-store.ts';
+import { createAccessPoliciesStore } from '../../src/access-policies/access-policies-store.ts';
 import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert-policy.ts';
 import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
 
@@ -123,6 +124,28 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(await s.findByHost(`x${host}`), undefined);
       const other = await app(owner.account_id);
       await assert.rejects(s.update({ accountId: other.account_id, zoneId: null }, other.id, { name: 'n', domain: host, host, type: 'ssh', session_duration: '1h', updated_at: now() }), isUniqueViolation);
+    });
+
+    it('access policies: a linked reusable policy cannot be deleted, whatever the race; an app takes its own policies with it', async () => {
+      const s = createAccessPoliciesStore(opened.db);
+      const accountId = await account();
+      const scope = { accountId, zoneId: null };
+      const a = await app(accountId);
+      const rules = { include: '[{"everyone":{}}]', exclude: '[]', require: '[]' };
+      const policy = (appId: string | null) => ({ id: randomUUID(), account_id: accountId, zone_id: null, app_id: appId, name: 'p', decision: 'deny', ...rules, session_duration: null, created_at: now(), updated_at: now() });
+      const reusable = policy(null);
+      await s.insertPolicy(reusable);
+      const own = policy(a.id);
+      await s.insertPolicy(own, { app_id: a.id, policy_id: own.id, precedence: 1 });
+      await opened.db.transaction().execute((trx) => s.replaceLinks(a.id, [{ app_id: a.id, policy_id: reusable.id, precedence: 2 }])(trx));
+      assert.deepEqual((await s.policiesOfApp(a.id)).map((p) => [p.id, p.precedence]), [[own.id, 1], [reusable.id, 2]]);
+      await assert.rejects(s.deletePolicy(scope, reusable.id), isForeignKeyViolation, 'the link keeps the policy');
+      assert.equal((await s.policiesOfApp(a.id)).length, 2, 'and the link is still there');
+      await assert.rejects(s.insertPolicy(policy(a.id), { app_id: a.id, policy_id: randomUUID(), precedence: 1 }), (e) => isUniqueViolation(e) || isForeignKeyViolation(e));
+      assert.equal(await s.deletePolicy(scope, own.id), true);
+      assert.deepEqual((await s.policiesOfApp(a.id)).map((p) => p.id), [reusable.id]);
+      await createAccessAppsStore(opened.db).delete(scope, a.id);
+      assert.equal(await s.deletePolicy(scope, reusable.id), true, 'once the app is gone, so is the link');
     });
 
     it('CAs: one per app, enforced by the database, even under concurrent inserts', async () => {

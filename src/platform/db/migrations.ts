@@ -186,7 +186,9 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await db.schema.createIndex('access_policies_app').on('access_policies').column('app_id').execute();
         await db.schema.createTable('access_app_policies')
           .addColumn('app_id', 'text', (c) => c.notNull().references('access_apps.id').onDelete('cascade'))
-          .addColumn('policy_id', 'text', (c) => c.notNull().references('access_policies.id').onDelete('cascade'))
+          // No cascade: a policy that an application links cannot be deleted, whatever races with it (a
+          // deny policy deleted while being attached would let people in). An app's own link goes first.
+          .addColumn('policy_id', 'text', (c) => c.notNull().references('access_policies.id'))
           .addColumn('precedence', 'integer', (c) => c.notNull())
           .addPrimaryKeyConstraint('access_app_policies_pk', ['app_id', 'policy_id'])
           // Cloudflare: precedence is unique within an app; the database keeps it so across nodes.

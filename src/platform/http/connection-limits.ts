@@ -1,5 +1,6 @@
 import type { Server, Socket } from 'node:net';
-import { clientKey } from '../client-address.ts';
+import { clientKey, unmappedAddress } from '../client-address.ts';
+import { cidrContains, parseCidr } from '../cidr.ts';
 
 /** How long a client has for each part of a request; nothing from outside may hold a connection forever. */
 export interface ConnectionLimits {
@@ -21,13 +22,20 @@ export const defaultConnectionLimits: ConnectionLimits = {
 };
 
 /**
- * Caps connections per client on a listening server. The count is by socket address: behind a proxy it
- * counts the proxy, so the cap is set well above what one client needs.
+ * Caps connections per client on a listening server, by socket address. The operator's own proxies
+ * (`trusted`) are exempt: every client behind them shares their address, and the proxy bounds them.
  */
-export function capConnectionsPerClient(server: Server, max: number): void {
+export function capConnectionsPerClient(server: Server, max: number, trusted: string[] = []): void {
   const open = new Map<string, number>();
+  const proxies = trusted.map((t) => parseCidr(t)).filter((c) => c !== null);
+  const isProxy = (address: string) => {
+    const a = parseCidr(unmappedAddress(address));
+    return a !== null && proxies.some((p) => cidrContains(p, a));
+  };
   server.on('connection', (socket: Socket) => {
-    const key = clientKey(socket.remoteAddress ?? '');
+    const address = socket.remoteAddress ?? '';
+    if (isProxy(address)) return;
+    const key = clientKey(address);
     const n = (open.get(key) ?? 0) + 1;
     if (n > max) {
       socket.destroy();

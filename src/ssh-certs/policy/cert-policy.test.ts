@@ -57,6 +57,7 @@ describe('certificate policy', () => {
     assert.deepEqual(decide(one, { requester: 'person', keyType: 'ssh-ed25519', principals: ['a'] }).criticalOptions, { 'force-command': '/bin/backup' });
     assert.throws(() => normalizePolicy({ critical_options: { force_command: { allowed: ['/a', '/b'] } } }), invalidAt('/critical_options/force_command/default'));
     assert.throws(() => decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['root'] }), refusedWith(/principal "root" is denied/));
+    assert.throws(() => decide(DEFAULT_POLICY, { requester: 'person', keyType: 'ssh-ed25519', principals: ['ROOT'] }), refusedWith(/principal "ROOT" is denied/), 'deny ignores case');
     assert.deepEqual(normalizePolicy({ principals: { deny: [] } }).principals.deny, [], 'an operator can clear the deny list');
     assert.equal(decide(normalizePolicy({ principals: { deny: [] } }), { requester: 'person', keyType: 'ssh-ed25519', principals: ['root'] }).principals[0], 'root');
     assert.throws(() => decide(DEFAULT_POLICY, { requester: 'automation', keyType: 'ssh-ed25519', principals: ['deploy'] }), refusedWith(/allows no principals/));

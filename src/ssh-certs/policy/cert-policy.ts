@@ -190,7 +190,8 @@ export function decide(policy: CertPolicy, req: CertRequest): CertDecision {
   }
   for (const p of req.principals) {
     if (!PRINCIPAL.test(p)) throw refuse(`${JSON.stringify(p.slice(0, 64))} is not a usable principal`);
-    if (matchesAny(deny, p)) throw refuse(`principal ${JSON.stringify(p)} is denied for this application`);
+    // Deny ignores case: `Root` is no way around a denied `root` on systems that fold names.
+    if (matchesAny(deny.map((d) => d.toLowerCase()), p.toLowerCase())) throw refuse(`principal ${JSON.stringify(p)} is denied for this application`);
     if (allow.length > 0 && !matchesAny(allow, p)) throw refuse(`principal ${JSON.stringify(p)} is not allowed for this application`);
   }
   const ttl = req.ttl ?? policy.ttl;
