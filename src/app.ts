@@ -5,7 +5,7 @@ import type { Random } from './platform/random.ts';
 import type { KeyVault } from './platform/crypto/key-vault.ts';
 import type { Db } from './platform/db/schema.ts';
 import { registerJsonBodyParser } from './platform/http/body-parser.ts';
-import { registerErrorHandling } from './platform/http/error-handler.ts';
+import { frameworkErrors, registerErrorHandling } from './platform/http/error-handler.ts';
 import { capConnectionsPerClient, defaultConnectionLimits, type ConnectionLimits } from './platform/http/connection-limits.ts';
 import { createIdentityStore } from './identity/identity-store.ts';
 import { createAuthenticator } from './identity/authenticate.ts';
@@ -91,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // Node checks those deadlines on this interval (30 s by default, far too coarse for a 10 s deadline).
     http: { headersTimeout: config.connections.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.connections.headersTimeoutMs) },
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   registerErrorHandling(app);

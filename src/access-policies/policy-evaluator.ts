@@ -66,9 +66,25 @@ function claimMatches(value: unknown, wanted: string): boolean {
  */
 export function evaluate(policies: EvalPolicy[], groups: ReadonlyMap<string, RuleSet>, person: Person): Decision {
   const domain = person.email.slice(person.email.lastIndexOf('@') + 1);
-  // Each group's result, once known; 'open' while it is being evaluated, so a cycle is seen at once.
-  const known = new Map<string, boolean | 'open'>();
+  // Each group's result, once known.
+  const known = new Map<string, boolean>();
   let budget = MAX_RULE_EVALUATIONS;
+  const heights = new Map<string, number>();
+
+  /** How many levels of groups lie below this one: 0 for a group of plain rules; infinite for a cycle or a missing group. */
+  function heightOf(id: string, stack: string[] = []): number {
+    const memo = heights.get(id);
+    if (memo !== undefined) return memo;
+    const group = groups.get(id);
+    if (!group || stack.includes(id)) return Infinity;
+    let h = 0;
+    for (const r of [...group.include, ...group.require, ...group.exclude]) {
+      if (--budget < 0) throw new Indeterminate(`more than ${MAX_RULE_EVALUATIONS} rules to evaluate`);
+      if (r.kind === 'group') h = Math.max(h, 1 + heightOf(r.id, [...stack, id]));
+    }
+    heights.set(id, h);
+    return h;
+  }
 
   function ruleMatches(rule: Rule, path: string[]): boolean {
     if (--budget < 0) throw new Indeterminate(`more than ${MAX_RULE_EVALUATIONS} rules to evaluate`);
@@ -82,11 +98,11 @@ export function evaluate(policies: EvalPolicy[], groups: ReadonlyMap<string, Rul
       case 'group': {
         const group = groups.get(rule.id);
         if (!group) throw new Indeterminate(`group ${rule.id} does not exist`);
+        // The nesting limit depends only on how deep the groups go below this one, never on which rule
+        // reached a group first (whose result is then remembered).
+        if (path.length + heightOf(rule.id) >= MAX_GROUP_DEPTH) throw new Indeterminate(`groups are nested more than ${MAX_GROUP_DEPTH} deep, or in a cycle`);
         const state = known.get(rule.id);
-        if (state === 'open') throw new Indeterminate(`group ${rule.id} includes itself`);
         if (state !== undefined) return state;
-        if (path.length >= MAX_GROUP_DEPTH) throw new Indeterminate(`groups are nested more than ${MAX_GROUP_DEPTH} deep`);
-        known.set(rule.id, 'open');
         const result = setMatches(group, [...path, rule.id]);
         known.set(rule.id, result);
         return result;

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { ApiError } from '../platform/http/errors.ts';
-import { toApiError } from '../platform/http/error-handler.ts';
+import { CDN_CGI_PREFIX, toApiError } from '../platform/http/error-handler.ts';
 import { registerJsonBodyParser } from '../platform/http/body-parser.ts';
 import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
@@ -78,11 +78,13 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
       return reply.code(status).type('application/json').send({ status, message });
     });
 
-    scope.post('/cdn-cgi/access/cert_sign', { schema: { body: CertSignBody } }, async (request) =>
+    scope.setNotFoundHandler((request, reply) => reply.code(404).type('application/json').send({ status: 404, message: `no such endpoint: ${request.method} ${request.url.split('?')[0]!.slice(0, 100)}` }));
+
+    scope.post('/access/cert_sign', { schema: { body: CertSignBody } }, async (request) =>
       certSign.sign(request.body as CertSignBody, request.ip, request.log));
 
     // Public on purpose: only what a client needs to start a sign-in, nothing secret.
-    scope.get('/cdn-cgi/access/app', { schema: { querystring: SignInQuery } }, async (request) => {
+    scope.get('/access/app', { schema: { querystring: SignInQuery } }, async (request) => {
       const { hostname } = request.query as Static<typeof SignInQuery>;
       const target = await apps.findByHost(hostname);
       if (!target) throw new Refusal(404, `no application for host ${hostname}`);
@@ -90,5 +92,5 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
       if (!provider) throw new Refusal(404, `sign-in is not set up for ${hostname}: the account has no identity provider with a client_id`);
       return { aud: target.aud, issuer: provider.issuer, client_id: provider.client_id, scopes: provider.scopes.split(' ') };
     });
-  });
+  }, { prefix: CDN_CGI_PREFIX });
 }

@@ -24,6 +24,8 @@ function pointerOf(issue: ValidationIssue): string {
 function describe(issue: ValidationIssue): string {
   if (issue.keyword === 'additionalProperties') return 'unknown field';
   if (issue.keyword === 'required') return 'missing required field';
+  // The pattern itself helps nobody; the field's pointer says where to look.
+  if (issue.keyword === 'pattern') return 'holds characters or a form that this field does not take';
   return issue.message ?? 'invalid value';
 }
 
@@ -61,6 +63,22 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
   }
   request.log.error({ err: error }, 'unexpected fault');
   return errors.internal();
+}
+
+/** Where cloudflared's endpoints live: they answer `{status, message}`, not the v4 envelope. */
+export const CDN_CGI_PREFIX = '/cdn-cgi';
+
+/**
+ * Fastify's own refusals before routing (a malformed percent-encoding, a path parameter over the length
+ * limit) would otherwise answer in Fastify's shape; they get the contract's, like every other failure.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  const message = tooLong ? 'an identifier in the path is too long' : 'the URL is not valid';
+  if ((request.raw.url ?? '').startsWith(`${CDN_CGI_PREFIX}/`)) {
+    return reply.code(400).type('application/json').send({ status: 400, message });
+  }
+  return sendError(reply, tooLong ? errors.invalidObjectIdentifier((request.raw.url ?? '').split('?')[0]!.slice(0, 200)) : errors.invalidRequest(message));
 }
 
 /** Installs the one error handler and the not-found handler: every failure leaves in the envelope. */

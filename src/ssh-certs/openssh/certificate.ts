@@ -34,7 +34,9 @@ export interface Certificate extends CertificateBody {
   blob: Buffer;
 }
 
-const sorted = (o: Record<string, string>) => Object.keys(o).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : a === b ? 0 : 1));
+/** PROTOCOL.certkeys orders options lexically by their bytes (UTF-8), not by UTF-16 code units. */
+const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+const sorted = (o: Record<string, string>) => Object.keys(o).sort(byteOrder);
 
 /** Options and extensions: sorted by name; a value is itself a string inside the data string. */
 function encodeOptions(options: Record<string, string>): Buffer {
@@ -52,15 +54,17 @@ function decodeOptions(data: Buffer): Record<string, string> {
   let previous: string | null = null;
   while (!r.done) {
     const name = r.text();
-    if (previous !== null && !(previous < name)) throw new SshWireError('options are not sorted and unique');
+    if (previous !== null && byteOrder(previous, name) >= 0) throw new SshWireError('options are not sorted and unique');
     previous = name;
     const value = r.bytes();
-    if (value.length === 0) out[name] = '';
-    else {
+    let text = '';
+    if (value.length > 0) {
       const inner = new SshReader(value);
-      out[name] = inner.text();
+      text = inner.text();
       inner.end();
     }
+    // An own property even for a name like __proto__, which plain assignment would swallow.
+    Object.defineProperty(out, name, { value: text, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
