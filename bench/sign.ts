@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { authorizedKeyLine, publicKeyBlob } from '../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../src/openssh/public-key-blob.ts';
 import { makeTestIdp } from '../test/helpers/test-idp.ts';
 import { call, rate } from './bench-http.ts';
 import type { BenchNode } from './bench-store.ts';

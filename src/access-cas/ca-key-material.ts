@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { publicKeyBlob } from '../ssh-certs/openssh/public-key-blob.ts';
+import { publicKeyBlob } from '../openssh/public-key-blob.ts';
 
 export const CA_KEY_ALGORITHM = 'ecdsa-sha2-nistp256';
 

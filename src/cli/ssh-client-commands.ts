@@ -3,9 +3,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseCertificate } from '../ssh-certs/openssh/certificate.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../ssh-certs/openssh/public-key-blob.ts';
-import { parseUserPublicKey } from '../ssh-certs/openssh/user-public-key.ts';
+import { parseCertificate } from '../openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
+import { parseUserPublicKey } from '../openssh/user-public-key.ts';
 import { ClientError, CliInputError, type Env } from './cli-config.ts';
 import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';

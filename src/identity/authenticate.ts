@@ -20,6 +20,9 @@ export type Principal =
   | { kind: 'token'; tokenId: string; accountId: string; zoneId: string | null; permissions: ReadonlySet<string> }
   | { kind: 'user'; userId: string; accountIds: ReadonlySet<string> };
 
+/** How audit events and key ids name who acted. */
+export const actorOf = (p: Principal): string => (p.kind === 'token' ? `token:${p.tokenId}` : `user:${p.userId}`);
+
 type Outcome = { ok: true; principal: Principal; scope: Scope } | { ok: false; error: ApiError };
 
 /** Authentication and authorization of v4 requests (CONTRACT §3, §8). */

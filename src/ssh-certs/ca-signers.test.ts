@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createKeyVault } from '../platform/crypto/key-vault.ts';
 import { caKeyAad, generateCaKey } from '../access-cas/ca-key-material.ts';
 import { createCaSigners } from './ca-signers.ts';
-import { verifyP256 } from './openssh/ecdsa-signature.ts';
+import { verifyP256 } from '../openssh/ecdsa-signature.ts';
 
 describe('CA signers', () => {
   it('open and import a CA key once per process, then sign with the cached KeyObject', async () => {

@@ -2,8 +2,8 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import type { CaKeyRow } from '../access-cas/access-cas-store.ts';
 import { caKeyAad } from '../access-cas/ca-key-material.ts';
-import { p256PublicKeyObject } from './openssh/ecdsa-p256.ts';
-import { keyObjectSigner, type SshSigner } from './ssh-signer.ts';
+import { p256PublicKeyObject } from '../openssh/ecdsa-p256.ts';
+import { keyObjectSigner, type SshSigner } from '../openssh/ssh-signer.ts';
 
 export interface LoadedCaKey {
   signer: SshSigner;

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { rfc3339 } from '../platform/clock.ts';
 import { envelopeSchema, ok } from '../platform/http/envelope.ts';
 import { errors } from '../platform/http/errors.ts';
-import type { Authenticator, Principal, Scope } from '../identity/authenticate.ts';
+import { actorOf, type Authenticator, type Scope } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { APPS_READ, APPS_WRITE, CERTS_SIGN } from '../identity/permission-groups.ts';
 import { AppIdParams } from '../access-apps/access-apps-schemas.ts';
@@ -39,7 +39,6 @@ const Signed = Type.Object({
   valid_before: Type.String(),
 });
 
-const actor = (p: Principal): string => (p.kind === 'token' ? `token:${p.tokenId}` : `user:${p.userId}`);
 
 function ttlSeconds(ttl: string | number | undefined): number | undefined {
   if (ttl === undefined || typeof ttl === 'number') return ttl;
@@ -65,7 +64,7 @@ export function registerSshSignRoutes(
       const issued = await issuer.issue({
         app: target, publicKey: body.public_key, principals: body.principals, ttl: ttlSeconds(body.ttl),
         forceCommand: body.critical_options?.force_command, sourceAddress: body.critical_options?.source_address,
-        extensions: body.extensions, identity: actor(principal), keyIdLabel: body.key_id, source: 'api',
+        extensions: body.extensions, identity: actorOf(principal), keyIdLabel: body.key_id, source: 'api',
       });
       return ok({
         id: issued.id, serial: issued.serial.toString(), certificate: issued.certificate, principals: issued.principals,

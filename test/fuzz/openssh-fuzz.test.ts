@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
-import { fingerprintOf, parseUserPublicKey, PublicKeyError, USER_KEY_TYPES, type UserPublicKey } from '../../src/ssh-certs/openssh/user-public-key.ts';
-import { parseCertificate, SSH_CERT_TYPE_HOST, SSH_CERT_TYPE_USER, type Certificate, type CertificateBody } from '../../src/ssh-certs/openssh/certificate.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { signCertificate } from '../../src/ssh-certs/openssh/sign-certificate.ts';
-import { SshReader, SshWireError, SshWriter } from '../../src/ssh-certs/openssh/ssh-wire.ts';
-import { keyObjectSigner } from '../../src/ssh-certs/ssh-signer.ts';
+import { fingerprintOf, parseUserPublicKey, PublicKeyError, USER_KEY_TYPES, type UserPublicKey } from '../../src/openssh/user-public-key.ts';
+import { parseCertificate, SSH_CERT_TYPE_HOST, SSH_CERT_TYPE_USER, type Certificate, type CertificateBody } from '../../src/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { signCertificate } from '../../src/openssh/sign-certificate.ts';
+import { SshReader, SshWireError, SshWriter } from '../../src/openssh/ssh-wire.ts';
+import { keyObjectSigner } from '../../src/openssh/ssh-signer.ts';
 import { fuzzParams, PER_INPUT_MS, ranEnough } from './fuzz-config.ts';
 import { nastyString } from './fuzz-arbitraries.ts';
 

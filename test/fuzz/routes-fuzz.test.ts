@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import fc from 'fast-check';
 import { makeTestApp, BASE, type TestApp } from '../helpers/test-app.ts';
 import { statusForCode, type ErrorCode } from '../../src/platform/http/errors.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import type { Database } from '../../src/platform/db/schema.ts';
 import { fuzzParams, PER_INPUT_MS, ranEnough, testTimeoutMs } from './fuzz-config.ts';
 import {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliInProcess, type ServerProcess } from './server-process.ts';
 import { makeTestIdp, type TestIdp } from './test-idp.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 
 /** A master key file shared by every node of one deployment. */
 export function sharedMasterKey(): string {

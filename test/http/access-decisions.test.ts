@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const ALL = ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write'];
 const SIGN = 'Access: SSH Certificates Sign';

@@ -4,8 +4,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, unsignedJwt, type TestIdp } from '../helpers/test-idp.ts';
 import { allowEveryone } from '../helpers/access-policy.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const IDP_WRITE = 'Access: Organizations, Identity Providers, and Groups Write';
 const SIGN = 'Access: SSH Certificates Sign';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
 import { allowEveryone } from '../helpers/access-policy.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 
 const key = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { makeTestApp, scoped } from '../helpers/test-app.ts';
 import { makeTestIdp } from '../helpers/test-idp.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 
 describe('failed authentications are rate limited per client address', () => {
   it('after the allowance a client\'s refusals become 429 10429 with a small retry-after; it refills', async () => {

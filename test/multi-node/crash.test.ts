@@ -8,7 +8,7 @@ import { startServer } from '../helpers/server-process.ts';
 import { postgresTestDatabase, postgresUnavailable } from '../helpers/databases.ts';
 import { nodeApi, prepareSigning, sharedMasterKey } from '../helpers/deployment.ts';
 import { openDatabase, parseDatabaseUrl } from '../../src/platform/db/database.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const pgSkip = await postgresUnavailable();
 

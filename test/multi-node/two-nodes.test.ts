@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
 import { nodeApi, prepareSigning, sharedMasterKey, type Signing } from '../helpers/deployment.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const skip = await postgresUnavailable();
 

@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { keyObjectSigner } from '../../src/ssh-certs/ssh-signer.ts';
-import { signCertificate, verifyIssued } from '../../src/ssh-certs/openssh/sign-certificate.ts';
-import { certTypeFor, parseCertificate, SSH_CERT_TYPE_USER, type CertificateBody } from '../../src/ssh-certs/openssh/certificate.ts';
-import { publicKeyBlob, authorizedKeyLine } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { parseUserPublicKey, fingerprintOf } from '../../src/ssh-certs/openssh/user-public-key.ts';
+import { keyObjectSigner } from '../../src/openssh/ssh-signer.ts';
+import { signCertificate, verifyIssued } from '../../src/openssh/sign-certificate.ts';
+import { certTypeFor, parseCertificate, SSH_CERT_TYPE_USER, type CertificateBody } from '../../src/openssh/certificate.ts';
+import { publicKeyBlob, authorizedKeyLine } from '../../src/openssh/public-key-blob.ts';
+import { parseUserPublicKey, fingerprintOf } from '../../src/openssh/user-public-key.ts';
 import { missingTool } from '../helpers/system-tools.ts';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { makeTestIdp } from '../helpers/test-idp.ts';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { PERMISSION_GROUPS, APPS_READ, APPS_WRITE, IDP_READ, IDP_WRITE, CERTS_SIGN, type PermissionGroup } from '../../src/identity/permission-groups.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 
 interface Route {
   method: string;

@@ -4,8 +4,8 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const keyLine = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
 const ALL = ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write', 'Access: SSH Certificates Sign'];

@@ -2,9 +2,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
-import { authorizedKeyLine, publicKeyBlob } from '../../src/ssh-certs/openssh/public-key-blob.ts';
-import { SshWriter } from '../../src/ssh-certs/openssh/ssh-wire.ts';
-import { parseCertificate } from '../../src/ssh-certs/openssh/certificate.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { SshWriter } from '../../src/openssh/ssh-wire.ts';
+import { parseCertificate } from '../../src/openssh/certificate.ts';
 
 const SIGN = 'Access: SSH Certificates Sign';
 const P25519 = 2n ** 255n - 19n;

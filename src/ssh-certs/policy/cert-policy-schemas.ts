@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { PRINTABLE_PATTERN } from '../../platform/text.ts';
 import { GO_DURATION_PATTERN } from '../../platform/go-duration.ts';
-import { USER_KEY_TYPES } from '../openssh/user-public-key.ts';
+import { USER_KEY_TYPES } from '../../openssh/user-public-key.ts';
 
 const Duration = Type.String({ maxLength: 32, pattern: GO_DURATION_PATTERN });
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: PRINTABLE_PATTERN });

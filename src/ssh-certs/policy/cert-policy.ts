@@ -1,5 +1,5 @@
 import { errors } from '../../platform/http/errors.ts';
-import { USER_KEY_TYPES, type UserKeyType } from '../openssh/user-public-key.ts';
+import { USER_KEY_TYPES, type UserKeyType } from '../../openssh/user-public-key.ts';
 import { cidrContains, parseCidr } from '../../platform/cidr.ts';
 import { formatGoDuration, parseGoDuration } from '../../platform/go-duration.ts';
 import { globMatch } from './glob.ts';

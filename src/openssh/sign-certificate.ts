@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { SshSigner } from '../ssh-signer.ts';
+import type { SshSigner } from './ssh-signer.ts';
 import { assembleCertificate, encodeToBeSigned, parseCertificate, type Certificate, type CertificateBody } from './certificate.ts';
 import { verifyP256 } from './ecdsa-signature.ts';
 

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
-import { ECDSA_P256 } from './openssh/ecdsa-p256.ts';
-import { signP256 } from './openssh/ecdsa-signature.ts';
+import { ECDSA_P256 } from './ecdsa-p256.ts';
+import { signP256 } from './ecdsa-signature.ts';
 
 /**
  * What signs certificates for a CA key. The in-process implementation holds a KeyObject; an HSM
