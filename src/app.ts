@@ -31,6 +31,11 @@ import { createCertIssuer } from './ssh-certs/ssh-cert-issuer.ts';
 import { registerCdnCgiAccessRoutes } from './ssh-certs/cdn-cgi-access-routes.ts';
 import { registerSshSignRoutes } from './ssh-certs/ssh-sign-routes.ts';
 import { createBatchWriter } from './platform/db/batch-writer.ts';
+import { createAuditLog } from './audit/audit-log.ts';
+import { registerAuditRoutes } from './audit/audit-routes.ts';
+import { createRevocationStore } from './ssh-certs/revocation-store.ts';
+import { createRevocationService } from './ssh-certs/revocation-service.ts';
+import { registerInventoryRoutes } from './ssh-certs/inventory-routes.ts';
 import { createCertSignService } from './ssh-certs/cert-sign-service.ts';
 import { createAccessPoliciesStore } from './access-policies/access-policies-store.ts';
 import { appPolicyLinks, createAccessPoliciesService } from './access-policies/access-policies-service.ts';
@@ -56,6 +61,11 @@ export interface AppConfig {
    */
   trustProxy: string[];
   connections: ConnectionLimits;
+  /**
+   * Whether users' global API keys (X-Auth-Email/X-Auth-Key) are taken. Off: only API tokens are, and a
+   * request carrying a key is refused (403 9103) without the key being looked up.
+   */
+  globalKeys: boolean;
 }
 
 export const defaultAppConfig: AppConfig = {
@@ -65,6 +75,7 @@ export const defaultAppConfig: AppConfig = {
   authFailuresPerMinute: 60,
   allowPrivateIdpAddresses: false,
   trustProxy: [],
+  globalKeys: true,
   connections: defaultConnectionLimits,
 };
 
@@ -98,18 +109,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   decorateScopedRequests(app);
   capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
+  const audit = createAuditLog(db, { clock, random });
   const identityStore = createIdentityStore(db);
   const limiter = createAuthFailureLimiter(config.authFailuresPerMinute, clock);
-  const auth = createAuthenticator({ store: identityStore, clock, limiter });
+  const auth = createAuthenticator({ store: identityStore, clock, limiter, globalKeys: config.globalKeys });
   const appsStore = createAccessAppsStore(db);
   const accessStore = createAccessPoliciesStore(db);
-  const accessPolicies = createAccessPoliciesService({ store: accessStore, apps: appsStore, clock, random });
-  const accessGroups = createAccessGroupsService({ store: accessStore, clock, random });
+  const accessPolicies = createAccessPoliciesService({ store: accessStore, apps: appsStore, clock, random, audit });
+  const accessGroups = createAccessGroupsService({ store: accessStore, clock, random, audit });
   const decider = createAccessDecider(accessStore);
   const apps = createAccessAppsService({ store: appsStore, links: appPolicyLinks(accessPolicies), clock, random });
   const casStore = createAccessCasStore(db);
   const cas = createAccessCasService({
-    cas: casStore, apps: appsStore, vault: keyVault, clock, random, keyComment: config.caKeyComment,
+    cas: casStore, apps: appsStore, vault: keyVault, audit, clock, random, keyComment: config.caKeyComment,
   });
   const idpsStore = createIdentityProvidersStore(db);
   const jwks = createJwksFetcher({ allowPrivateAddresses: config.allowPrivateIdpAddresses });
@@ -117,13 +129,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clock, fetcher: jwks, onFetchFailure: (idp, error) => app.log.warn({ idp, failure: error.failure, reason: error.message }, 'identity provider keys could not be fetched'),
   });
   const idps = createIdentityProvidersService({
-    store: idpsStore, vault: keyVault, clock, random, jwks, onChange: (id) => verifier.forget(id), usedBy: accessStore.referencesTo,
+    store: idpsStore, vault: keyVault, clock, random, audit, jwks, onChange: (id) => verifier.forget(id), usedBy: accessStore.referencesTo,
   });
   const policies = createCertPolicyStore(db);
   const inventory = createCertInventoryStore(db);
+  const revocationStore = createRevocationStore(db);
+  const revocations = createRevocationService({ store: revocationStore, apps: appsStore, cas: casStore, audit, clock, random });
   const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
   const issuer = createCertIssuer({
-    cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, clock, random,
+    cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, revokedKeys: revocationStore, clock, random,
   });
 
   await app.register(async (v4) => {
@@ -136,6 +150,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAccessPoliciesRoutes(v4, { ...routeDeps, policies: accessPolicies, apps: appsStore, decider });
     registerAccessGroupsRoutes(v4, { ...routeDeps, groups: accessGroups });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
+    registerAuditRoutes(v4, { ...routeDeps, audit });
+    registerInventoryRoutes(v4, { ...routeDeps, revocations });
   }, { prefix: config.basePath });
   const certSign = createCertSignService({ apps: appsStore, idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
   await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });

@@ -4,6 +4,10 @@ import { inScope } from '../access-apps/access-apps-store.ts';
 
 export type CaRow = Database['ssh_cas'];
 export type CaKeyRow = Database['ssh_ca_keys'];
+type AuditRow = Database['audit_events'];
+
+/** A CA key's part in a rotation: `active` signs; `next` and `previous` are trusted beside it. */
+export type CaKeyState = 'active' | 'next' | 'previous';
 
 /** A CA with its app's aud and its active key's public blob (base64). */
 export interface CaRecord {
@@ -13,19 +17,56 @@ export interface CaRecord {
   public_key: string;
 }
 
+/** Why a rotation step wrote nothing: the CA is gone, or its keys are not in the state the step needs. */
+export type RotationRefusal = 'no_ca' | 'next_exists' | 'previous_exists' | 'no_next' | 'no_previous';
+
+/** The outcome of one rotation step: what it changed, or why it changed nothing. */
+export type RotationStep<T, R extends RotationRefusal> = ({ ok: true } & T) | { ok: false; refused: R };
+
 /** Persistence of per-app SSH CAs and their sealed keys. */
 export interface AccessCasStore {
   getByApp(appId: string): Promise<CaRecord | undefined>;
   list(scope: Scope, offset: number, limit: number): Promise<{ rows: CaRecord[]; total: number }>;
-  /** Writes the CA and its key in one transaction; throws a unique violation when the app has a CA. */
-  insert(ca: CaRow, key: CaKeyRow): Promise<void>;
-  /** Deletes the app's CA and its keys; returns the CA id, or undefined when there was none. */
-  deleteByApp(appId: string): Promise<string | undefined>;
+  /**
+   * Writes the CA, its key and (when given) its audit event in one transaction; throws a unique violation
+   * when the app has a CA.
+   */
+  insert(ca: CaRow, key: CaKeyRow, event?: AuditRow): Promise<void>;
+  /**
+   * Deletes the app's CA and its keys, and writes the event made from its id in the same transaction;
+   * returns the CA id, or undefined (and writes nothing) when there was none.
+   */
+  deleteByApp(appId: string, event?: (caId: string) => AuditRow): Promise<string | undefined>;
   /** The CA of an app with its active key, for signing; undefined when the app has no CA. */
   signingKey(appId: string): Promise<CaKeyRow | undefined>;
   /** Every key of a CA, sealed as stored. */
   keysOf(caId: string): Promise<CaKeyRow[]>;
+  /**
+   * Adds `key` (state `next`) to its CA with its event, unless a rotation is under way: refused while the
+   * CA has a next key or a previous key not yet retired.
+   */
+  addNextKey(key: CaKeyRow, event: AuditRow): Promise<RotationStep<object, 'no_ca' | 'next_exists' | 'previous_exists'>>;
+  /** Moves signing to the next key in one transaction: active → previous, next → active; with its event. */
+  activateNextKey(caId: string, event: (keys: { active: CaKeyRow; previous: CaKeyRow }) => AuditRow): Promise<RotationStep<{ active: CaKeyRow; previous: CaKeyRow }, 'no_ca' | 'no_next'>>;
+  /** Deletes the previous key, with its event. */
+  retirePreviousKey(caId: string, event: (retired: CaKeyRow) => AuditRow): Promise<RotationStep<{ retired: CaKeyRow }, 'no_ca' | 'no_previous'>>;
 }
+
+/**
+ * Runs one rotation step of a CA with the CA's row locked, so that steps on one CA follow one another on
+ * every node: the first statement is a write to that row (a row lock on PostgreSQL, the write lock on
+ * SQLite), and the keys are read only after it. Undefined when the CA does not exist.
+ */
+async function withCaLocked<T>(db: Db, caId: string, step: (trx: Db, keys: CaKeyRow[]) => Promise<T>): Promise<T | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const locked = await trx.updateTable('ssh_cas').set((eb) => ({ created_at: eb.ref('created_at') })).where('id', '=', caId).executeTakeFirst();
+    if (locked.numUpdatedRows === 0n) return undefined;
+    const keys = await trx.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').orderBy('id').execute();
+    return step(trx, keys);
+  });
+}
+
+const keyIn = (keys: CaKeyRow[], state: CaKeyState) => keys.find((k) => k.state === state);
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
 export function createAccessCasStore(db: Db): AccessCasStore {
@@ -48,19 +89,62 @@ export function createAccessCasStore(db: Db): AccessCasStore {
       ]);
       return { rows, total: Number(count?.n ?? 0) };
     },
-    async insert(ca, key) {
+    async insert(ca, key, event) {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('ssh_cas').values(ca).execute();
         await trx.insertInto('ssh_ca_keys').values(key).execute();
+        if (event) await trx.insertInto('audit_events').values(event).execute();
       });
     },
-    async deleteByApp(appId) {
-      const row = await db.deleteFrom('ssh_cas').where('app_id', '=', appId).returning('id').executeTakeFirst();
-      return row?.id;
+    async deleteByApp(appId, event) {
+      return db.transaction().execute(async (trx) => {
+        const row = await trx.deleteFrom('ssh_cas').where('app_id', '=', appId).returning('id').executeTakeFirst();
+        if (row && event) await trx.insertInto('audit_events').values(event(row.id)).execute();
+        return row?.id;
+      });
     },
+    // Which key signs is read here on every request, never cached: a demoted or retired key stops signing
+    // on every node as soon as the step that moved it commits.
     signingKey: (appId) =>
       db.selectFrom('ssh_ca_keys').innerJoin('ssh_cas', 'ssh_cas.id', 'ssh_ca_keys.ca_id')
         .selectAll('ssh_ca_keys').where('ssh_cas.app_id', '=', appId).where('ssh_ca_keys.state', '=', 'active').executeTakeFirst(),
-    keysOf: (caId) => db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').execute(),
+    keysOf: (caId) => db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').orderBy('id').execute(),
+
+    async addNextKey(key, event) {
+      const step = await withCaLocked(db, key.ca_id, async (trx, keys): Promise<RotationStep<object, 'next_exists' | 'previous_exists'>> => {
+        if (keyIn(keys, 'next')) return { ok: false, refused: 'next_exists' };
+        if (keyIn(keys, 'previous')) return { ok: false, refused: 'previous_exists' };
+        await trx.insertInto('ssh_ca_keys').values({ ...key, state: 'next' }).execute();
+        await trx.insertInto('audit_events').values(event).execute();
+        return { ok: true };
+      });
+      return step ?? { ok: false, refused: 'no_ca' };
+    },
+    async activateNextKey(caId, event) {
+      const step = await withCaLocked(db, caId, async (trx, keys): Promise<RotationStep<{ active: CaKeyRow; previous: CaKeyRow }, 'no_next'>> => {
+        const next = keyIn(keys, 'next');
+        const active = keyIn(keys, 'active');
+        // A CA always has an active key (it is made with one and only this step moves it); without a next
+        // key there is nothing to move to.
+        if (!next || !active) return { ok: false, refused: 'no_next' };
+        // Demote first: the partial unique index allows one active key per CA at every statement.
+        await trx.updateTable('ssh_ca_keys').set({ state: 'previous' }).where('id', '=', active.id).where('state', '=', 'active').execute();
+        await trx.updateTable('ssh_ca_keys').set({ state: 'active' }).where('id', '=', next.id).where('state', '=', 'next').execute();
+        const moved = { active: { ...next, state: 'active' }, previous: { ...active, state: 'previous' } };
+        await trx.insertInto('audit_events').values(event(moved)).execute();
+        return { ok: true, ...moved };
+      });
+      return step ?? { ok: false, refused: 'no_ca' };
+    },
+    async retirePreviousKey(caId, event) {
+      const step = await withCaLocked(db, caId, async (trx, keys): Promise<RotationStep<{ retired: CaKeyRow }, 'no_previous'>> => {
+        const previous = keyIn(keys, 'previous');
+        if (!previous) return { ok: false, refused: 'no_previous' };
+        await trx.deleteFrom('ssh_ca_keys').where('id', '=', previous.id).execute();
+        await trx.insertInto('audit_events').values(event(previous)).execute();
+        return { ok: true, retired: previous };
+      });
+      return step ?? { ok: false, refused: 'no_ca' };
+    },
   };
 }

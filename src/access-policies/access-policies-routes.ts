@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
-import type { Authenticator } from '../identity/authenticate.ts';
+import { actorOf, type Authenticator } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { registerCrudRoutes } from '../identity/crud-routes.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
@@ -22,7 +22,7 @@ export function registerAccessPoliciesRoutes(
   route({
     method: 'POST', path: '/access/apps/:app_id/policies', permissions: APPS_WRITE, status: 201,
     params: AppIdParams, body: PolicyInput, response: envelopeSchema(PolicyView),
-    handler: async ({ scope, params, body }) => ok(await policies.createForApp(scope, params.app_id, body)),
+    handler: async ({ scope, principal, params, body }) => ok(await policies.createForApp(scope, params.app_id, body, actorOf(principal))),
   });
   route({
     method: 'GET', path: '/access/apps/:app_id/policies', permissions: APPS_READ, status: 200,
@@ -40,12 +40,12 @@ export function registerAccessPoliciesRoutes(
   route({
     method: 'PUT', path: '/access/apps/:app_id/policies/:policy_id', permissions: APPS_WRITE, status: 200,
     params: AppPolicyParams, body: PolicyInput, response: envelopeSchema(PolicyView),
-    handler: async ({ scope, params, body }) => ok(await policies.updateForApp(scope, params.app_id, params.policy_id, body)),
+    handler: async ({ scope, principal, params, body }) => ok(await policies.updateForApp(scope, params.app_id, params.policy_id, body, actorOf(principal))),
   });
   route({
     method: 'DELETE', path: '/access/apps/:app_id/policies/:policy_id', permissions: APPS_WRITE, status: 202,
     params: AppPolicyParams, body: EmptyBody, response: envelopeSchema(DeletedId),
-    handler: async ({ scope, params }) => ok(await policies.deleteForApp(scope, params.app_id, params.policy_id)),
+    handler: async ({ scope, principal, params }) => ok(await policies.deleteForApp(scope, params.app_id, params.policy_id, actorOf(principal))),
   });
 
   // Our extension: would this person get a certificate? The decision and the policy that made it.

@@ -9,6 +9,7 @@ import type { AppPolicyLinks } from '../access-apps/access-apps-service.ts';
 import type { AccessPoliciesStore, LinkedPolicy, LinkRow, PolicyRow } from './access-policies-store.ts';
 import type { PolicyInput, PolicyView } from './access-policies-schemas.ts';
 import { checkReferences, parseRuleSet, ruleColumns, ruleViews } from './rule-sets.ts';
+import { changedFields, type AuditLog } from '../audit/audit-log.ts';
 
 /** Policies one application may use: enough for any real setup, and a bound on each evaluation. */
 export const MAX_POLICIES_PER_APP = 100;
@@ -50,10 +51,29 @@ async function precedenceFree<T>(work: Promise<T>, pointer: string): Promise<T> 
   }
 }
 
-/** Access policies (reusable and application-owned) and how applications link to them. */
-export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random }) {
+/** The fields an `access_policy.updated` event names when they change. */
+const AUDITED_FIELDS = ['name', 'decision', 'include', 'exclude', 'require', 'session_duration', 'precedence'] as const;
+
+/**
+ * Access policies (reusable and application-owned) and how applications link to them. Each change is an
+ * audit event (`access_policy.created` / `.updated` / `.deleted`) by `actor`, naming the policy and what changed.
+ */
+export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random; audit: Pick<AuditLog, 'record'> }) {
   const { store, apps, clock, random } = deps;
   const stamp = () => rfc3339(clock.now());
+
+  /** Records a change to a policy; `before` (an update) makes it say which fields changed. */
+  function audited(verb: 'created' | 'updated' | 'deleted', actor: string, row: PolicyRow & { precedence?: number }, before?: PolicyRow & { precedence?: number }) {
+    return deps.audit.record({
+      accountId: row.account_id, type: `access_policy.${verb}`, actor, subject: row.id,
+      data: {
+        name: row.name, decision: row.decision,
+        ...(row.app_id === null ? { reusable: true } : { app_id: row.app_id }),
+        ...(row.zone_id === null ? {} : { zone_id: row.zone_id }),
+        ...(before ? { changed: changedFields(before, row, AUDITED_FIELDS) } : {}),
+      },
+    });
+  }
 
   async function fields(scope: Scope, input: PolicyInput) {
     const name = input.name.trim();
@@ -88,11 +108,12 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
   }
 
   return {
-    async createReusable(scope: Scope, input: PolicyInput): Promise<PolicyView> {
+    async createReusable(scope: Scope, input: PolicyInput, actor: string): Promise<PolicyView> {
       if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const at = stamp();
       const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: null, ...(await fields(scope, input)), created_at: at, updated_at: at };
       await store.insertPolicy(row);
+      await audited('created', actor, row);
       return policyView(row, { appCount: 0 });
     },
     getReusable: async (scope: Scope, id: string): Promise<PolicyView> => reusableView(await reusable(scope, id)),
@@ -101,13 +122,15 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       const counts = await store.appCounts(rows.map((r) => r.id));
       return { items: rows.map((r) => policyView(r, { appCount: counts.get(r.id) ?? 0 })), info: resultInfo(page, rows.length, total) };
     },
-    async updateReusable(scope: Scope, id: string, input: PolicyInput): Promise<PolicyView> {
+    async updateReusable(scope: Scope, id: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const row = await reusable(scope, id);
       if (!(await store.updatePolicy(scope, row.id, { ...(await fields(scope, input)), updated_at: stamp() }))) throw errors.notFound();
-      return reusableView(await reusable(scope, row.id));
+      const updated = await reusable(scope, row.id);
+      await audited('updated', actor, updated, row);
+      return reusableView(updated);
     },
-    async deleteReusable(scope: Scope, id: string): Promise<{ id: string }> {
+    async deleteReusable(scope: Scope, id: string, actor: string): Promise<{ id: string }> {
       const row = await reusable(scope, id);
       const count = (await store.appCounts([row.id])).get(row.id) ?? 0;
       // A deny policy keeps people out: detaching it silently would let them in.
@@ -120,10 +143,11 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
         if (isForeignKeyViolation(error)) throw inUse();
         throw error;
       }
+      await audited('deleted', actor, row);
       return { id: row.id };
     },
 
-    async createForApp(scope: Scope, appId: string, input: PolicyInput): Promise<PolicyView> {
+    async createForApp(scope: Scope, appId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const app = await requireApp(apps, scope, appId);
       const f = await fields(scope, input);
       if ((await store.policiesOfApp(app.id)).length >= MAX_POLICIES_PER_APP) {
@@ -133,6 +157,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...f, created_at: at, updated_at: at };
       const precedence = input.precedence ?? (await store.nextPrecedence(app.id));
       await precedenceFree(store.insertPolicy(row, { app_id: app.id, policy_id: row.id, precedence }), '/precedence');
+      await audited('created', actor, row);
       return policyView(row, { precedence });
     },
     getForApp: async (scope: Scope, appId: string, policyId: string) => linkedView(await linkedTo(scope, appId, policyId)),
@@ -142,18 +167,21 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       const items = all.slice(pageOffset(page), pageOffset(page) + page.perPage).map(linkedView);
       return { items, info: resultInfo(page, items.length, all.length) };
     },
-    async updateForApp(scope: Scope, appId: string, policyId: string, input: PolicyInput): Promise<PolicyView> {
+    async updateForApp(scope: Scope, appId: string, policyId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const current = await linkedTo(scope, appId, policyId);
       ownedBy(current, current.app_id ?? '');
       const f = await fields(scope, input);
       const precedence = input.precedence === undefined ? undefined : { appId: current.app_id!, value: input.precedence };
       if (!(await precedenceFree(store.updatePolicy(scope, current.id, { ...f, updated_at: stamp() }, precedence), '/precedence'))) throw errors.notFound();
-      return linkedView(await linkedTo(scope, appId, policyId));
+      const updated = await linkedTo(scope, appId, policyId);
+      await audited('updated', actor, updated, current);
+      return linkedView(updated);
     },
-    async deleteForApp(scope: Scope, appId: string, policyId: string): Promise<{ id: string }> {
+    async deleteForApp(scope: Scope, appId: string, policyId: string, actor: string): Promise<{ id: string }> {
       const current = await linkedTo(scope, appId, policyId);
       ownedBy(current, appId);
       if (!(await store.deletePolicy(scope, current.id))) throw errors.notFound();
+      await audited('deleted', actor, current);
       return { id: current.id };
     },
 

@@ -1,8 +1,13 @@
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
+import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
+import type { ResultInfo } from '../platform/http/envelope.ts';
 
 export type AuditRow = Database['audit_events'];
+
+/** The actor of a change made by an operator on the data directory (the `access-ca` admin verbs, the first start). */
+export const CLI_ACTOR = 'cli';
 
 /** What happened, to what, by whom: the parts of an audit event its author chooses. */
 export interface AuditEntry {
@@ -13,7 +18,14 @@ export interface AuditEntry {
   actor: string;
   /** The id of the object acted on. */
   subject: string;
+  /** Names and what changed; never a secret (no token or key value, no client secret, no hash of one). */
   data?: Record<string, unknown>;
+}
+
+/** What the listing filters on; both are exact matches. */
+export interface AuditFilter {
+  type?: string | undefined;
+  subject?: string | undefined;
 }
 
 /** The audit trail: one row per admin change and per certificate decision, kept after its objects are gone. */
@@ -22,15 +34,28 @@ export interface AuditLog {
   row(entry: AuditEntry): AuditRow;
   /** Records an entry on its own (for changes that are one statement already). */
   record(entry: AuditEntry): Promise<void>;
-  list(accountId: string, filter: { type?: string | undefined; subject?: string | undefined }, offset: number, limit: number): Promise<{ rows: AuditRow[]; total: number }>;
+  list(accountId: string, filter: AuditFilter, offset: number, limit: number): Promise<{ rows: AuditRow[]; total: number }>;
+}
+
+/** The row for an entry, with its id and time from the injected sources; for stores that write it in their own transaction. */
+export function auditRow(e: AuditEntry, deps: { clock: Clock; random: Random }): AuditRow {
+  return {
+    id: deps.random.hex(16), account_id: e.accountId, type: e.type, actor: e.actor, subject: e.subject,
+    data: JSON.stringify(e.data ?? {}), created_at: deps.clock.now().toISOString(),
+  };
+}
+
+/**
+ * The names of the fields whose values differ between two versions of an object, for an `.updated`
+ * event: it says what changed without copying values (some, such as a client secret, are secrets).
+ */
+export function changedFields<T extends Record<string, unknown>>(before: T, after: T, fields: readonly (keyof T & string)[]): string[] {
+  return fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
 }
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
 export function createAuditLog(db: Db, deps: { clock: Clock; random: Random }): AuditLog {
-  const row = (e: AuditEntry): AuditRow => ({
-    id: deps.random.hex(16), account_id: e.accountId, type: e.type, actor: e.actor, subject: e.subject,
-    data: JSON.stringify(e.data ?? {}), created_at: deps.clock.now().toISOString(),
-  });
+  const row = (e: AuditEntry): AuditRow => auditRow(e, deps);
   return {
     row,
     async record(entry) {
@@ -47,4 +72,25 @@ export function createAuditLog(db: Db, deps: { clock: Clock; random: Random }): 
       return { rows, total: Number(count?.n ?? 0) };
     },
   };
+}
+
+/** An audit event as the API and the CLI show it. */
+export interface AuditEventView {
+  id: string;
+  type: string;
+  actor: string;
+  subject: string;
+  data: Record<string, unknown>;
+  created_at: string;
+}
+
+/** The wire form of a row; `created_at` keeps its milliseconds, so events of one second read in order. */
+export const auditView = (r: AuditRow): AuditEventView => ({
+  id: r.id, type: r.type, actor: r.actor, subject: r.subject, data: JSON.parse(r.data) as Record<string, unknown>, created_at: r.created_at,
+});
+
+/** One page of an account's events, newest first. */
+export async function listAuditEvents(log: Pick<AuditLog, 'list'>, accountId: string, filter: AuditFilter, page: PageRequest): Promise<{ items: AuditEventView[]; info: ResultInfo }> {
+  const { rows, total } = await log.list(accountId, filter, pageOffset(page), page.perPage);
+  return { items: rows.map(auditView), info: resultInfo(page, rows.length, total) };
 }

@@ -5,7 +5,7 @@ import { AppInput } from '../access-apps/access-apps-schemas.ts';
 import { table } from './output.ts';
 import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
 
-/** Registers account, zone, token, user and app verbs; each works offline on the data dir. */
+/** Registers account, zone, token, user and app verbs; each works offline on the data dir, and its changes are audited as `cli`. */
 export function registerAdminCommands(program: Command, run: Run): void {
   const account = program.command('account').description('manage accounts');
   account.command('create').description('create an account').requiredOption('--name <name>', 'account name').option('--json', 'print JSON')
@@ -62,6 +62,23 @@ export function registerAdminCommands(program: Command, run: Run): void {
     .action((o) => run(o.json, async ({ identity }, out) => {
       const u = await identity.createUser(o.email, o.account);
       out.result(u, `user ${u.id} (${u.email}) created. Global API key, shown only this once:\n${u.api_key}`);
+    }));
+  user.command('rotate-key').description('give a user a new global API key, printed once; the old one stops working at once, on every node')
+    .requiredOption('--email <email>', 'the user\'s email').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const u = await identity.rotateUserKey(o.email);
+      out.result(u, `user ${u.id} (${u.email}): the old key no longer works. New global API key, shown only this once:\n${u.api_key}`);
+    }));
+  user.command('remove').description('remove a user; its global API key stops working at once, on every node')
+    .requiredOption('--email <email>', 'the user\'s email').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const u = await identity.removeUser(o.email);
+      out.result(u, `user ${u.id} (${u.email}) removed`);
+    }));
+  user.command('list').description('list users (never their keys)').option('--account <id>', 'only members of this account').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const users = await identity.listUsers(o.account);
+      out.result({ users }, table(users.map((u) => ({ ...u, accounts: u.account_ids })), ['id', 'email', 'accounts', 'created_at']));
     }));
 
   const app = program.command('app').description('manage Access applications');

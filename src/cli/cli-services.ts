@@ -20,6 +20,9 @@ import { createIdentityProvidersService, type IdentityProvidersService } from '.
 import { createJwksFetcher } from '../identity-providers/jwks-fetch.ts';
 import { createCertPolicyStore, type CertPolicyStore } from '../ssh-certs/policy/cert-policy-store.ts';
 import type { Output } from './output.ts';
+import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
+import { createRevocationStore } from '../ssh-certs/revocation-store.ts';
+import { createRevocationService, type RevocationService } from '../ssh-certs/revocation-service.ts';
 
 /** What admin verbs act through: the same services the HTTP routes use, on the local store. */
 export interface Services {
@@ -33,6 +36,10 @@ export interface Services {
   groups: AccessGroupsService;
   decider: AccessDecider;
   appsStore: AccessAppsStore;
+  /** The audit trail: admin changes and certificate decisions, per account. */
+  audit: AuditLog;
+  /** The certificate inventory and its revocation. */
+  revocations: RevocationService;
   /** The store itself, for whole-store verbs (export, import). */
   runtime: StoreRuntime;
 }
@@ -51,20 +58,25 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
     const deps = { clock: systemClock, random: cryptoRandom };
     const appsStore = createAccessAppsStore(db);
     const accessStore = createAccessPoliciesStore(db);
-    const access = createAccessPoliciesService({ store: accessStore, apps: appsStore, ...deps });
+    const audit = createAuditLog(db, deps);
+    const access = createAccessPoliciesService({ store: accessStore, apps: appsStore, audit, ...deps });
     return await action({
       identity: createIdentityService({ store: createIdentityStore(db), ...deps }),
       apps: createAccessAppsService({ store: appsStore, links: appPolicyLinks(access), ...deps }),
       access,
-      groups: createAccessGroupsService({ store: accessStore, ...deps }),
+      groups: createAccessGroupsService({ store: accessStore, audit, ...deps }),
       decider: createAccessDecider(accessStore),
       appsStore,
-      cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
+      audit,
+      cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, audit, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
       idps: createIdentityProvidersService({
-        store: createIdentityProvidersStore(db), vault: runtime.vault, jwks: createJwksFetcher({ allowPrivateAddresses: opts.allowPrivateIdpAddresses === true }), ...deps,
+        store: createIdentityProvidersStore(db), vault: runtime.vault, audit, jwks: createJwksFetcher({ allowPrivateAddresses: opts.allowPrivateIdpAddresses === true }), ...deps,
         usedBy: accessStore.referencesTo,
       }),
       policies: createCertPolicyStore(db),
+      revocations: createRevocationService({
+        store: createRevocationStore(db), apps: appsStore, cas: createAccessCasStore(db), audit: createAuditLog(db, deps), ...deps,
+      }),
       runtime,
     });
   } finally {

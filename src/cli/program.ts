@@ -7,9 +7,12 @@ import { createOutput, type Streams } from './output.ts';
 import { terminalJson, terminalText } from './terminal-text.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { withServices, type Run } from './cli-services.ts';
-import { serve } from './serve-command.ts';
+import { parseGlobalKeys, serve } from './serve-command.ts';
+import { registerAuditCommands } from './audit-commands.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
+import { registerCaCommands } from './ca-commands.ts';
 import { registerAccessCommands } from './access-commands.ts';
+import { registerCertCommands } from './cert-commands.ts';
 import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 
@@ -22,6 +25,7 @@ Environment:
   ACCESS_CA_LOG_LEVEL         serve: pino log level (default info)
   ACCESS_CA_TRUST_PROXY       serve: addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed
   ACCESS_CA_ALLOW_PRIVATE_IDP serve, idp add: 1 lets JWKS URLs reach private, loopback and link-local addresses (development only)
+  ACCESS_CA_GLOBAL_KEYS       serve: off refuses users' global API keys (X-Auth-Email/X-Auth-Key); only API tokens work (default on)
   ACCESS_CA_JWT               ssh-gen: your identity token, when --jwt-file is not given
 
 Flags win over the environment. Every verb creates the store and runs migrations when needed.`;
@@ -68,9 +72,12 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
     .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
     .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
-    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string }) => {
+    .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
+    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string; globalKeys?: boolean }) => {
       try {
         await serve({
+          // The flag can only turn keys off; without it the environment decides.
+          globalKeys: o.globalKeys === false ? false : parseGlobalKeys(env['ACCESS_CA_GLOBAL_KEYS']),
           trustProxy: parseTrustProxy(o.trustProxy ?? env['ACCESS_CA_TRUST_PROXY']),
           store: globals(),
           listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
@@ -89,7 +96,10 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
 
   registerAdminCommands(program, run);
   registerSshAdminCommands(program, run);
+  registerCaCommands(program, run);
   registerAccessCommands(program, run);
+  registerAuditCommands(program, run);
+  registerCertCommands(program, run);
   registerTransferCommands(program, run);
 
   registerSshClientCommands(program, runClient, env);

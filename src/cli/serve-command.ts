@@ -5,7 +5,7 @@ import { cryptoRandom } from '../platform/random.ts';
 import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService } from '../identity/identity-service.ts';
-import type { Listen } from './cli-config.ts';
+import { CliInputError, type Listen } from './cli-config.ts';
 import type { Streams } from './output.ts';
 
 export interface ServeOptions {
@@ -16,6 +16,8 @@ export interface ServeOptions {
   trustProxy: string[];
   /** Development only: see AppConfig.allowPrivateIdpAddresses. */
   allowPrivateIdpAddresses: boolean;
+  /** See AppConfig.globalKeys. */
+  globalKeys: boolean;
   streams: Streams;
 }
 
@@ -41,6 +43,14 @@ function banner(base: string, accountId: string, token: string): string {
   ].join('\n');
 }
 
+/** ACCESS_CA_GLOBAL_KEYS: `on` (the default, as before) or `off`; anything else is refused rather than guessed. */
+export function parseGlobalKeys(value: string | undefined): boolean {
+  const v = (value ?? '').trim().toLowerCase();
+  if (v === '' || v === 'on' || v === '1' || v === 'true') return true;
+  if (v === 'off' || v === '0' || v === 'false') return false;
+  throw new CliInputError(`ACCESS_CA_GLOBAL_KEYS must be on or off, got ${JSON.stringify(value)}`);
+}
+
 /** `access-ca serve`: opens the store, makes the first account on an empty one, and listens. */
 export async function serve(opts: ServeOptions): Promise<void> {
   const runtime = await openStoreRuntime(opts.store, { notice: (text) => opts.streams.stderr.write(`${text}\n`) });
@@ -53,7 +63,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom }).bootstrap());
 
   const app = await buildApp({
-    config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+    config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
     keyVault: runtime.vault, logger,
   });
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -65,6 +75,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   if (opts.allowPrivateIdpAddresses) {
     opts.streams.stderr.write('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only\n');
   }
+  if (!opts.globalKeys) opts.streams.stderr.write('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens\n');
   opts.streams.stderr.write(`access-ca listening on ${origin(opts.listen.host, port)} (API base ${base}; store ${runtime.database.describe})\n`);
 
   let closing = false;

@@ -9,6 +9,7 @@ import { CertPolicyInput } from '../ssh-certs/policy/cert-policy-schemas.ts';
 import { normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
 import { table } from './output.ts';
 import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
+import { CLI_ACTOR } from '../audit/audit-log.ts';
 
 function readJsonFile(path: string, flag: string): unknown {
   try {
@@ -67,7 +68,7 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
       }).filter(([, v]) => v !== undefined));
       const input = checkedInput(IdpInput, { name: o.name, config });
       let found = '';
-      const created = await asInput(idps.create(o.account, input, ({ keys }) => (found = ` (${keys} key${keys === 1 ? '' : 's'} found at its JWKS URL)`)));
+      const created = await asInput(idps.create(o.account, input, CLI_ACTOR, ({ keys }) => (found = ` (${keys} key${keys === 1 ? '' : 's'} found at its JWKS URL)`)));
       out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}${found}`);
     }));
   idp.command('list').description('list an account\'s identity providers').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
@@ -79,7 +80,7 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
   idp.command('remove').description('stop trusting an identity provider').argument('<id>', 'provider id').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
     .action((id: string, o) => run(o.json, async ({ idps, identity }, out) => {
       await identity.resolveScope(o.account);
-      const r = await asInput(idps.delete(o.account, id));
+      const r = await asInput(idps.delete(o.account, id, CLI_ACTOR));
       out.result(r, `identity provider ${r.id} removed`);
     }));
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
-import type { Authenticator } from '../identity/authenticate.ts';
+import { actorOf, type Authenticator } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { IDP_READ, IDP_WRITE } from '../identity/permission-groups.ts';
 import { DeletedId } from '../access-apps/access-apps-schemas.ts';
@@ -17,7 +17,7 @@ export function registerIdentityProvidersRoutes(app: FastifyInstance, deps: { au
 
   route({
     method: 'POST', path, forms, permissions: IDP_WRITE, status: 201, body: IdpInput, response: envelopeSchema(IdpView),
-    handler: async ({ scope, body }) => ok(await idps.create(scope.accountId, body)),
+    handler: async ({ scope, principal, body }) => ok(await idps.create(scope.accountId, body, actorOf(principal))),
   });
   route({
     method: 'GET', path, forms, permissions: IDP_READ, status: 200, query: PageQuery, response: pageEnvelopeSchema(IdpView),
@@ -32,10 +32,10 @@ export function registerIdentityProvidersRoutes(app: FastifyInstance, deps: { au
   });
   route({
     method: 'PUT', path: `${path}/:idp_id`, forms, permissions: IDP_WRITE, status: 200, params: IdpIdParams, body: IdpInput, response: envelopeSchema(IdpView),
-    handler: async ({ scope, params, body }) => ok(await idps.update(scope.accountId, params.idp_id, body)),
+    handler: async ({ scope, principal, params, body }) => ok(await idps.update(scope.accountId, params.idp_id, body, actorOf(principal))),
   });
   route({
     method: 'DELETE', path: `${path}/:idp_id`, forms, permissions: IDP_WRITE, status: 202, params: IdpIdParams, body: EmptyBody, response: envelopeSchema(DeletedId),
-    handler: async ({ scope, params }) => ok(await idps.delete(scope.accountId, params.idp_id)),
+    handler: async ({ scope, principal, params }) => ok(await idps.delete(scope.accountId, params.idp_id, actorOf(principal))),
   });
 }

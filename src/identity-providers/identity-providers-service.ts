@@ -10,6 +10,7 @@ import type { IdentityProvidersStore, IdpRow } from './identity-providers-store.
 import type { IdpInput, IdpView } from './identity-providers-schemas.ts';
 import { JwksFetchError, type JwksFetcher } from './jwks-fetch.ts';
 import { JWT_ALGORITHMS, usableKeys } from './jwt-verifier.ts';
+import { changedFields, type AuditLog } from '../audit/audit-log.ts';
 
 /** A day: identity tokens live minutes to hours; one that claims to live longer is refused. */
 export const DEFAULT_MAX_TOKEN_LIFETIME = 86_400;
@@ -136,9 +137,17 @@ function fields(input: IdpInput) {
   };
 }
 
-/** Identity providers of an account: whose JWTs are trusted to name people. */
+/** The columns an `identity_provider.updated` event names when they change, by their wire names. */
+const AUDITED_FIELDS = ['name', 'issuer', 'jwks_url', 'jwks_json', 'audiences', 'client_id', 'scopes', 'email_claim', 'email_verified_required', 'email_domains', 'max_token_lifetime'] as const;
+const wireName = (column: string) => (column === 'jwks_json' ? 'jwks' : column);
+
+/**
+ * Identity providers of an account: whose JWTs are trusted to name people. Each change is an audit event
+ * by `actor` naming the provider and the fields that changed, never a client secret.
+ */
 export function createIdentityProvidersService(deps: {
   store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal'>; clock: Clock; random: Random;
+  audit: Pick<AuditLog, 'record'>;
   /** How a jwks_url is checked when a provider is added or updated: the guarded fetcher. */
   jwks: JwksFetcher;
   /** Told when a provider was changed or removed, so caches of its keys can drop them. */
@@ -161,13 +170,14 @@ export function createIdentityProvidersService(deps: {
 
   return {
     /** Adds a provider; a jwks_url is fetched first, and `report` is told how many keys it holds. */
-    async create(accountId: string, input: IdpInput, report?: JwksReport): Promise<IdpView> {
+    async create(accountId: string, input: IdpInput, actor: string, report?: JwksReport): Promise<IdpView> {
       const checked = fields(input);
       const keys = checked.jwks_url === null ? undefined : await checkRemoteJwks(jwks, checked.jwks_url);
       const at = stamp();
       const id = random.uuid();
       const row: IdpRow = { id, account_id: accountId, ...checked, client_secret_sealed: sealSecret(id, input.config.client_secret), created_at: at, updated_at: at };
       await unique(store.insert(row));
+      await deps.audit.record({ accountId, type: 'identity_provider.created', actor, subject: id, data: { name: row.name, issuer: row.issuer } });
       if (keys !== undefined) report?.({ keys });
       return idpView(row);
     },
@@ -181,7 +191,7 @@ export function createIdentityProvidersService(deps: {
       return { items: rows.map(idpView), info: resultInfo(page, rows.length, total) };
     },
     /** Replaces a provider; a jwks_url is fetched first, as on create. */
-    async update(accountId: string, id: string, input: IdpInput, report?: JwksReport): Promise<IdpView> {
+    async update(accountId: string, id: string, input: IdpInput, actor: string, report?: JwksReport): Promise<IdpView> {
       const key = id.toLowerCase();
       const current = await store.get(accountId, key);
       if (!current) throw errors.notFound();
@@ -193,16 +203,22 @@ export function createIdentityProvidersService(deps: {
       const row = await unique(store.update(accountId, key, { ...next, client_secret_sealed: secret, updated_at: stamp() }));
       if (!row) throw errors.notFound();
       deps.onChange?.(key);
+      // A secret is compared by whether one was given or dropped: its value is never read back or recorded.
+      const secretChanged = input.config.client_secret !== undefined || (current.client_secret_sealed !== null && secret === null);
+      const changed = [...changedFields(current, row, AUDITED_FIELDS).map(wireName), ...(secretChanged ? ['client_secret'] : [])];
+      await deps.audit.record({ accountId, type: 'identity_provider.updated', actor, subject: key, data: { name: row.name, issuer: row.issuer, changed } });
       if (keys !== undefined) report?.({ keys });
       return idpView(row);
     },
-    async delete(accountId: string, id: string): Promise<{ id: string }> {
+    async delete(accountId: string, id: string, actor: string): Promise<{ id: string }> {
       // A rule that names a removed provider would stop matching: an exclude or deny would let people in
       // again if the provider came back under a new id.
-      const users = (await store.get(accountId, id.toLowerCase())) ? await deps.usedBy?.(accountId, id.toLowerCase()) ?? [] : [];
+      const current = await store.get(accountId, id.toLowerCase());
+      const users = current ? await deps.usedBy?.(accountId, id.toLowerCase()) ?? [] : [];
       if (users.length > 0) throw errors.inUse(`the provider is named by ${users.join(', ')}: remove it from their rules first`);
-      if (!(await store.delete(accountId, id.toLowerCase()))) throw errors.notFound();
+      if (!current || !(await store.delete(accountId, id.toLowerCase()))) throw errors.notFound();
       deps.onChange?.(id.toLowerCase());
+      await deps.audit.record({ accountId, type: 'identity_provider.deleted', actor, subject: current.id, data: { name: current.name, issuer: current.issuer } });
       return { id: id.toLowerCase() };
     },
   };

@@ -25,18 +25,25 @@ export const actorOf = (p: Principal): string => (p.kind === 'token' ? `token:${
 
 type Outcome = { ok: true; principal: Principal; scope: Scope } | { ok: false; error: ApiError };
 
-/** Authentication and authorization of v4 requests (CONTRACT §3, §8). */
+/**
+ * Authentication and authorization of v4 requests (CONTRACT §3, §8). Credentials are looked up in the
+ * store on every request, never cached, so a revoked token or a rotated or removed key fails on every node
+ * at once. With `globalKeys: false` (AppConfig.globalKeys) X-Auth-Email/X-Auth-Key are refused without a lookup.
+ */
 export function createAuthenticator(deps: {
   store: Pick<IdentityStore, 'findTokenBySecret' | 'findUserByKey' | 'getZone'>;
   clock: Clock;
   limiter: AuthFailureLimiter;
+  /** Whether users' global API keys are taken at all. */
+  globalKeys: boolean;
 }) {
   const { store, clock, limiter } = deps;
+  const parse = (headers: Record<string, string | string[] | undefined>) => parseCredentials(headers, { globalKeys: deps.globalKeys });
 
   /** The credential a refusal counts against: a token by its hash, a global key by its user's email. */
   function credentialKey(headers: Record<string, string | string[] | undefined>): string | undefined {
     try {
-      const first = parseCredentials(headers).find((c) => c.kind !== 'malformed');
+      const first = parse(headers).find((c) => c.kind !== 'malformed');
       if (first?.kind === 'token') return `token:${secretHash(first.token).slice(0, 32)}`;
       if (first?.kind === 'emailKey') return `user:${first.email}`;
     } catch {
@@ -106,7 +113,7 @@ export function createAuthenticator(deps: {
    */
   async function authorize(headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[]) {
     const failures: ApiError[] = [];
-    for (const credential of parseCredentials(headers)) {
+    for (const credential of parse(headers)) {
       if (credential.kind === 'malformed') {
         failures.push(credential.error);
         continue;

@@ -5,7 +5,10 @@ export type Credential =
   | { kind: 'token'; token: string }
   | { kind: 'emailKey'; email: string; key: string };
 
-/** What the request carried, in the order failures are reported: email+key first, then token. */
+/**
+ * What the request carried, in the order failures are reported: email+key first, then token. `malformed`
+ * is refused on sight, before any lookup: a bad form, or a global key on a server that takes none.
+ */
 export type ParsedCredential = Credential | { kind: 'malformed'; error: ApiError };
 
 const SECRET = /^[\x21-\x7e]{1,256}$/;
@@ -20,9 +23,10 @@ function single(headers: HeaderBag, name: string): string | undefined {
 
 /**
  * Reads X-Auth-Email/X-Auth-Key and Authorization. Throws 9106 when none of them is present;
- * a malformed one becomes a failure that another, valid credential may still outweigh.
+ * a malformed one becomes a failure that another, valid credential may still outweigh. With
+ * `globalKeys: false` an X-Auth-Email or X-Auth-Key header, well-formed or not, is refused as such.
  */
-export function parseCredentials(headers: HeaderBag): ParsedCredential[] {
+export function parseCredentials(headers: HeaderBag, opts: { globalKeys: boolean } = { globalKeys: true }): ParsedCredential[] {
   const email = single(headers, 'x-auth-email');
   const key = single(headers, 'x-auth-key');
   const authorization = single(headers, 'authorization');
@@ -30,7 +34,8 @@ export function parseCredentials(headers: HeaderBag): ParsedCredential[] {
 
   const found: ParsedCredential[] = [];
   if (email !== undefined || key !== undefined) {
-    if (email === undefined || !EMAIL.test(email)) found.push({ kind: 'malformed', error: errors.malformedAuthEmail() });
+    if (!opts.globalKeys) found.push({ kind: 'malformed', error: errors.globalKeysDisabled() });
+    else if (email === undefined || !EMAIL.test(email)) found.push({ kind: 'malformed', error: errors.malformedAuthEmail() });
     else if (key === undefined || !SECRET.test(key)) found.push({ kind: 'malformed', error: errors.malformedAuthKey() });
     else found.push({ kind: 'emailKey', email: email.toLowerCase(), key });
   }

@@ -3,6 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { isPrintableText } from '../platform/text.ts';
+import { auditRow, CLI_ACTOR, type AuditEntry } from '../audit/audit-log.ts';
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
 import { isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
 
@@ -55,10 +56,39 @@ export interface CreateTokenInput {
   expiresOn?: string | undefined;
 }
 
-/** Accounts, zones, users and tokens: the admin operations behind the CLI and the first start. */
+/** A user as `user list` shows it: never its key or the key's hash. */
+export interface UserView {
+  id: string;
+  email: string;
+  account_ids: string[];
+  created_at: string;
+}
+
+const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,190}$/;
+
+/**
+ * Accounts, zones, users and tokens: the admin operations behind the CLI and the first start. Both act on
+ * the data directory, so every change they make is audited with the actor `cli`, in the change's transaction.
+ */
 export function createIdentityService(deps: { store: IdentityStore; clock: Clock; random: Random }) {
   const { store, clock, random } = deps;
   const now = () => clock.now().toISOString();
+  const event = (e: Omit<AuditEntry, 'actor'>) => auditRow({ ...e, actor: CLI_ACTOR }, deps);
+  // Cloudflare's global API keys are 37 hex characters.
+  const newApiKey = () => random.hex(19).slice(0, 37);
+
+  function emailOf(value: string): string {
+    const clean = value.trim().toLowerCase();
+    if (!EMAIL.test(clean)) throw new IdentityInputError(`--email must be an address such as jdoe@example.com`);
+    return clean;
+  }
+
+  async function requireUser(email: string) {
+    const clean = emailOf(email);
+    const user = await store.getUserByEmail(clean);
+    if (!user) throw new IdentityInputError(`no user ${clean}`);
+    return user;
+  }
 
   async function requireAccount(id: string) {
     if (!HEX32.test(id)) throw new IdentityInputError(`account id must be 32 lowercase hex characters, got ${JSON.stringify(id)}`);
@@ -144,7 +174,10 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
       await requireAccount(input.accountId);
       if (input.zoneId !== undefined) await requireZone(input.accountId, input.zoneId);
       const { row, value, perms } = tokenRow(input, checkPermissions(input.permissions));
-      await store.insertToken(row, perms);
+      await store.insertToken(row, perms, [event({
+        accountId: row.account_id, type: 'api_token.created', subject: row.id,
+        data: { name: row.name, zone_id: row.zone_id, permissions: perms, not_before: row.not_before, expires_on: row.expires_on },
+      })]);
       return { id: row.id, value };
     },
     async listTokens(accountId?: string): Promise<TokenView[]> {
@@ -162,23 +195,43 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
     async revokeToken(id: string) {
       const token = HEX32.test(id) ? await store.getToken(id) : undefined;
       if (!token) throw new IdentityInputError(`no token ${id}`);
-      await store.revokeToken(id, now());
+      await store.revokeToken(id, now(), [event({ accountId: token.account_id, type: 'api_token.revoked', subject: id, data: { name: token.name } })]);
       return { id, status: 'disabled' as const };
     },
     async createUser(email: string, accountId: string) {
       await requireAccount(accountId);
-      const clean = email.trim().toLowerCase();
-      if (!/^[^@\s]{1,64}@[^@\s]{1,190}$/.test(clean)) throw new IdentityInputError(`--email must be an address such as jdoe@example.com`);
-      // Cloudflare's global API keys are 37 hex characters.
-      const apiKey = random.hex(19).slice(0, 37);
+      const clean = emailOf(email);
+      const apiKey = newApiKey();
       const row = { id: random.hex(16), email: clean, api_key_sha256: secretHash(apiKey), created_at: now() };
       try {
-        await store.insertUser(row, accountId);
+        await store.insertUser(row, accountId, [event({ accountId, type: 'user.created', subject: row.id, data: { email: clean } })]);
       } catch (error) {
         if (isUniqueViolation(error)) throw new IdentityInputError(`a user ${clean} already exists`);
         throw error;
       }
       return { id: row.id, email: clean, api_key: apiKey };
+    },
+    /**
+     * Gives a user a new global key and returns it once. Keys are looked up in the store on every request,
+     * so the old one stops working on every node as this commits.
+     */
+    async rotateUserKey(email: string) {
+      const user = await requireUser(email);
+      const apiKey = newApiKey();
+      const events = user.accountIds.map((accountId) => event({ accountId, type: 'user.key_rotated', subject: user.id, data: { email: user.email } }));
+      if (!(await store.setUserKey(user.id, secretHash(apiKey), events))) throw new IdentityInputError(`no user ${user.email}`);
+      return { id: user.id, email: user.email, api_key: apiKey };
+    },
+    /** Removes a user; its global key stops working on every node as this commits. */
+    async removeUser(email: string) {
+      const user = await requireUser(email);
+      const events = user.accountIds.map((accountId) => event({ accountId, type: 'user.removed', subject: user.id, data: { email: user.email } }));
+      if (!(await store.deleteUser(user.id, events))) throw new IdentityInputError(`no user ${user.email}`);
+      return { id: user.id, email: user.email, removed: true as const };
+    },
+    async listUsers(accountId?: string): Promise<UserView[]> {
+      if (accountId !== undefined) await requireAccount(accountId);
+      return (await store.listUsers(accountId)).map((u) => ({ id: u.id, email: u.email, account_ids: u.accountIds, created_at: u.created_at }));
     },
     /** On a store with no account: makes one, with an admin token, and returns the token once. */
     async bootstrap(): Promise<{ accountId: string; token: string } | null> {
@@ -187,7 +240,9 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
         { accountId: account.id, name: 'bootstrap admin', permissions: [] },
         ['Access: Apps and Policies Write'],
       );
-      const made = await store.bootstrap(account, row, perms);
+      const made = await store.bootstrap(account, row, perms, [event({
+        accountId: account.id, type: 'api_token.created', subject: row.id, data: { name: row.name, zone_id: null, permissions: perms, bootstrap: true },
+      })]);
       return made ? { accountId: account.id, token: value } : null;
     },
   };

@@ -1,5 +1,6 @@
 import type { Db } from '../platform/db/schema.ts';
 import type { Database } from '../platform/db/schema.ts';
+import type { AuditRow } from '../audit/audit-log.ts';
 
 export type AccountRow = Database['accounts'];
 export type ZoneRow = Database['zones'];
@@ -10,7 +11,13 @@ export interface TokenWithPermissions extends TokenRow {
   permissions: string[];
 }
 
-/** Persistence of accounts, zones, users and API tokens. */
+/** A user with the accounts it belongs to. */
+export type UserWithAccounts = UserRow & { accountIds: string[] };
+
+/**
+ * Persistence of accounts, zones, users and API tokens. A change takes the audit rows that describe it
+ * (`events`) and writes them in its own transaction: no change without its event, no event without its change.
+ */
 export interface IdentityStore {
   countAccounts(): Promise<number>;
   insertAccount(row: AccountRow): Promise<void>;
@@ -19,15 +26,23 @@ export interface IdentityStore {
   insertZone(row: ZoneRow): Promise<void>;
   getZone(id: string): Promise<ZoneRow | undefined>;
   listZones(accountId: string): Promise<ZoneRow[]>;
-  insertUser(row: UserRow, accountId: string): Promise<void>;
-  findUserByKey(email: string, keySha256: string): Promise<(UserRow & { accountIds: string[] }) | undefined>;
-  insertToken(row: TokenRow, permissions: readonly string[]): Promise<void>;
+  insertUser(row: UserRow, accountId: string, events?: readonly AuditRow[]): Promise<void>;
+  /** On every request with a global key: one lookup by email and key hash, then the memberships. */
+  findUserByKey(email: string, keySha256: string): Promise<UserWithAccounts | undefined>;
+  getUserByEmail(email: string): Promise<UserWithAccounts | undefined>;
+  /** Users, oldest first; with an account, only its members. */
+  listUsers(accountId?: string): Promise<UserWithAccounts[]>;
+  /** Replaces a user's key hash; false when the user is gone. The old key stops matching with the commit. */
+  setUserKey(userId: string, keySha256: string, events?: readonly AuditRow[]): Promise<boolean>;
+  /** Deletes a user and its memberships; false when it was gone already. */
+  deleteUser(userId: string, events?: readonly AuditRow[]): Promise<boolean>;
+  insertToken(row: TokenRow, permissions: readonly string[], events?: readonly AuditRow[]): Promise<void>;
   findTokenBySecret(secretSha256: string): Promise<TokenWithPermissions | undefined>;
   getToken(id: string): Promise<TokenWithPermissions | undefined>;
   listTokens(accountId?: string): Promise<TokenWithPermissions[]>;
-  revokeToken(id: string, at: string): Promise<boolean>;
+  revokeToken(id: string, at: string, events?: readonly AuditRow[]): Promise<boolean>;
   /** Creates the first account and its admin token in one transaction, only if there is no account yet. */
-  bootstrap(account: AccountRow, token: TokenRow, permissions: readonly string[]): Promise<boolean>;
+  bootstrap(account: AccountRow, token: TokenRow, permissions: readonly string[], events?: readonly AuditRow[]): Promise<boolean>;
 }
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
@@ -51,6 +66,15 @@ export function createIdentityStore(db: Db): IdentityStore {
         .values(permissions.map((p) => ({ token_id: row.id, permission_group: p }))).execute();
     }
   }
+  async function insertEvents(trx: Db, events: readonly AuditRow[]) {
+    if (events.length > 0) await trx.insertInto('audit_events').values([...events]).execute();
+  }
+  async function withAccounts(users: UserRow[]): Promise<UserWithAccounts[]> {
+    if (users.length === 0) return [];
+    const members = await db.selectFrom('account_members').select(['user_id', 'account_id'])
+      .where('user_id', 'in', users.map((u) => u.id)).orderBy('created_at').orderBy('account_id').execute();
+    return users.map((u) => ({ ...u, accountIds: members.filter((m) => m.user_id === u.id).map((m) => m.account_id) }));
+  }
 
   return {
     async countAccounts() {
@@ -68,10 +92,11 @@ export function createIdentityStore(db: Db): IdentityStore {
     getZone: (id) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
     listZones: (accountId) =>
       db.selectFrom('zones').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute(),
-    async insertUser(row, accountId) {
+    async insertUser(row, accountId, events = []) {
       await db.transaction().execute(async (trx) => {
         await trx.insertInto('users').values(row).execute();
         await trx.insertInto('account_members').values({ account_id: accountId, user_id: row.id, created_at: row.created_at }).execute();
+        await insertEvents(trx, events);
       });
     },
     async findUserByKey(email, keySha256) {
@@ -81,8 +106,39 @@ export function createIdentityStore(db: Db): IdentityStore {
       const members = await db.selectFrom('account_members').select('account_id').where('user_id', '=', user.id).execute();
       return { ...user, accountIds: members.map((m) => m.account_id) };
     },
-    async insertToken(row, permissions) {
-      await db.transaction().execute((trx) => insertTokenIn(trx, row, permissions));
+    async getUserByEmail(email) {
+      const user = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+      return user ? (await withAccounts([user]))[0] : undefined;
+    },
+    async listUsers(accountId) {
+      let q = db.selectFrom('users').selectAll('users');
+      if (accountId !== undefined) {
+        q = q.where('users.id', 'in', db.selectFrom('account_members').select('user_id').where('account_id', '=', accountId));
+      }
+      return withAccounts(await q.orderBy('users.created_at').orderBy('users.id').execute());
+    },
+    async setUserKey(userId, keySha256, events = []) {
+      return db.transaction().execute(async (trx) => {
+        const r = await trx.updateTable('users').set({ api_key_sha256: keySha256 }).where('id', '=', userId).executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 0) return false;
+        await insertEvents(trx, events);
+        return true;
+      });
+    },
+    async deleteUser(userId, events = []) {
+      return db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('account_members').where('user_id', '=', userId).execute();
+        const r = await trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return false;
+        await insertEvents(trx, events);
+        return true;
+      });
+    },
+    async insertToken(row, permissions, events = []) {
+      await db.transaction().execute(async (trx) => {
+        await insertTokenIn(trx, row, permissions);
+        await insertEvents(trx, events);
+      });
     },
     // On every authenticated request: one query, a row per permission group.
     async findTokenBySecret(secretSha256) {
@@ -103,17 +159,23 @@ export function createIdentityStore(db: Db): IdentityStore {
       if (accountId !== undefined) q = q.where('account_id', '=', accountId);
       return withPermissions(await q.orderBy('created_at').orderBy('id').execute());
     },
-    async revokeToken(id, at) {
-      const r = await db.updateTable('api_tokens').set({ revoked_at: at })
-        .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-      return Number(r.numUpdatedRows) > 0;
+    async revokeToken(id, at, events = []) {
+      return db.transaction().execute(async (trx) => {
+        const r = await trx.updateTable('api_tokens').set({ revoked_at: at })
+          .where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+        // Revoking twice changes nothing, so it is not a second event either.
+        if (Number(r.numUpdatedRows) === 0) return false;
+        await insertEvents(trx, events);
+        return true;
+      });
     },
-    async bootstrap(account, token, permissions) {
+    async bootstrap(account, token, permissions, events = []) {
       return db.transaction().execute(async (trx) => {
         const existing = await trx.selectFrom('accounts').select('id').limit(1).executeTakeFirst();
         if (existing) return false;
         await trx.insertInto('accounts').values(account).execute();
         await insertTokenIn(trx, token, permissions);
+        await insertEvents(trx, events);
         return true;
       });
     },

@@ -25,3 +25,5 @@ export const CERTS_SIGN: readonly PermissionGroup[] = ['Access: SSH Certificates
  * write policies may edit groups too (it could grant as much through a policy). */
 export const GROUPS_WRITE: readonly PermissionGroup[] = [...IDP_WRITE, ...APPS_WRITE];
 export const GROUPS_READ: readonly PermissionGroup[] = [...IDP_READ, ...APPS_READ];
+/** The audit trail of an account: any Access group that may read its objects (not SSH Certificates Sign alone). */
+export const AUDIT_READ: readonly PermissionGroup[] = [...APPS_READ, ...IDP_READ];

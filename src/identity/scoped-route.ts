@@ -8,6 +8,18 @@ const HEX32 = /^[0-9a-f]{32}$/;
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+const RAW = Symbol('raw reply');
+
+/** A reply that is not the JSON envelope (a KRL, a 304): sent with its own status, headers and bytes. */
+export interface RawReply {
+  [RAW]: true;
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer | undefined;
+}
+
+export const rawReply = (status: number, headers: Record<string, string>, body?: Buffer): RawReply => ({ [RAW]: true, status, headers, body });
+
 /** What a handler of a scoped route receives once the request is authorized and validated. */
 export interface ScopedContext<P, B, Q> {
   scope: Scope;
@@ -98,6 +110,10 @@ export function registerScopedRoute<P extends TSchema, B extends TSchema, Q exte
           query: request.query as Static<Q>,
           request,
         });
+        if (result !== null && typeof result === 'object' && RAW in result) {
+          const raw = result as RawReply;
+          return reply.code(raw.status).headers(raw.headers).send(raw.body);
+        }
         return reply.code(route.status).send(result);
       },
     });

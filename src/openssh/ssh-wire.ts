@@ -2,6 +2,11 @@
 export class SshWriter {
   private readonly parts: Buffer[] = [];
 
+  byte(n: number): this {
+    this.parts.push(Buffer.of(n & 0xff));
+    return this;
+  }
+
   uint32(n: number): this {
     const b = Buffer.alloc(4);
     b.writeUInt32BE(n >>> 0);
@@ -57,6 +62,10 @@ export class SshReader {
     const out = this.buf.subarray(this.offset, this.offset + n);
     this.offset += n;
     return out;
+  }
+
+  byte(): number {
+    return this.take(1)[0]!;
   }
 
   uint32(): number {

@@ -11,6 +11,7 @@ import { decide, principalFromClaims, type CertRequest } from './policy/cert-pol
 import type { CertPolicyStore } from './policy/cert-policy-store.ts';
 import type { CaSigners } from './ca-signers.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
+import type { RevocationStore } from './revocation-store.ts';
 
 /** What a caller asks for: automation names principals; a person's come from their token by the policy's rule. */
 export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' | 'requester'> {
@@ -64,14 +65,17 @@ export function createCertIssuer(deps: {
   policies: Pick<CertPolicyStore, 'get'>;
   signers: CaSigners;
   record: (r: IssuedRecord) => Promise<void>;
+  /** A revoked user key is never certified again for the app. */
+  revokedKeys: Pick<RevocationStore, 'isKeyRevoked'>;
   clock: Clock;
   random: Random;
 }) {
-  const { cas, policies, signers, record, clock, random } = deps;
+  const { cas, policies, signers, record, revokedKeys, clock, random } = deps;
 
   return {
     async issue(input: IssueInput): Promise<Issued> {
       const key = parseKey(input.publicKey);
+      if (await revokedKeys.isKeyRevoked(input.app.id, key.fingerprint)) throw errors.policyRefused('this public key has been revoked for this application: make a new key');
       const caKey = await cas.signingKey(input.app.id);
       if (!caKey) throw errors.notFound('no CA for this application');
       const policy = await policies.get(input.app.id);
@@ -108,7 +112,7 @@ export function createCertIssuer(deps: {
           id, serial: body.serial.toString(), ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
           key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: validAfter.toISOString(), valid_before: validBefore.toISOString(),
           identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
-          critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at,
+          critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at, revoked_at: null, revocation_id: null,
         },
         event: {
           id: random.hex(16), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,

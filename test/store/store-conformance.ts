@@ -202,6 +202,69 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(await s.deleteByApp(apps[1]!.id), undefined);
     });
 
+    it('CAs: rotation steps one at a time under concurrency (add next, activate, retire); never zero or two active keys; each step commits with its event or not at all', async () => {
+      const s = createAccessCasStore(opened.db);
+      const accountId = await account();
+      const a = await app(accountId);
+      const [ca, original] = caRows(a.id);
+      await s.insert(ca, original);
+      const event = (type: string) => ({ id: hex(16), account_id: accountId, type, actor: 'test', subject: ca.id, data: '{}', created_at: now() });
+      const nextKey = () => ({ ...original, id: hex(16), state: 'next', public_key: randomBytes(104).toString('base64'), created_at: now() });
+      const states = async () => Object.fromEntries((await s.keysOf(ca.id)).map((k) => [k.id, k.state]));
+      const refusals = (steps: { ok: boolean; refused?: string }[]) => steps.filter((r) => !r.ok).map((r) => r.refused);
+
+      const adds = await Promise.all(Array.from({ length: 10 }, () => s.addNextKey(nextKey(), event('ssh_ca.rotated'))));
+      assert.equal(adds.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(adds), Array(9).fill('next_exists'));
+      const next = (await s.keysOf(ca.id)).find((k) => k.state === 'next')!;
+      assert.ok(next);
+
+      // An event that cannot be written undoes the whole step: the demotion too.
+      const [taken] = await opened.db.selectFrom('audit_events').select('id').where('subject', '=', ca.id).execute();
+      await assert.rejects(s.activateNextKey(ca.id, () => ({ ...event('ssh_ca.activated'), id: taken!.id })), isUniqueViolation);
+      assert.deepEqual(await states(), { [original.id]: 'active', [next.id]: 'next' });
+
+      // Readers watch the CA while ten activations race: each sees exactly one active key, the old or the new.
+      let racing = true;
+      const seen = new Set<string>();
+      const watch = (async () => {
+        while (racing) {
+          const active = await opened.db.selectFrom('ssh_ca_keys').select('id').where('ca_id', '=', ca.id).where('state', '=', 'active').execute();
+          assert.equal(active.length, 1, 'one active key at every moment');
+          seen.add(active[0]!.id);
+          assert.ok([original.id, next.id].includes((await s.signingKey(a.id))!.id));
+        }
+      })();
+      const activations = await Promise.all(Array.from({ length: 10 }, () => s.activateNextKey(ca.id, ({ active, previous }) => ({ ...event('ssh_ca.activated'), data: JSON.stringify({ active: active.id, previous: previous.id }) }))));
+      racing = false;
+      await watch;
+      assert.equal(activations.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(activations), Array(9).fill('no_next'));
+      const won = activations.find((r) => r.ok) as { active: { id: string }; previous: { id: string } };
+      assert.deepEqual([won.active.id, won.previous.id], [next.id, original.id]);
+      assert.deepEqual(await states(), { [original.id]: 'previous', [next.id]: 'active' });
+      assert.equal((await s.signingKey(a.id))?.id, next.id);
+      assert.equal((await s.getByApp(a.id))?.public_key, next.public_key);
+      assert.ok(seen.size >= 1);
+
+      assert.deepEqual(await s.addNextKey(nextKey(), event('ssh_ca.rotated')), { ok: false, refused: 'previous_exists' });
+      const retirements = await Promise.all(Array.from({ length: 10 }, () => s.retirePreviousKey(ca.id, () => event('ssh_ca.retired'))));
+      assert.equal(retirements.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(retirements), Array(9).fill('no_previous'));
+      assert.equal((retirements.find((r) => r.ok) as { retired: { id: string } }).retired.id, original.id);
+      assert.deepEqual(await states(), { [next.id]: 'active' });
+      assert.equal((await s.addNextKey(nextKey(), event('ssh_ca.rotated'))).ok, true, 'a new rotation may start');
+
+      const types = (await opened.db.selectFrom('audit_events').select('type').where('subject', '=', ca.id).execute()).map((e) => e.type).sort();
+      assert.deepEqual(types, ['ssh_ca.activated', 'ssh_ca.retired', 'ssh_ca.rotated', 'ssh_ca.rotated'], 'one event per step that changed something');
+
+      const gone = hex(24);
+      assert.deepEqual(await s.addNextKey({ ...nextKey(), ca_id: gone }, event('x')), { ok: false, refused: 'no_ca' });
+      assert.deepEqual(await s.activateNextKey(gone, () => event('x')), { ok: false, refused: 'no_ca' });
+      assert.deepEqual(await s.retirePreviousKey(gone, () => event('x')), { ok: false, refused: 'no_ca' });
+      assert.equal((await opened.db.selectFrom('audit_events').select('id').where('type', '=', 'x').execute()).length, 0);
+    });
+
     it('identity providers: one per issuer in an account, found by issuer, confined to the account', async () => {
       const s = createIdentityProvidersStore(opened.db);
       const accountId = await account();
@@ -243,7 +306,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const rec = (serial: string): IssuedRecord => {
         const id = hex(16);
         return {
-          cert: { id, serial, ca_id: ca.id, ca_key_id: key.id, app_id: a.id, account_id: accountId, key_id: `k cert=${id}`, principals: '["a"]', valid_after: now(), valid_before: now(), identity: 'a@example.com', public_key_type: 'ssh-ed25519', public_key_fingerprint: 'SHA256:x', critical_options: '{}', extensions: '{}', source: 'api', created_at: now() },
+          cert: { id, serial, ca_id: ca.id, ca_key_id: key.id, app_id: a.id, account_id: accountId, key_id: `k cert=${id}`, principals: '["a"]', valid_after: now(), valid_before: now(), identity: 'a@example.com', public_key_type: 'ssh-ed25519', public_key_fingerprint: 'SHA256:x', critical_options: '{}', extensions: '{}', source: 'api', created_at: now(), revoked_at: null, revocation_id: null },
           event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.issued', actor: 'a@example.com', subject: id, data: '{}', created_at: now() },
         };
       };

@@ -78,6 +78,9 @@ function openSqlite(path: string): OpenDatabase {
 
 function openPostgres(url: string): OpenDatabase {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // An idle client whose connection drops (a restart, a failover, an administrator) is discarded by the
+  // pool; without a listener the 'error' event would end the whole process.
+  pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {

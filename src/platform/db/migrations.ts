@@ -221,6 +221,43 @@ function migrations(kind: DbKind): Record<string, Migration> {
           .addColumn('max_token_lifetime', 'integer', (c) => c.notNull().defaultTo(86_400)).execute();
       },
     },
+    '0005_revocation': {
+      async up(db: AnyDb) {
+        // A certificate's revocation is kept on its inventory row; the revocation itself (who, when, why,
+        // what it selected) is its own row; a revoked user key also refuses every future certificate.
+        await db.schema.alterTable('ssh_certificates').addColumn('revoked_at', 'text').execute();
+        await db.schema.alterTable('ssh_certificates').addColumn('revocation_id', 'text').execute();
+        await db.schema.createIndex('ssh_certificates_app').on('ssh_certificates').columns(['app_id', 'created_at']).execute();
+        await db.schema.createIndex('ssh_certificates_app_identity').on('ssh_certificates').columns(['app_id', 'identity']).execute();
+        await db.schema.createIndex('ssh_certificates_app_key').on('ssh_certificates').columns(['app_id', 'public_key_fingerprint']).execute();
+        await db.schema.createIndex('ssh_certificates_app_revoked').on('ssh_certificates').columns(['app_id', 'revoked_at', 'valid_before']).execute();
+        await db.schema.createTable('ssh_revocations')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('certificates', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('ssh_revocations_app').on('ssh_revocations').columns(['app_id', 'created_at']).execute();
+        await db.schema.createTable('ssh_revoked_keys')
+          .addColumn('app_id', 'text', (c) => c.notNull())
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('revocation_id', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('ssh_revoked_keys_pk', ['app_id', 'fingerprint'])
+          .execute();
+        // The KRL's version: it only grows, one step per revocation, on every node (it lives in the store).
+        await db.schema.createTable('ssh_krl_versions')
+          .addColumn('app_id', 'text', (c) => c.primaryKey())
+          .addColumn('version', 'integer', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

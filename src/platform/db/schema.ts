@@ -96,7 +96,25 @@ export interface Database {
     extensions: string;
     source: string;
     created_at: string;
+    revoked_at: string | null;
+    revocation_id: string | null;
   };
+  /** One act of revocation: what it selected (a certificate, an identity, a principal, a key id or a user key). */
+  ssh_revocations: {
+    id: string;
+    account_id: string;
+    app_id: string;
+    kind: string;
+    value: string;
+    reason: string;
+    actor: string;
+    /** How many certificates it revoked when it was made. */
+    certificates: number;
+    created_at: string;
+  };
+  /** User keys an application no longer certifies; they appear in its KRL by SHA-256. */
+  ssh_revoked_keys: { app_id: string; fingerprint: string; revocation_id: string; created_at: string };
+  ssh_krl_versions: { app_id: string; version: number; updated_at: string };
   /** Access groups: named include/exclude/require rule sets that policies reference. Rules are JSON arrays. */
   access_groups: {
     id: string;

@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -28,6 +28,7 @@ export function statusForCode(code: ErrorCode): number {
     case 12132: return 409;
     case 12133: return 409;
     case 12134: return 409;
+    case 12136: return 409;
     case 12140: return 403;
     case 12135: return 404;
     default: {
@@ -84,6 +85,8 @@ export const errors = {
   malformedAuthEmail: () => headerError(6102, 'Invalid format for X-Auth-Email header'),
   malformedAuthKey: () => headerError(6103, 'Invalid format for X-Auth-Key header'),
   unknownAuthKey: () => one(9103, 'Unknown X-Auth-Key or X-Auth-Email'),
+  /** The server takes API tokens only (AppConfig.globalKeys off): a key is refused before it is looked up. */
+  globalKeysDisabled: () => one(9103, 'Global API keys (X-Auth-Email/X-Auth-Key) are disabled on this server; use an API token (Authorization: Bearer)'),
   invalidAccessToken: () => one(9109, 'Invalid access token'),
   missingPermission: () => one(9109, 'Unauthorized to access requested resource'),
   invalidApiToken: () => one(1000, 'Invalid API Token'),
@@ -101,6 +104,8 @@ export const errors = {
   /** A policy or group that others still use; removing it would change who gets in. */
   inUse: (detail: string) => accessError(12133, 'in_use', detail),
   hostTaken: (host: string) => accessError(12134, 'domain_taken', `the host ${host} belongs to another application`, { source: { pointer: '/domain' } }),
+  /** A CA key rotation step that does not follow from the keys as they are (one rotation at a time). */
+  rotationConflict: (detail: string) => accessError(12136, 'ca_rotation_conflict', detail),
   policyRefused: (detail: string) => accessError(12140, 'refused_by_policy', detail),
   invalidRequest: (detail: string, pointer?: string) =>
     accessError(12130, 'invalid_request', detail, pointer === undefined ? {} : { source: { pointer } }),

@@ -37,8 +37,8 @@ export const DEFAULT_POLICY: CertPolicy = {
 const STANDARD_EXTENSIONS = ['no-touch-required', 'permit-X11-forwarding', 'permit-agent-forwarding', 'permit-port-forwarding', 'permit-pty', 'permit-user-rc'];
 const CUSTOM_EXTENSION = /^[a-zA-Z0-9_.-]{1,64}@[a-zA-Z0-9.-]{1,64}$/;
 /** A principal sshd can compare: no separators, spaces or control characters. */
-const PRINCIPAL = /^[A-Za-z0-9._@+-]{1,256}$/;
-const PATTERN = /^[A-Za-z0-9._@+*?-]{1,256}$/;
+const PRINCIPAL = /^[A-Za-z0-9._@+_-]{1,256}$/;
+const PATTERN = /^[A-Za-z0-9._@+_*?-]{1,256}$/;
 const COMMAND = /^[^\p{C}]{1,1024}$/u;
 
 const refuse = (detail: string) => errors.policyRefused(detail);

@@ -1,0 +1,55 @@
+import type { Command } from 'commander';
+import { pageRequest } from '../platform/http/pagination.ts';
+import { canonicalEmail } from '../platform/text.ts';
+import { parseSelector } from '../ssh-certs/revocation-service.ts';
+import { table } from './output.ts';
+import { CliInputError } from './cli-config.ts';
+import { asInput, type Run } from './cli-services.ts';
+
+const STATUSES = ['valid', 'expired', 'revoked'];
+
+/** `cert list|show|revoke`: the inventory of an app's certificates and their revocation, offline on the data dir. */
+export function registerCertCommands(program: Command, run: Run): void {
+  const cert = program.command('cert').description('issued certificates: list, show, revoke');
+  const scoped = (c: Command) => c.requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level').requiredOption('--app <id>', 'application id').option('--json', 'print JSON');
+
+  scoped(cert.command('list').description('list an app\'s certificates, newest first'))
+    .option('--principal <name>', 'certificates naming this principal')
+    .option('--identity <email>', 'certificates of this person (or token:<id>)')
+    .option('--key-id <id>', 'the certificate\'s key id')
+    .option('--fingerprint <SHA256:…>', 'certificates of this user key')
+    .option('--status <status>', `one of ${STATUSES.join(', ')}`)
+    .option('--limit <n>', 'at most this many (default 100, max 1000)', '100')
+    .action((o) => run(o.json, async ({ identity, revocations }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      if (o.status !== undefined && !STATUSES.includes(o.status)) throw new CliInputError(`--status must be one of ${STATUSES.join(', ')}`);
+      const { items, info } = await asInput(revocations.list(scope, o.app, {
+        principal: o.principal, identity: o.identity === undefined ? undefined : canonicalEmail(o.identity), keyId: o.keyId, fingerprint: o.fingerprint, status: o.status,
+      }, pageRequest({ per_page: o.limit })));
+      out.result({ certificates: items, total: info.total_count },
+        table(items.map((c) => ({ id: c.id, serial: c.serial, identity: c.identity, principals: c.principals, valid_before: c.valid_before, status: c.status })), ['id', 'serial', 'identity', 'principals', 'valid_before', 'status']));
+    }));
+
+  scoped(cert.command('show').description('one certificate, with its revocation').argument('<id>', 'certificate id'))
+    .action((id: string, o) => run(o.json, async ({ identity, revocations }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const c = await asInput(revocations.get(scope, o.app, id));
+      out.result(c, JSON.stringify(c, null, 2));
+    }));
+
+  scoped(cert.command('revoke').description('revoke one certificate, or every certificate of an identity, principal, key id or user key (a revoked key is never certified again)').argument('[id]', 'certificate id'))
+    .requiredOption('--reason <text>', 'why: kept with the revocation and in the audit trail')
+    .option('--identity <email>', 'every certificate of this person')
+    .option('--principal <name>', 'every certificate naming this principal')
+    .option('--key-id <id>', 'the certificate with this key id')
+    .option('--fingerprint <SHA256:…>', 'this user key: its certificates, past and future')
+    .action((id: string | undefined, o) => run(o.json, async ({ identity, revocations }, out) => {
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const others = [o.identity, o.principal, o.keyId, o.fingerprint].filter((v) => v !== undefined).length;
+      if (id !== undefined && others > 0) throw new CliInputError('give a certificate id, or one of --identity, --principal, --key-id and --fingerprint, not both');
+      const selector = id !== undefined ? { kind: 'certificate' as const, value: id.toLowerCase() }
+        : await asInput(Promise.resolve().then(() => parseSelector({ identity: o.identity, principal: o.principal, key_id: o.keyId, public_key_fingerprint: o.fingerprint })));
+      const r = await asInput(revocations.revoke(scope, o.app, selector, o.reason, 'cli'));
+      out.result(r, `revoked ${r.certificates} certificate(s) by ${r.kind} (revocation ${r.id})`);
+    }));
+}

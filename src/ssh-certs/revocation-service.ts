@@ -1,0 +1,99 @@
+import { createHash } from 'node:crypto';
+import { rfc3339, type Clock } from '../platform/clock.ts';
+import type { Random } from '../platform/random.ts';
+import { errors } from '../platform/http/errors.ts';
+import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
+import { canonicalEmail } from '../platform/text.ts';
+import type { Scope } from '../identity/authenticate.ts';
+import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
+import type { AccessCasStore } from '../access-cas/access-cas-store.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { encodeKrl } from '../openssh/krl.ts';
+import type { CertRow, InventoryFilter, RevocationRow, RevocationStore, Selector } from './revocation-store.ts';
+
+const PRINCIPAL = /^[A-Za-z0-9._@+_-]{1,256}$/;
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/** The wire form of an inventory row. */
+export function certificateView(row: CertRow, now: Date, revocation?: RevocationRow | null) {
+  const status = row.revoked_at !== null ? 'revoked' : Date.parse(row.valid_before) <= now.getTime() ? 'expired' : 'valid';
+  return {
+    id: row.id, serial: row.serial, key_id: row.key_id, principals: JSON.parse(row.principals) as string[], identity: row.identity,
+    public_key_type: row.public_key_type, public_key_fingerprint: row.public_key_fingerprint,
+    valid_after: rfc3339(new Date(row.valid_after)), valid_before: rfc3339(new Date(row.valid_before)),
+    critical_options: JSON.parse(row.critical_options) as Record<string, string>, extensions: Object.keys(JSON.parse(row.extensions) as object),
+    source: row.source, created_at: rfc3339(new Date(row.created_at)), status,
+    ...(row.revoked_at === null ? {} : { revoked_at: rfc3339(new Date(row.revoked_at)) }),
+    ...(revocation ? { revocation: { id: revocation.id, kind: revocation.kind, reason: revocation.reason, actor: revocation.actor, created_at: rfc3339(new Date(revocation.created_at)) } } : {}),
+  };
+}
+
+/** A selector from the wire, checked: exactly one of its fields, each in the form it is stored in. */
+export function parseSelector(body: { identity?: string | undefined; principal?: string | undefined; key_id?: string | undefined; public_key_fingerprint?: string | undefined }): Selector {
+  const given = Object.entries(body).filter(([k, v]) => v !== undefined && k !== 'reason');
+  if (given.length !== 1) throw errors.invalidRequest('name exactly one of identity, principal, key_id and public_key_fingerprint');
+  const [field, value] = given[0] as [string, string];
+  if (field === 'principal' && !PRINCIPAL.test(value)) throw errors.invalidRequest('not a principal', '/principal');
+  if (field === 'public_key_fingerprint' && !FINGERPRINT.test(value)) throw errors.invalidRequest('a SHA256: fingerprint as ssh-keygen -l prints it', '/public_key_fingerprint');
+  if (field === 'identity') return { kind: 'identity', value: canonicalEmail(value) };
+  if (field === 'principal') return { kind: 'principal', value };
+  if (field === 'key_id') return { kind: 'key_id', value };
+  return { kind: 'key', value };
+}
+
+/** The inventory of an application's certificates, their revocation, and the KRL servers enforce it with. */
+export function createRevocationService(deps: {
+  store: RevocationStore;
+  apps: Pick<AccessAppsStore, 'get'>;
+  cas: Pick<AccessCasStore, 'getByApp'>;
+  audit: Pick<AuditLog, 'row'>;
+  clock: Clock;
+  random: Random;
+}) {
+  const { store, apps, cas, audit, clock, random } = deps;
+
+  return {
+    async list(scope: Scope, appId: string, filter: InventoryFilter, page: PageRequest) {
+      const app = await requireApp(apps, scope, appId);
+      const now = clock.now();
+      const { rows, total } = await store.list(app.id, filter, now.toISOString(), pageOffset(page), page.perPage);
+      return { items: rows.map((r) => certificateView(r, now)), info: resultInfo(page, rows.length, total) };
+    },
+    async get(scope: Scope, appId: string, id: string) {
+      const app = await requireApp(apps, scope, appId);
+      const row = await store.get(app.id, id.toLowerCase());
+      if (!row) throw errors.notFound();
+      return certificateView(row, clock.now(), row.revocation);
+    },
+    /** Revokes what the selector picks; 404 when a single certificate is named and does not exist. */
+    async revoke(scope: Scope, appId: string, selector: Selector, reason: string, actor: string) {
+      const app = await requireApp(apps, scope, appId);
+      if (selector.kind === 'certificate' && !(await store.get(app.id, selector.value))) throw errors.notFound();
+      const revocation: RevocationRow = {
+        id: random.uuid(), account_id: app.account_id, app_id: app.id, kind: selector.kind, value: selector.value,
+        reason, actor, certificates: 0, created_at: clock.now().toISOString(),
+      };
+      const count = await store.revoke(app.id, selector, revocation, (n) => audit.row({
+        accountId: app.account_id, type: 'ssh_certificate.revoked', actor, subject: revocation.id,
+        data: { app_id: app.id, kind: selector.kind, value: selector.value, reason, certificates: n },
+      }));
+      return { id: revocation.id, kind: selector.kind, value: selector.value, reason, certificates: count, created_at: rfc3339(new Date(revocation.created_at)) };
+    },
+    /** The app's KRL: its bytes, an ETag of them, and its version. */
+    async krl(scope: Scope, appId: string) {
+      const app = await requireApp(apps, scope, appId);
+      const ca = await cas.getByApp(app.id);
+      const source = await store.krlSource(app.id, ca?.id ?? null, clock.now().toISOString());
+      const bytes = encodeKrl({
+        version: BigInt(source.version),
+        generatedDate: BigInt(Math.floor(Date.parse(source.updatedAt ?? '1970-01-01T00:00:00Z') / 1000)),
+        comment: `access-ca app ${app.id}`,
+        certificates: source.byCaKey.map((k) => ({ caKeyBlob: Buffer.from(k.publicKey, 'base64'), serials: k.serials.map((s) => BigInt(s)), keyIds: [] })),
+        sha256Keys: source.fingerprints.map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
+      });
+      return { bytes, version: source.version, etag: `"${createHash('sha256').update(bytes).digest('base64url')}"` };
+    },
+  };
+}
+
+export type RevocationService = ReturnType<typeof createRevocationService>;
