@@ -3,6 +3,7 @@
 import { call, closeAgent, rate, startCeiling, CONCURRENCY } from './bench-http.ts';
 import { postgresReachable, startBenchNode } from './bench-store.ts';
 import { measureCaApi } from './ca-api.ts';
+import { krlReport, measureKrl } from './krl.ts';
 import { measureSign } from './sign.ts';
 
 const N = Number(process.env['BENCH_N'] ?? 2000);
@@ -38,3 +39,7 @@ for (const scenario of Object.keys(results['sqlite']!)) {
 if (kinds.length === 1) console.log('(no PostgreSQL at 127.0.0.1:5432: SQLite only)');
 await ceiling.app.close();
 closeAgent();
+
+// Pure CPU, no server: the KRL encoder on 100,000 revoked serials (bench/krl.ts).
+console.log('');
+for (const line of krlReport(measureKrl())) console.log(line);

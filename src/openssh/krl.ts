@@ -1,7 +1,7 @@
 // OpenSSH Key Revocation Lists (PROTOCOL.krl): a pure encoder, and a bounded decoder for our tests and
 // tooling. The encoder chooses serial encodings with the cost model of OpenSSH's krl.c, so a KRL we write
-// is as small as the one ssh-keygen would write for the same revocations, and byte-identical to it
-// while no bitmap would outgrow what sshd can read (see MAX_BITMAP_BITS).
+// is as small as the one ssh-keygen would write for the same revocations, and byte-identical to it when
+// ssh-keygen added the CAs in blob order and no bitmap would outgrow what sshd can read (MAX_BITMAP_BITS).
 import { SshReader, SshWriter } from './ssh-wire.ts';
 
 export interface KrlCertificates {
@@ -106,7 +106,7 @@ interface MergedCa {
 
 /** One entry per CA blob; "any CA" is the empty blob, which sorts first in byte order. */
 function mergeCas(entries: KrlCertificates[]): MergedCa[] {
-  const byBlob = new Map<string, { blob: Buffer; serials: bigint[]; keyIds: Buffer[] }>();
+  const byBlob = new Map<string, MergedCa>();
   for (const entry of entries) {
     if (entry.caKeyBlob !== null) {
       if (!Buffer.isBuffer(entry.caKeyBlob) || entry.caKeyBlob.length === 0) {
@@ -141,31 +141,41 @@ function encodeCertificatesSection(ca: MergedCa): Buffer {
   return w.toBuffer();
 }
 
-/** Sorted, unique runs of consecutive serials: [lo, hi] inclusive. */
-function serialRuns(serials: bigint[]): Array<[bigint, bigint]> {
+/** Sorted, unique runs of consecutive serials: run i is lo[i]..hi[i] inclusive. */
+function serialRuns(serials: bigint[]): { lo: BigUint64Array; hi: BigUint64Array; count: number } {
   const sorted = BigUint64Array.from(serials).sort();
-  const runs: Array<[bigint, bigint]> = [];
+  const lo = new BigUint64Array(sorted.length);
+  const hi = new BigUint64Array(sorted.length);
+  let count = 0;
   for (const s of sorted) {
-    const last = runs[runs.length - 1];
-    if (last && s <= last[1] + 1n) {
-      if (s > last[1]) last[1] = s;
-    } else runs.push([s, s]);
+    if (count > 0 && s <= hi[count - 1]! + 1n) {
+      if (s > hi[count - 1]!) hi[count - 1] = s;
+    } else {
+      lo[count] = s;
+      hi[count] = s;
+      count++;
+    }
   }
-  return runs;
+  return { lo, hi, count };
 }
+
+// krl.c clamps to 2^31 to avoid overflow; the limit is high enough not to change any choice.
+const clampBits = (v: bigint): number => Number(v < 1n << 31n ? v : 1n << 31n);
+const toBytes = (bits: number): number => Math.floor((bits + 7) / 8);
+/** chooseNextSection's answer when the next run starts a new bitmap section though one is open. */
+const RESTART_BITMAP = 0x100;
 
 /**
  * krl.c's choose_next_state: a bit-cost estimate of continuing or switching to each section type for
  * the next run, rounded to bytes, with its tie-breaking order (bitmap, range, list, new bitmap). The
- * only change is that a bitmap may not span more than MAX_BITMAP_BITS.
+ * only change is that a bitmap may not grow past MAX_BITMAP_BITS. A new bitmap needs no such check:
+ * it costs at least 72 + contig bits against a range's 136 to 208, so a run too long for one bitmap
+ * is always a range. Returns the section type, or RESTART_BITMAP | KRL_SECTION_CERT_SERIAL_BITMAP.
  */
 function chooseNextSection(
-  current: SerialSection | 0, contig: bigint, final: boolean, lastGap: bigint, nextGap: bigint,
-  canExtendBitmap: boolean, canStartBitmap: boolean,
-): { next: SerialSection; restart: boolean } {
-  // krl.c clamps to 2^31 to avoid overflow; the limit is high enough not to change any choice.
-  const clamp = (v: bigint) => Number(v < 1n << 31n ? v : 1n << 31n);
-  const c = clamp(contig), last = clamp(lastGap), next = clamp(nextGap);
+  current: SerialSection | 0, contig: bigint, final: boolean, lastGap: bigint, nextGap: bigint, canExtendBitmap: boolean,
+): number {
+  const c = clampBits(contig), last = clampBits(lastGap), next = clampBits(nextGap);
   // Switching costs: a new section costs its type byte and length (8 + 64 bits, krl.c's estimate).
   let list = 0, bitmap = 0, restart = 0, range = 8;
   switch (current) {
@@ -184,25 +194,18 @@ function chooseNextSection(
   range += 2 * 64 + (final ? 0 : 8 + 64);
   bitmap += last + c + (final ? 0 : Math.min(next, 8 + 64));
   restart += c + (final ? 0 : Math.min(next, 8 + 64));
-  const bytes = (bits: number) => Math.floor((bits + 7) / 8);
-  let costBitmap = bytes(bitmap);
-  let costRestart = bytes(restart);
-  const costRange = bytes(range);
-  const costList = bytes(list);
-  if (current === KRL_SECTION_CERT_SERIAL_BITMAP ? !canExtendBitmap : !canStartBitmap) costBitmap = Infinity;
-  if (!canStartBitmap) costRestart = Infinity;
 
-  let choice: { next: SerialSection; restart: boolean } = { next: KRL_SECTION_CERT_SERIAL_BITMAP, restart: false };
-  let cost = costBitmap;
-  if (costRange < cost) {
-    choice = { next: KRL_SECTION_CERT_SERIAL_RANGE, restart: false };
-    cost = costRange;
+  let choice: number = KRL_SECTION_CERT_SERIAL_BITMAP;
+  let cost = current === KRL_SECTION_CERT_SERIAL_BITMAP && !canExtendBitmap ? Infinity : toBytes(bitmap);
+  if (toBytes(range) < cost) {
+    choice = KRL_SECTION_CERT_SERIAL_RANGE;
+    cost = toBytes(range);
   }
-  if (costList < cost) {
-    choice = { next: KRL_SECTION_CERT_SERIAL_LIST, restart: false };
-    cost = costList;
+  if (toBytes(list) < cost) {
+    choice = KRL_SECTION_CERT_SERIAL_LIST;
+    cost = toBytes(list);
   }
-  if (costRestart < cost) choice = { next: KRL_SECTION_CERT_SERIAL_BITMAP, restart: true };
+  if (toBytes(restart) < cost) choice = KRL_SECTION_CERT_SERIAL_BITMAP | RESTART_BITMAP;
   return choice;
 }
 
@@ -211,40 +214,43 @@ function encodeSerials(serials: bigint[]): Buffer {
   const out = new SshWriter();
   const runs = serialRuns(serials);
   let state: SerialSection | 0 = 0;
-  let sect = new SshWriter();
+  let listed: bigint[] = []; // a list, or a range's [lo, hi]: written as u64s when the section ends
   let bitmapStart = 0n;
   let bitmapBits: number[] = [];
   let last = 0n;
-  const flush = () => {
-    if (state === KRL_SECTION_CERT_SERIAL_BITMAP) sect.mpint(bitmapBytes(bitmapBits));
-    out.byte(state).string(sect.toBuffer());
-    sect = new SshWriter();
+  const flush = (): void => {
+    if (state === KRL_SECTION_CERT_SERIAL_BITMAP) {
+      out.byte(state).string(new SshWriter().uint64(bitmapStart).mpint(bitmapBytes(bitmapBits)).toBuffer());
+    } else {
+      const body = Buffer.alloc(8 * listed.length);
+      listed.forEach((s, i) => body.writeBigUInt64BE(s, 8 * i));
+      out.byte(state).string(body);
+    }
+    listed = [];
+    bitmapBits = [];
   };
-  for (let i = 0; i < runs.length; i++) {
-    const [lo, hi] = runs[i]!;
-    const following = runs[i + 1];
+  for (let i = 0; i < runs.count; i++) {
+    const lo = runs.lo[i]!, hi = runs.hi[i]!;
+    const final = i + 1 === runs.count;
     const contig = hi - lo + 1n;
-    const { next, restart } = chooseNextSection(
-      state, contig, following === undefined, state === 0 ? 0n : lo - last, following ? following[0] - hi : 0n,
+    const choice = chooseNextSection(
+      state, contig, final, state === 0 ? 0n : lo - last, final ? 0n : runs.lo[i + 1]! - hi,
       state === KRL_SECTION_CERT_SERIAL_BITMAP && hi - bitmapStart < BigInt(MAX_BITMAP_BITS),
-      contig <= BigInt(MAX_BITMAP_BITS),
     );
+    const next = (choice & 0xff) as SerialSection;
+    const restart = (choice & RESTART_BITMAP) !== 0;
     // A range section holds a single range; any other section ends when the type changes.
     if (state !== 0 && (restart || next !== state || state === KRL_SECTION_CERT_SERIAL_RANGE)) flush();
     if (next !== state || restart) {
       state = next;
-      if (state === KRL_SECTION_CERT_SERIAL_BITMAP) {
-        bitmapStart = lo;
-        bitmapBits = [];
-        sect.uint64(bitmapStart); // serial_offset: bit N revokes serial_offset + N
-      }
+      bitmapStart = lo; // serial_offset, if this is a bitmap: bit N revokes serial_offset + N
     }
     switch (state) {
       case KRL_SECTION_CERT_SERIAL_LIST:
-        for (let s = lo; s <= hi; s++) sect.uint64(s);
+        for (let s = lo; s <= hi; s++) listed.push(s);
         break;
       case KRL_SECTION_CERT_SERIAL_RANGE:
-        sect.uint64(lo).uint64(hi);
+        listed.push(lo, hi);
         break;
       case KRL_SECTION_CERT_SERIAL_BITMAP:
         for (let s = lo; s <= hi; s++) bitmapBits.push(Number(s - bitmapStart));
@@ -295,7 +301,7 @@ export function decodeKrl(bytes: Buffer): DecodedKrl {
   r.bytes(); // reserved
   const comment = cstringText(r.bytes(), 'comment');
 
-  const cas = new Map<string, { blob: Buffer | null; serials: bigint[]; keyIds: string[] }>();
+  const cas = new Map<string, DecodedCa>();
   const budget = { serials: 0 };
   const explicitKeys: Buffer[] = [];
   const sha1Keys: Buffer[] = [];
@@ -334,9 +340,12 @@ export function decodeKrl(bytes: Buffer): DecodedKrl {
   };
 }
 
+/** A CA's revocations while decoding; sorted and made unique at the end. */
+interface DecodedCa { blob: Buffer | null; serials: bigint[]; keyIds: string[] }
+
 function decodeCertificatesSection(
   data: Buffer,
-  cas: Map<string, { blob: Buffer | null; serials: bigint[]; keyIds: string[] }>,
+  cas: Map<string, DecodedCa>,
   budget: { serials: number },
 ): void {
   const r = new SshReader(data);

@@ -88,7 +88,8 @@ export function createRevocationService(deps: {
         version: BigInt(source.version),
         generatedDate: BigInt(Math.floor(Date.parse(source.updatedAt ?? '1970-01-01T00:00:00Z') / 1000)),
         comment: `access-ca app ${app.id}`,
-        certificates: source.byCaKey.map((k) => ({ caKeyBlob: Buffer.from(k.publicKey, 'base64'), serials: k.serials.map((s) => BigInt(s)), keyIds: [] })),
+        // Serial 0 is never issued (and OpenSSH cannot revoke it): a stray one must not break every host's KRL.
+        certificates: source.byCaKey.map((k) => ({ caKeyBlob: Buffer.from(k.publicKey, 'base64'), serials: k.serials.filter((s) => s !== '0').map((s) => BigInt(s)), keyIds: [] })),
         sha256Keys: source.fingerprints.map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
       });
       return { bytes, version: source.version, etag: `"${createHash('sha256').update(bytes).digest('base64url')}"` };
