@@ -15,6 +15,7 @@ import { registerAccessCommands } from './access-commands.ts';
 import { registerCertCommands } from './cert-commands.ts';
 import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
+import { registerSshdSyncCommand } from './sshd-sync.ts';
 
 const HELP_FOOTER = `
 Environment:
@@ -95,7 +96,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
     .action((o) => run(o.json, async (_s, out) => out.result({ migrated: true }, 'store is up to date')));
 
   registerAdminCommands(program, run);
-  registerSshAdminCommands(program, run);
+  registerSshAdminCommands(program, run, { runClient, streams });
   registerCaCommands(program, run);
   registerAccessCommands(program, run);
   registerAuditCommands(program, run);
@@ -103,6 +104,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
   registerTransferCommands(program, run);
 
   registerSshClientCommands(program, runClient, env);
+  registerSshdSyncCommand(program, runClient, streams);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -7,7 +7,9 @@ import { IdentityInputError } from '../identity/identity-service.ts';
 import { IdpInput } from '../identity-providers/identity-providers-schemas.ts';
 import { CertPolicyInput } from '../ssh-certs/policy/cert-policy-schemas.ts';
 import { normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
-import { table } from './output.ts';
+import { table, type Streams } from './output.ts';
+import type { RunClient } from './ssh-client-commands.ts';
+import { KRL_FILE, sshdConfigFromServer, TRUST_FILE } from './sshd-sync.ts';
 import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
 import { CLI_ACTOR } from '../audit/audit-log.ts';
 
@@ -39,8 +41,8 @@ export function mergeTrustedCaFile(path: string, appId: string, keyLine: string)
   renameSync(tmp, path);
 }
 
-/** Identity providers, certificate policy and the sshd side; offline on the data dir. */
-export function registerSshAdminCommands(program: Command, run: Run): void {
+/** Identity providers, certificate policy and the sshd side; offline on the data dir (sshd-config --server excepted). */
+export function registerSshAdminCommands(program: Command, run: Run, client: { runClient: RunClient; streams: Streams }): void {
   const idp = program.command('idp').description('manage identity providers (whose JWTs name people)');
   idp.command('add').description('trust an identity provider\'s tokens for an account')
     .requiredOption('--account <id>', 'account id')
@@ -101,12 +103,18 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
       out.result(view, JSON.stringify(view, null, 2));
     }));
 
-  program.command('sshd-config').description('print the sshd lines for an app\'s CA and write its public key for TrustedUserCAKeys')
+  program.command('sshd-config').description('print the sshd lines for an app\'s CA and write its public key for TrustedUserCAKeys; with --server, fetch the CA keys and KRL once from the API instead of the data dir')
     .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
     .requiredOption('--app <id>', 'application id')
     .option('--ca-file <path>', 'the TrustedUserCAKeys file to update (other keys in it are kept)', '/etc/ssh/access-ca.pub')
+    .option('--server <url>', 'fetch from this access-ca server (its origin) instead of opening the data dir, as sshd-sync --once does')
+    .option('--token-file <file>', 'with --server: an API token with "Access: Apps and Policies Read" (mode 0600 or stricter)')
+    .option('--dir <dir>', `with --server: where to write ${TRUST_FILE} and ${KRL_FILE}`)
     .option('--json', 'print JSON')
-    .action((o) => run(o.json, async ({ identity, apps, cas }, out) => {
+    .action((o, cmd: Command) => (o.server !== undefined || o.tokenFile !== undefined || o.dir !== undefined
+      // The server mode never opens a store: a host needs only the URL and a read token.
+      ? client.runClient(o.json, (out) => sshdConfigFromServer(o, cmd.getOptionValueSource('caFile') === 'cli', out, client.streams))
+      : run(o.json, async ({ identity, apps, cas }, out) => {
       const scope = await identity.resolveScope(o.account, o.zone);
       const app = await asInput(apps.get(scope, o.app));
       const ca = await asInput(cas.get(scope, app.id));
@@ -119,5 +127,5 @@ export function registerSshAdminCommands(program: Command, run: Run): void {
         '#   AuthorizedPrincipalsFile /etc/ssh/auth_principals/%u',
       ];
       out.result({ ca_file: file, public_key: ca.public_key, sshd_config: lines.filter((l) => !l.startsWith('#')) }, lines.join('\n'));
-    }));
+    })));
 }

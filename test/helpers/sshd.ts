@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -46,7 +46,8 @@ export interface TestSshd {
   stop(): Promise<void>;
 }
 
-export async function startSshd(caFile: string): Promise<TestSshd> {
+/** `trust` is the TrustedUserCAKeys file, or the sshd_config lines to use instead (e.g. with RevokedKeys). */
+export async function startSshd(trust: string | string[]): Promise<TestSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'access-ca-sshd-'));
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
@@ -57,7 +58,7 @@ export async function startSshd(caFile: string): Promise<TestSshd> {
   const config = join(dir, 'sshd_config');
   writeFileSync(config, [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${hostKey}`, `PidFile ${pidFile}`,
-    `TrustedUserCAKeys ${caFile}`, 'AuthorizedKeysFile none', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
+    ...(typeof trust === 'string' ? [`TrustedUserCAKeys ${trust}`] : trust), 'AuthorizedKeysFile none', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes', 'UsePAM no', 'StrictModes no', 'LogLevel VERBOSE', '',
   ].join('\n'));
   const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -82,6 +83,7 @@ export async function startSshd(caFile: string): Promise<TestSshd> {
         }
       }
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
