@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { postgresTestDatabase, postgresUnavailable } from '../test/helpers/databases.ts';
 import { buildApp, defaultAppConfig } from '../src/app.ts';
 import { systemClock } from '../src/platform/clock.ts';
@@ -9,6 +7,7 @@ import { openStoreRuntime, type StoreRuntime } from '../src/platform/store-runti
 import { createIdentityStore } from '../src/identity/identity-store.ts';
 import { createIdentityService } from '../src/identity/identity-service.ts';
 import type { FastifyInstance } from 'fastify';
+import { testTempDir } from '../test/helpers/temp-dir.ts';
 
 /** A fresh store of one kind with a running app on loopback, an account and an all-powerful token. */
 export interface BenchNode {
@@ -25,7 +24,7 @@ export interface BenchNode {
 export const postgresReachable = async (): Promise<boolean> => (await postgresUnavailable()) === null;
 
 export async function startBenchNode(kind: 'sqlite' | 'postgres'): Promise<BenchNode> {
-  const dir = mkdtempSync(join(tmpdir(), 'access-ca-bench-'));
+  const dir = testTempDir('access-ca-bench-');
   const pg = kind === 'postgres' ? await postgresTestDatabase() : null;
   const databaseUrl = pg?.url;
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl, masterKeyFile: undefined });

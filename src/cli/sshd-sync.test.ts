@@ -2,8 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeKrl } from '../openssh/krl.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
@@ -12,12 +11,13 @@ import {
   type SyncTarget,
 } from './sshd-sync.ts';
 import { runCli } from './program.ts';
+import { testTempDir } from '../../test/helpers/temp-dir.ts';
 
 const ACCOUNT = '0123456789abcdef0123456789abcdef';
 const APP = '3f1c7a52-8c3e-4b8e-9d41-2a6f0e5b7c19';
 
 function withTmp<T>(fn: (dir: string) => Promise<T> | T): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'access-ca-sync-unit-'));
+  const dir = testTempDir('access-ca-sync-unit-');
   return Promise.resolve().then(() => fn(dir)).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliInProcess, runCliProcess, startServer } from '../helpers/server-process.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
-const fresh = () => join(mkdtempSync(join(tmpdir(), 'access-ca-cli-')), 'data');
+const fresh = () => join(testTempDir('access-ca-cli-'), 'data');
 const json = (s: string) => {
   const lines = s.trim().split('\n');
   assert.equal(lines.length, 1, `exactly one line of JSON on stdout, got: ${s}`);
@@ -119,7 +119,7 @@ describe('CLI', () => {
     const { withServices } = await import('../../src/cli/cli-services.ts');
     const { storeConfig } = await import('../../src/cli/cli-config.ts');
     await withServices(storeConfig({ dataDir }, {}, '/'), (s) => s.cas.create({ accountId: account, zoneId: null }, app));
-    const other = join(mkdtempSync(join(tmpdir(), 'access-ca-key-')), 'other.key');
+    const other = join(testTempDir('access-ca-key-'), 'other.key');
     writeFileSync(other, randomBytes(32).toString('base64'), { mode: 0o600 });
     const r = await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: other });
     assert.equal(r.code, 2);
@@ -142,7 +142,7 @@ describe('CLI', () => {
   it('a store with nothing sealed in it takes the master key it is opened with', async () => {
     const dataDir = fresh();
     assert.equal((await runCliInProcess(['--data-dir', dataDir, 'migrate'])).code, 0);
-    const other = join(mkdtempSync(join(tmpdir(), 'access-ca-key-')), 'other.key');
+    const other = join(testTempDir('access-ca-key-'), 'other.key');
     writeFileSync(other, randomBytes(32).toString('base64'), { mode: 0o600 });
     assert.equal((await runCliInProcess(['--data-dir', dataDir, 'account', 'list'], { ACCESS_CA_MASTER_KEY_FILE: other })).code, 0);
   });

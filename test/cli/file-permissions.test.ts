@@ -1,13 +1,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCliInProcess, runCliProcess } from '../helpers/server-process.ts';
 import { openStoreRuntime } from '../../src/platform/store-runtime.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'access-ca-perms-'));
+const root = testTempDir('access-ca-perms-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let n = 0;

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCliInProcess } from '../helpers/server-process.ts';
 import { makeTestIdp } from '../helpers/test-idp.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'access-ca-sshcli-'));
+const tmp = () => testTempDir('access-ca-sshcli-');
 const one = (s: string) => JSON.parse(s.trim());
 
 describe('CLI for certificates', () => {

@@ -2,8 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Cloudflare from 'cloudflare';
 import CloudflareV4 from 'cloudflare-v4';
@@ -13,6 +12,7 @@ import { createKeyVault, loadMasterKey } from '../../src/platform/crypto/key-vau
 import { caKeyAad } from '../../src/access-cas/ca-key-material.ts';
 import { createPrivateKey } from 'node:crypto';
 import SQLite from 'better-sqlite3';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 /** Counts the SDK's HTTP requests, so retries and pagination can be asserted. */
 function countingFetch() {
@@ -184,7 +184,7 @@ console.log(ca.id);
     const missing = missingTool('ssh-keygen', ['-?']);
     if (missing) return t.skip(missing);
     assert.ok(publicKeys.length >= 255, `collected ${publicKeys.length}`);
-    const file = join(mkdtempSync(join(tmpdir(), 'access-ca-keys-')), 'keys.pub');
+    const file = join(testTempDir('access-ca-keys-'), 'keys.pub');
     writeFileSync(file, `${publicKeys.join('\n')}\n`);
     const r = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', file], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);

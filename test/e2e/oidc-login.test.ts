@@ -1,13 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanEnv, MAIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startTestOp, type TestOp } from '../helpers/test-op.ts';
 import { actAsPerson } from '../helpers/oidc-person.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd, type TestSshd } from '../helpers/sshd.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = sshdUnavailable();
 const HOST = 'bastion.test';
@@ -37,7 +37,7 @@ describe('end to end: people sign in with a real OpenID Provider and ssh with th
   let server: ServerProcess;
   let sshd: TestSshd;
   let alice: ReturnType<typeof addTestUser>;
-  const work = mkdtempSync(join(tmpdir(), 'access-ca-oidc-'));
+  const work = testTempDir('access-ca-oidc-');
   const caFile = join(work, 'ca.pub');
 
   const api = async (method: string, path: string, body?: unknown) => {

@@ -1,12 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, runCliProcess, runCliInProcess, type ServerProcess } from '../helpers/server-process.ts';
 import SQLite from 'better-sqlite3';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd, type TestSshd } from '../helpers/sshd.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = sshdUnavailable();
 
@@ -18,7 +18,7 @@ describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip
   let bob: ReturnType<typeof addTestUser>;
   let app: { id: string; aud: string };
   let signToken: string;
-  const work = mkdtempSync(join(tmpdir(), 'access-ca-e2e-'));
+  const work = testTempDir('access-ca-e2e-');
   const caFile = join(work, 'trusted-user-ca.pub');
   let jwtFile: string;
 

@@ -2,11 +2,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanEnv, MAIN, ROOT, runCliInProcess, runCliProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { addTestUser, startSshd, sshdUnavailable, sshWith, type TestSshd } from '../helpers/sshd.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = sshdUnavailable();
 
@@ -30,7 +30,7 @@ describe('end to end: sshd-sync keeps a stock sshd\'s TrustedUserCAKeys and Revo
   let readTokenFile: string;
   let signToken: string;
   let writeOnlyTokenFile: string;
-  const work = mkdtempSync(join(tmpdir(), 'access-ca-sync-e2e-'));
+  const work = testTempDir('access-ca-sync-e2e-');
   const running: { stop(): Promise<void> }[] = [];
 
   const api = async (method: string, path: string, body?: unknown, token = server.token) => {

@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase, type OpenDatabase } from '../../src/platform/db/database.ts';
+import { testTempDir } from './temp-dir.ts';
 
 /** The server the PostgreSQL tests use: this machine's, unless ACCESS_CA_TEST_POSTGRES_URL names another. */
 export const POSTGRES_ADMIN_URL = process.env['ACCESS_CA_TEST_POSTGRES_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -30,7 +30,7 @@ export interface TestDatabase {
 
 /** A fresh SQLite file in a temp dir. */
 export function sqliteTestDatabase(): TestDatabase {
-  const dir = mkdtempSync(join(tmpdir(), 'access-ca-db-'));
+  const dir = testTempDir('access-ca-db-');
   const path = join(dir, 'access-ca.db');
   return {
     url: path,

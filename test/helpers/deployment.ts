@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCliInProcess, type ServerProcess } from './server-process.ts';
 import { makeTestIdp, type TestIdp } from './test-idp.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { testTempDir } from './temp-dir.ts';
 
 /** A master key file shared by every node of one deployment. */
 export function sharedMasterKey(): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'access-ca-mk-')), 'master.key');
+  const file = join(testTempDir('access-ca-mk-'), 'master.key');
   writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
   return file;
 }

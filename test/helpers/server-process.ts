@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { testTempDir } from './temp-dir.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const MAIN = join(ROOT, 'src/main.ts');
@@ -31,7 +30,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /** Starts the server from source (as `npm run dev` does) and waits until it listens. */
 export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
-  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'access-ca-srv-'));
+  const dataDir = opts.dataDir ?? testTempDir('access-ca-srv-');
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
     cwd: ROOT,
     env: cleanEnv({ ACCESS_CA_LOG_LEVEL: 'warn', ...DEV_IDP, ...opts.env }),

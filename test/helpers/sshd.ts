@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
+import { testTempDir } from './temp-dir.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -48,7 +48,7 @@ export interface TestSshd {
 
 /** `trust` is the TrustedUserCAKeys file, or the sshd_config lines to use instead (e.g. with RevokedKeys). */
 export async function startSshd(trust: string | string[]): Promise<TestSshd> {
-  const dir = mkdtempSync(join(tmpdir(), 'access-ca-sshd-'));
+  const dir = testTempDir('access-ca-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
   const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);

@@ -1,6 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, defaultAppConfig, type AppConfig } from '../../src/app.ts';
 import { systemClock, type Clock } from '../../src/platform/clock.ts';
@@ -9,6 +7,7 @@ import { openStoreRuntime, type StoreRuntime } from '../../src/platform/store-ru
 import { createIdentityStore } from '../../src/identity/identity-store.ts';
 import { createIdentityService, type IdentityService } from '../../src/identity/identity-service.ts';
 import type { Db } from '../../src/platform/db/schema.ts';
+import { testTempDir } from './temp-dir.ts';
 
 export const WRITE = 'Access: Apps and Policies Write';
 export const READ = 'Access: Apps and Policies Read';
@@ -46,7 +45,7 @@ export interface TestApp {
 
 /** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
 export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string } = {}): Promise<TestApp> {
-  const dir = mkdtempSync(join(tmpdir(), 'access-ca-test-'));
+  const dir = testTempDir('access-ca-test-');
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: opts.databaseUrl, masterKeyFile: undefined });
   const clock = opts.clock ?? systemClock;
   const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;

@@ -1,14 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp } from '../helpers/test-idp.ts';
 import { runCliInProcess } from '../helpers/server-process.ts';
 import { secretHash } from '../../src/identity/identity-service.ts';
 import type { Clock } from '../../src/platform/clock.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const APPS_WRITE = 'Access: Apps and Policies Write';
 const IDP_WRITE = 'Access: Organizations, Identity Providers, and Groups Write';
@@ -91,7 +91,7 @@ describe('the audit trail: admin changes through the API and the CLI, listed by 
     secrets.push(secret1, secret2);
     const provider = await api('POST', '/access/identity_providers', { name: 'corp', config: { issuer: 'https://corp.example', jwks: idp.jwks, client_id: 'access-ca', client_secret: secret1 } }, 201);
     await api('PUT', `/access/identity_providers/${provider.id}`, { name: 'corp sso', config: { issuer: 'https://corp.example', jwks: idp.jwks, client_id: 'access-ca', client_secret: secret2 } }, 200);
-    const jwksFile = join(mkdtempSync(join(tmpdir(), 'access-ca-audit-')), 'jwks.json');
+    const jwksFile = join(testTempDir('access-ca-audit-'), 'jwks.json');
     writeFileSync(jwksFile, JSON.stringify(idp.jwks));
     const viaCli = await cliJson('idp', 'add', '--account', a.accountId, '--issuer', 'https://cli.example', '--jwks-file', jwksFile, '--name', 'cli idp');
     await cliJson('idp', 'remove', viaCli.id, '--account', a.accountId);

@@ -1,7 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { runCliInProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
@@ -13,6 +11,7 @@ import { secretHash } from '../../src/identity/identity-service.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import { ApiError } from '../../src/platform/http/errors.ts';
 import { parseGlobalKeys } from '../../src/cli/serve-command.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const DISABLED = 'Global API keys (X-Auth-Email/X-Auth-Key) are disabled on this server; use an API token (Authorization: Bearer)';
 
@@ -164,7 +163,7 @@ describe('globalKeys: false (serve --no-global-keys, ACCESS_CA_GLOBAL_KEYS=off)'
     assert.equal(parseGlobalKeys('OFF'), false);
     assert.equal(parseGlobalKeys('0'), false);
     assert.throws(() => parseGlobalKeys('no thanks'), /ACCESS_CA_GLOBAL_KEYS must be on or off/);
-    const r = await runCliInProcess(['--data-dir', join(mkdtempSync(join(tmpdir(), 'access-ca-gk-')), 'data'), 'serve'], { ACCESS_CA_GLOBAL_KEYS: 'maybe' });
+    const r = await runCliInProcess(['--data-dir', join(testTempDir('access-ca-gk-'), 'data'), 'serve'], { ACCESS_CA_GLOBAL_KEYS: 'maybe' });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /ACCESS_CA_GLOBAL_KEYS must be on or off/);
   });
@@ -210,8 +209,8 @@ describe('two nodes on one PostgreSQL database: a withdrawn key fails on both at
     pg = await postgresTestDatabase();
     env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
     [a, b] = await Promise.all([
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'gk-node-a-')) }),
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'gk-node-b-')) }),
+      startServer({ env, dataDir: testTempDir('gk-node-a-') }),
+      startServer({ env, dataDir: testTempDir('gk-node-b-') }),
     ]);
     const first = [a, b].find((n) => n.accountId !== '')!;
     accountId = first.accountId;

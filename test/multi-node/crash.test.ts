@@ -1,7 +1,5 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { startServer } from '../helpers/server-process.ts';
@@ -9,12 +7,13 @@ import { postgresTestDatabase, postgresUnavailable } from '../helpers/databases.
 import { nodeApi, prepareSigning, sharedMasterKey } from '../helpers/deployment.ts';
 import { openDatabase, parseDatabaseUrl } from '../../src/platform/db/database.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const pgSkip = await postgresUnavailable();
 
 async function crashUnderLoad(engine: 'sqlite' | 'postgres') {
   const pg = engine === 'postgres' ? await postgresTestDatabase() : null;
-  const dataDir = mkdtempSync(join(tmpdir(), 'access-ca-crash-'));
+  const dataDir = testTempDir('access-ca-crash-');
   const env: Record<string, string> = pg ? { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() } : {};
   const first = await startServer({ env, dataDir });
   const signing = await prepareSigning(first, env);

@@ -1,13 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { runCliInProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
 import { nodeApi, sharedMasterKey, userKey } from '../helpers/deployment.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
 import { openDatabase } from '../../src/platform/db/database.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = await postgresUnavailable();
 
@@ -27,8 +25,8 @@ describe('CA rotation over two nodes on one PostgreSQL database', { skip: skip ?
     pg = await postgresTestDatabase();
     env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
     [a, b] = await Promise.all([
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'node-a-')) }),
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'node-b-')) }),
+      startServer({ env, dataDir: testTempDir('node-a-') }),
+      startServer({ env, dataDir: testTempDir('node-b-') }),
     ]);
     const first = [a, b].find((n) => n.token !== '')!;
     token = first.token;

@@ -1,19 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { statSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Cloudflare from 'cloudflare';
 import { runCliInProcess, startServer } from '../helpers/server-process.ts';
 import { postgresTestDatabase, postgresUnavailable } from '../helpers/databases.ts';
 import { nodeApi, prepareSigning } from '../helpers/deployment.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = await postgresUnavailable();
 
 describe('export from SQLite, import into PostgreSQL', { skip: skip ?? false }, () => {
   it('the official SDK lists the same CAs with the same public keys, and they sign', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'access-ca-transfer-'));
+    const dir = testTempDir('access-ca-transfer-');
     const sqliteDir = join(dir, 'sqlite');
     const source = await startServer({ dataDir: sqliteDir });
     const signing = await prepareSigning(source, {});

@@ -1,12 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
 import { nodeApi, prepareSigning, sharedMasterKey, type Signing } from '../helpers/deployment.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = await postgresUnavailable();
 
@@ -24,8 +22,8 @@ describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => 
     env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
     // Both start at once on the empty database: migrations and the first account happen exactly once.
     [a, b] = await Promise.all([
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'node-a-')) }),
-      startServer({ env, dataDir: mkdtempSync(join(tmpdir(), 'node-b-')) }),
+      startServer({ env, dataDir: testTempDir('node-a-') }),
+      startServer({ env, dataDir: testTempDir('node-b-') }),
     ]);
     const banners = [a, b].filter((n) => n.token !== '');
     assert.equal(banners.length, 1, 'one node made the first account and printed its token');

@@ -2,8 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { keyObjectSigner } from '../../src/openssh/ssh-signer.ts';
@@ -12,6 +11,7 @@ import { certTypeFor, parseCertificate, SSH_CERT_TYPE_USER, type CertificateBody
 import { publicKeyBlob, authorizedKeyLine } from '../../src/openssh/public-key-blob.ts';
 import { parseUserPublicKey, fingerprintOf } from '../../src/openssh/user-public-key.ts';
 import { missingTool } from '../helpers/system-tools.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const run = promisify(execFile);
 const COUNT = 1000;
@@ -48,7 +48,7 @@ describe('certificates: 1,000 freshly signed, read back by ssh-keygen -L and by 
     const caBlob = publicKeyBlob(ca.publicKey);
     const signer = keyObjectSigner(ca.privateKey, caBlob);
     const keys = userKeys().map((k) => parseUserPublicKey(authorizedKeyLine(publicKeyBlob(k), 'test')));
-    const dir = mkdtempSync(join(tmpdir(), 'access-ca-certs-'));
+    const dir = testTempDir('access-ca-certs-');
     const seenTypes = new Set<string>();
     let next = 0;
     try {

@@ -2,8 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyObjectSigner, type SshSigner } from '../../src/openssh/ssh-signer.ts';
 import { signCertificate } from '../../src/openssh/sign-certificate.ts';
@@ -13,6 +12,7 @@ import { parseUserPublicKey, type UserPublicKey } from '../../src/openssh/user-p
 import { SshReader } from '../../src/openssh/ssh-wire.ts';
 import { decodeKrl, encodeKrl, type Krl } from '../../src/openssh/krl.ts';
 import { missingTool } from '../helpers/system-tools.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const LIST = 0x20, RANGE = 0x21, BITMAP = 0x22, KEY_ID = 0x23;
 const missing = missingTool('ssh-keygen', ['-?']);
@@ -100,7 +100,7 @@ function expectVerdicts(krl: Buffer, cases: Array<[string, 'ok' | 'REVOKED', str
 
 describe('KRL: our encoder, read by ssh-keygen -Q', { skip: missing ?? false }, () => {
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'access-ca-krl-'));
+    dir = testTempDir('access-ca-krl-');
     caA = makeCa('ca-a');
     caB = makeCa('ca-b');
     alice = userKey();
@@ -206,7 +206,7 @@ describe('KRL: our encoder, read by ssh-keygen -Q', { skip: missing ?? false }, 
 
 describe('KRL: ssh-keygen -k, read by our decoder', { skip: missing ?? false }, () => {
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'access-ca-krl-'));
+    dir = testTempDir('access-ca-krl-');
     caA = makeCa('ca-a');
     alice = userKey();
     bob = userKey();

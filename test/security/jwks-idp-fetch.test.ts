@@ -2,14 +2,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { allowEveryone } from '../helpers/access-policy.ts';
 import { runCliInProcess } from '../helpers/server-process.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
+import { testTempDir } from '../helpers/temp-dir.ts';
 
 const IDP_WRITE = 'Access: Organizations, Identity Providers, and Groups Write';
 const keyLine = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
@@ -225,7 +224,7 @@ describe('security: identity providers\' JWKS URLs reach only public addresses, 
   });
 
   it('idp add on the command line says how many keys it found, and refuses loopback without the allowance', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'access-ca-jwks-'));
+    const dir = testTempDir('access-ca-jwks-');
     const cli = (args: string[], env: Record<string, string> = {}) => runCliInProcess(['--data-dir', join(dir, 'data'), ...args], env);
     const account = JSON.parse((await cli(['account', 'create', '--name', 'x', '--json'])).stdout).id;
     const a = await signingKey('a');

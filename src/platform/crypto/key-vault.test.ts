@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKeyVault, loadMasterKey, MasterKeyError } from './key-vault.ts';
+import { testTempDir } from '../../../test/helpers/temp-dir.ts';
 
 describe('key vault', () => {
   const vault = createKeyVault(randomBytes(32));
@@ -30,7 +30,7 @@ describe('key vault', () => {
   });
 
   it('creates the master key file 0600 once, then reads it back; hex is accepted too', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'access-ca-vault-'));
+    const dir = testTempDir('access-ca-vault-');
     const path = join(dir, 'sub', 'master.key');
     const made = loadMasterKey(path, true);
     assert.equal(made.created, true);

@@ -1,13 +1,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadMasterKey, MasterKeyError } from './key-vault.ts';
+import { testTempDir } from '../../../test/helpers/temp-dir.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'access-ca-mkfile-'));
+const root = testTempDir('access-ca-mkfile-');
 after(() => rmSync(root, { recursive: true, force: true }));
 
 let n = 0;
