@@ -1,13 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeKrl } from '../openssh/krl.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
 import {
-  checkKrl, jitteredDelay, KRL_FILE, MAX_KRL_BYTES, parseInterval, readTokenFile, STATE_FILE, syncLoop, syncOnce, syncTarget, TRUST_FILE, writeFileAtomic,
+  jitteredDelay, KRL_FILE, MAX_KRL_BYTES, parseInterval, readTokenFile, STATE_FILE, syncLoop, syncOnce, syncTarget, TRUST_FILE, writeFileAtomic,
   type SyncTarget,
 } from './sshd-sync.ts';
 import { runCli } from './program.ts';
@@ -295,14 +294,6 @@ describe('sshd-sync: checks', () => {
     for (const [change, message] of bad) assert.throws(() => syncTarget({ ...base, ...change }), message, JSON.stringify(change));
   });
 
-  it('checkKrl takes a KRL ssh-keygen wrote, and the encoder\'s', { skip: spawnSync('ssh-keygen', ['-?']).error ? 'ssh-keygen is not installed' : false }, () => withTmp((dir) => {
-    spawnSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-b', '256', '-N', '', '-f', join(dir, 'ca')]);
-    writeFileSync(join(dir, 'spec'), 'serial: 1-5\nserial: 99\n');
-    const made = spawnSync('ssh-keygen', ['-k', '-f', join(dir, 'krl'), '-s', join(dir, 'ca.pub'), '-z', '42', join(dir, 'spec')], { encoding: 'utf8' });
-    assert.equal(made.status, 0, made.stderr);
-    assert.equal(checkKrl(readFileSync(join(dir, 'krl'))).version, 42n);
-    assert.equal(checkKrl(krlBytes(7, [3n])).version, 7n);
-  }));
 });
 
 describe('sshd-sync: loop mode', () => {

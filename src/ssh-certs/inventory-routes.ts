@@ -6,6 +6,7 @@ import { errors } from '../platform/http/errors.ts';
 import { PRINTABLE_PATTERN, canonicalEmail } from '../platform/text.ts';
 import { actorOf, type Authenticator } from '../identity/authenticate.ts';
 import { rawReply, scopedRouter } from '../identity/scoped-route.ts';
+import { noneMatch } from '../platform/http/conditional.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams } from '../access-apps/access-apps-schemas.ts';
 import { parseSelector, type RevocationService } from './revocation-service.ts';
@@ -84,7 +85,7 @@ export function registerInventoryRoutes(app: FastifyInstance, deps: { auth: Auth
     handler: async ({ scope, params, request }) => {
       const krl = await revocations.krl(scope, params.app_id);
       const headers = { etag: krl.etag, 'x-krl-version': String(krl.version), 'cache-control': 'no-cache' };
-      if (request.headers['if-none-match'] === krl.etag) return rawReply(304, headers);
+      if (noneMatch(request.headers['if-none-match'], krl.etag)) return rawReply(304, headers);
       return rawReply(200, { ...headers, 'content-type': 'application/octet-stream' }, krl.bytes);
     },
   });

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { errors } from '../platform/http/errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import { canonicalEmail } from '../platform/text.ts';
+import { entityTag } from '../platform/http/conditional.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { AccessCasStore } from '../access-cas/access-cas-store.ts';
@@ -92,7 +92,7 @@ export function createRevocationService(deps: {
         certificates: source.byCaKey.map((k) => ({ caKeyBlob: Buffer.from(k.publicKey, 'base64'), serials: k.serials.filter((s) => s !== '0').map((s) => BigInt(s)), keyIds: [] })),
         sha256Keys: source.fingerprints.map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
       });
-      return { bytes, version: source.version, etag: `"${createHash('sha256').update(bytes).digest('base64url')}"` };
+      return { bytes, version: source.version, etag: entityTag(bytes) };
     },
   };
 }

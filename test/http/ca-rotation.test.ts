@@ -6,7 +6,7 @@ import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-b
 import { parseCertificate } from '../../src/openssh/certificate.ts';
 import { p256PublicKeyObject } from '../../src/openssh/ecdsa-p256.ts';
 import { verifyP256 } from '../../src/openssh/ecdsa-signature.ts';
-import { trustedKeysEtag } from '../../src/access-cas/access-cas-routes.ts';
+import { entityTag } from '../../src/platform/http/conditional.ts';
 import { runCliInProcess } from '../helpers/server-process.ts';
 
 const WRITE = 'Access: Apps and Policies Write';
@@ -186,7 +186,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
     const path = `/access/apps/${app.id}/ca/trusted_keys`;
     const first = await trusted('zone', app.id);
     const tag = first.reply.headers['etag'] as string;
-    assert.equal(tag, trustedKeysEtag(first.file));
+    assert.equal(tag, entityTag(first.file));
     assert.match(tag, /^"[A-Za-z0-9_-]{43}"$/);
     assert.equal(first.reply.headers['cache-control'], 'no-cache');
 
@@ -207,7 +207,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
       const old = await call('zone', 'GET', path, reader.value, { 'if-none-match': tags.at(-1)! });
       assert.equal(old.status, 200, `after ${step} the old tag no longer matches`);
       const now = old.headers['etag'] as string;
-      assert.equal(now, trustedKeysEtag(old.body.result.trusted_user_ca_keys));
+      assert.equal(now, entityTag(old.body.result.trusted_user_ca_keys));
       assert.ok(!tags.includes(now), `after ${step} the tag is new`);
       tags.push(now);
       assert.equal((await call('zone', 'GET', path, reader.value, { 'if-none-match': now })).status, 304);
