@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
+import type { TSchema } from 'typebox';
 import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
-import { actorOf, type Authenticator } from '../identity/authenticate.ts';
+import { actorOf, type Authenticator, type Scope } from '../identity/authenticate.ts';
 import { rawReply, scopedRouter } from '../identity/scoped-route.ts';
 import { entityTag, noneMatch } from '../platform/http/conditional.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
@@ -41,21 +42,15 @@ export function registerAccessCasRoutes(app: FastifyInstance, deps: { auth: Auth
     handler: async ({ scope, params, principal }) => ok(await cas.delete(scope, params.app_id, actorOf(principal))),
   });
 
-  route({
-    method: 'POST', path: '/access/apps/:app_id/ca/rotate', permissions: APPS_WRITE, status: 200,
-    params: AppIdParams, body: EmptyBody, response: envelopeSchema(CaKeyView),
-    handler: async ({ scope, params, principal }) => ok(await cas.rotate(scope, params.app_id, actorOf(principal))),
+  // The rotation steps: no body, the actor audited, the key the step leaves behind in the answer.
+  const step = (path: string, view: TSchema, run: (scope: Scope, appId: string, actor: string) => Promise<unknown>) => route({
+    method: 'POST', path: `/access/apps/:app_id/ca/rotate${path}`, permissions: APPS_WRITE, status: 200,
+    params: AppIdParams, body: EmptyBody, response: envelopeSchema(view),
+    handler: async ({ scope, params, principal }) => ok(await run(scope, params.app_id, actorOf(principal))),
   });
-  route({
-    method: 'POST', path: '/access/apps/:app_id/ca/rotate/activate', permissions: APPS_WRITE, status: 200,
-    params: AppIdParams, body: EmptyBody, response: envelopeSchema(CaKeyView),
-    handler: async ({ scope, params, principal }) => ok(await cas.activate(scope, params.app_id, actorOf(principal))),
-  });
-  route({
-    method: 'POST', path: '/access/apps/:app_id/ca/rotate/retire', permissions: APPS_WRITE, status: 200,
-    params: AppIdParams, body: EmptyBody, response: envelopeSchema(RetiredKey),
-    handler: async ({ scope, params, principal }) => ok(await cas.retire(scope, params.app_id, actorOf(principal))),
-  });
+  step('', CaKeyView, cas.rotate);
+  step('/activate', CaKeyView, cas.activate);
+  step('/retire', RetiredKey, cas.retire);
 
   // Servers poll this: each asks again every time, and an unchanged file costs no body.
   route({

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCliInProcess, type ServerProcess } from './server-process.ts';
+import { runCliInProcess, startServer, type ServerProcess } from './server-process.ts';
+import { postgresTestDatabase, type TestDatabase } from './databases.ts';
 import { makeTestIdp, type TestIdp } from './test-idp.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import { testTempDir } from './temp-dir.ts';
@@ -63,6 +64,36 @@ export async function prepareSigning(first: ServerProcess, env: Record<string, s
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ public_key: userKey(), jwt: await jwtFor(aud) }),
       });
       return { status: r.status, body: await r.json() };
+    },
+  };
+}
+
+/** Two server processes on one fresh PostgreSQL database with one master key, started at once. */
+export interface TwoNodes {
+  pg: TestDatabase;
+  a: ServerProcess;
+  b: ServerProcess;
+  env: Record<string, string>;
+  /** The node that made the first account (and printed its token). */
+  first: ServerProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts two nodes together on an empty database: migrations and the first account happen exactly once. */
+export async function startTwoNodes(): Promise<TwoNodes> {
+  const pg = await postgresTestDatabase();
+  const env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
+  const [a, b] = await Promise.all([
+    startServer({ env, dataDir: testTempDir('node-a-') }),
+    startServer({ env, dataDir: testTempDir('node-b-') }),
+  ]);
+  const banners = [a, b].filter((n) => n.token !== '');
+  assert.equal(banners.length, 1, 'one node made the first account and printed its token');
+  return {
+    pg, a, b, env, first: banners[0]!,
+    async stop() {
+      await Promise.all([a.stop(), b.stop()]);
+      await pg.drop();
     },
   };
 }

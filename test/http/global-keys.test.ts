@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { runCliInProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
-import { sharedMasterKey } from '../helpers/deployment.ts';
+import { postgresUnavailable } from '../helpers/databases.ts';
+import { startTwoNodes, type TwoNodes } from '../helpers/deployment.ts';
 import { createAuthenticator } from '../../src/identity/authenticate.ts';
 import { createAuthFailureLimiter } from '../../src/identity/auth-failure-limiter.ts';
 import { secretHash } from '../../src/identity/identity-service.ts';
@@ -198,7 +198,7 @@ describe('globalKeys: false (serve --no-global-keys, ACCESS_CA_GLOBAL_KEYS=off)'
 const skip = await postgresUnavailable();
 
 describe('two nodes on one PostgreSQL database: a withdrawn key fails on both at once', { skip: skip ?? false }, () => {
-  let pg: TestDatabase;
+  let nodes: TwoNodes;
   let a: ServerProcess;
   let b: ServerProcess;
   let env: Record<string, string>;
@@ -206,19 +206,14 @@ describe('two nodes on one PostgreSQL database: a withdrawn key fails on both at
   let dataDir: string;
 
   before(async () => {
-    pg = await postgresTestDatabase();
-    env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
-    [a, b] = await Promise.all([
-      startServer({ env, dataDir: testTempDir('gk-node-a-') }),
-      startServer({ env, dataDir: testTempDir('gk-node-b-') }),
-    ]);
-    const first = [a, b].find((n) => n.accountId !== '')!;
+    nodes = await startTwoNodes();
+    ({ a, b, env } = nodes);
+    const { first } = nodes;
     accountId = first.accountId;
     dataDir = first.dataDir;
   });
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await pg?.drop();
+    await nodes?.stop();
   });
 
   const cli = (...args: string[]) => runCliInProcess(['--data-dir', dataDir, ...args], env);

@@ -2,10 +2,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
-import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
+import type { TestIdp } from '../helpers/test-idp.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import { parseUserPublicKey } from '../../src/openssh/user-public-key.ts';
 import { decodeKrl } from '../../src/openssh/krl.ts';
+import { makeSigningFixture, type SigningFixture } from '../helpers/access-policy.ts';
 
 const ALL = ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write', 'Access: SSH Certificates Sign'];
 const newKey = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
@@ -16,24 +17,16 @@ describe('the inventory, revocation and the KRL', () => {
   let admin: string;
   let idp: TestIdp;
   let app: { id: string; aud: string };
-  const at = (path: string) => scoped('account', tenant.accountId, path);
+  let at: (path: string) => string;
+  let fixture: SigningFixture;
   const inv = (rest = '') => at(`/access/apps/${app.id}/ca/certificates${rest}`);
 
   before(async () => {
-    t = await makeTestApp();
-    tenant = await t.tenant();
-    admin = (await t.identity.createToken({ accountId: tenant.accountId, permissions: ALL })).value;
-    idp = await makeTestIdp('https://revoke.example');
-    await t.call('POST', at('/access/identity_providers'), { token: admin, body: { name: 'p', config: { issuer: idp.issuer, jwks: idp.jwks } } });
-    app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'rv', domain: `rv-${randomUUID()}.example.com` } })).body.result;
-    await t.call('POST', at(`/access/apps/${app.id}/ca`), { token: admin });
-    await t.call('POST', at(`/access/apps/${app.id}/policies`), { token: admin, body: { name: 'all', decision: 'allow', include: [{ everyone: {} }] } });
+    fixture = await makeSigningFixture('https://revoke.example');
+    ({ t, tenant, admin, idp, app, at } = fixture);
     await t.call('PUT', at(`/access/apps/${app.id}/ca/policy`), { token: admin, body: { principals: { allow: ['deploy', 'ops', 'db_admin', 'alice', 'bob', 'carol'] } } });
   });
-  after(async () => {
-    await t.close();
-    await idp.close();
-  });
+  after(() => fixture.close());
 
   const person = async (email: string, key = newKey()) => {
     const r = await t.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: key, jwt: await idp.sign({ aud: [app.aud], email }) } });

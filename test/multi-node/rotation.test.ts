@@ -1,11 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCliInProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
-import { nodeApi, sharedMasterKey, userKey } from '../helpers/deployment.ts';
+import { runCliInProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
+import { nodeApi, startTwoNodes, userKey, type TwoNodes } from '../helpers/deployment.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
 import { openDatabase } from '../../src/platform/db/database.ts';
-import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = await postgresUnavailable();
 
@@ -13,6 +12,7 @@ interface KeyView { id: string; state: string; public_key: string }
 const blobOf = (line: string) => line.split(' ')[1]!;
 
 describe('CA rotation over two nodes on one PostgreSQL database', { skip: skip ?? false }, () => {
+  let nodes: TwoNodes;
   let pg: TestDatabase;
   let a: ServerProcess;
   let b: ServerProcess;
@@ -22,13 +22,9 @@ describe('CA rotation over two nodes on one PostgreSQL database', { skip: skip ?
   let accountId: string;
 
   before(async () => {
-    pg = await postgresTestDatabase();
-    env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
-    [a, b] = await Promise.all([
-      startServer({ env, dataDir: testTempDir('node-a-') }),
-      startServer({ env, dataDir: testTempDir('node-b-') }),
-    ]);
-    const first = [a, b].find((n) => n.token !== '')!;
+    nodes = await startTwoNodes();
+    ({ pg, a, b, env } = nodes);
+    const { first } = nodes;
     token = first.token;
     accountId = first.accountId;
     const made = await runCliInProcess(['--data-dir', first.dataDir, 'token', 'create', '--account', accountId, '--permission', 'Access: SSH Certificates Sign', '--json'], env);
@@ -36,8 +32,7 @@ describe('CA rotation over two nodes on one PostgreSQL database', { skip: skip ?
     signToken = JSON.parse(made.stdout).value;
   });
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await pg?.drop();
+    await nodes?.stop();
   });
 
   /** An app with a CA (made on A) whose policy lets the signing API certify principal deploy. */

@@ -1,14 +1,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerProcess } from '../helpers/server-process.ts';
-import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
-import { nodeApi, prepareSigning, sharedMasterKey, type Signing } from '../helpers/deployment.ts';
+import type { ServerProcess } from '../helpers/server-process.ts';
+import { postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
+import { nodeApi, prepareSigning, startTwoNodes, type Signing, type TwoNodes } from '../helpers/deployment.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
-import { testTempDir } from '../helpers/temp-dir.ts';
 
 const skip = await postgresUnavailable();
 
 describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => {
+  let nodes: TwoNodes;
   let pg: TestDatabase;
   let a: ServerProcess;
   let b: ServerProcess;
@@ -18,23 +18,16 @@ describe('two nodes on one PostgreSQL database', { skip: skip ?? false }, () => 
   let accountId: string;
 
   before(async () => {
-    pg = await postgresTestDatabase();
-    env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
     // Both start at once on the empty database: migrations and the first account happen exactly once.
-    [a, b] = await Promise.all([
-      startServer({ env, dataDir: testTempDir('node-a-') }),
-      startServer({ env, dataDir: testTempDir('node-b-') }),
-    ]);
-    const banners = [a, b].filter((n) => n.token !== '');
-    assert.equal(banners.length, 1, 'one node made the first account and printed its token');
-    token = banners[0]!.token;
-    accountId = banners[0]!.accountId;
-    signing = await prepareSigning(banners[0]!, env);
+    nodes = await startTwoNodes();
+    ({ pg, a, b, env } = nodes);
+    token = nodes.first.token;
+    accountId = nodes.first.accountId;
+    signing = await prepareSigning(nodes.first, env);
   });
   after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
+    await nodes?.stop();
     await signing?.idp.close();
-    await pg?.drop();
   });
 
   it('a CA created through A is listed by B and signs through B at once; deleted on B, A stops signing at once', async () => {

@@ -1,37 +1,28 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
-import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import type { TestApp } from '../helpers/test-app.ts';
+import type { TestIdp } from '../helpers/test-idp.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
+import { makeSigningFixture, type SigningFixture } from '../helpers/access-policy.ts';
 
 const keyLine = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
-const ALL = ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write', 'Access: SSH Certificates Sign'];
 const optionsOf = (line: string) => parseCertificate(Buffer.from(line.split(' ')[1]!, 'base64')).criticalOptions;
 
 describe('security: a restricted critical option is never dropped — from cert_sign and from /ca/sign', () => {
   let t: TestApp;
-  let tenant: Tenant;
   let admin: string;
   let idp: TestIdp;
   let app: { id: string; aud: string };
-  const at = (path: string) => scoped('account', tenant.accountId, path);
+  let at: (path: string) => string;
+  let fixture: SigningFixture;
 
   before(async () => {
-    t = await makeTestApp();
-    tenant = await t.tenant();
-    admin = (await t.identity.createToken({ accountId: tenant.accountId, permissions: ALL })).value;
-    idp = await makeTestIdp('https://options.example');
-    await t.call('POST', at('/access/identity_providers'), { token: admin, body: { name: 'p', config: { issuer: idp.issuer, jwks: idp.jwks } } });
-    app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'o', domain: `o-${randomUUID()}.example.com` } })).body.result;
-    await t.call('POST', at(`/access/apps/${app.id}/ca`), { token: admin });
-    await t.call('POST', at(`/access/apps/${app.id}/policies`), { token: admin, body: { name: 'all', decision: 'allow', include: [{ everyone: {} }] } });
+    fixture = await makeSigningFixture('https://options.example');
+    ({ t, admin, idp, app, at } = fixture);
   });
-  after(async () => {
-    await t.close();
-    await idp.close();
-  });
+  after(() => fixture.close());
 
   const person = async () => t.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await idp.sign({ aud: [app.aud], email: 'alice@example.com' }) } });
   const automation = () => t.call('POST', at(`/access/apps/${app.id}/ca/sign`), { token: admin, body: { public_key: keyLine(), principals: ['alice'] } });
