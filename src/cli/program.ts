@@ -2,12 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { MasterKeyError } from '../platform/crypto/key-vault.ts';
 import { DatabaseOpenError } from '../platform/db/database.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
-import { ClientError, CliInputError, parseListen, parseTrustProxy, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
+import { ClientError, CliInputError, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Streams } from './output.ts';
 import { terminalJson, terminalText } from './terminal-text.ts';
 import { registerAdminCommands } from './admin-commands.ts';
 import { withServices, type Run } from './cli-services.ts';
-import { parseGlobalKeys, serve } from './serve-command.ts';
+import { registerServeCommand } from './serve-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
 import { registerCaCommands } from './ca-commands.ts';
@@ -69,28 +69,7 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
     attempt(json, (out) => withServices(globals(), (services) => action(services, out), { allowPrivateIdpAddresses: allowPrivateIdp, notice: (text) => streams.stderr.write(`${terminalText(text)}\n`) }));
   const runClient: RunClient = attempt;
 
-  program.command('serve').description('run the API server (what `npm start` runs)')
-    .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
-    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
-    .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
-    .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
-    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string; globalKeys?: boolean }) => {
-      try {
-        await serve({
-          // The flag can only turn keys off; without it the environment decides.
-          globalKeys: o.globalKeys === false ? false : parseGlobalKeys(env['ACCESS_CA_GLOBAL_KEYS']),
-          trustProxy: parseTrustProxy(o.trustProxy ?? env['ACCESS_CA_TRUST_PROXY']),
-          store: globals(),
-          listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
-          logLevel: env['ACCESS_CA_LOG_LEVEL'] ?? 'info',
-          allowPrivateIdpAddresses: o.allowPrivateIdp === true || allowPrivateIdp,
-          streams,
-        });
-      } catch (error) {
-        exitCode = isUserError(error) ? 2 : 1;
-        streams.stderr.write(`access-ca: ${isUserError(error) ? (error as Error).message : (error as Error).stack}\n`);
-      }
-    });
+  registerServeCommand(program, { env, streams, globals, allowPrivateIdp, isUserError, setExitCode: (code) => { exitCode = code; } });
 
   program.command('migrate').description('create the store or bring its schema up to date, then exit').option('--json', 'print JSON')
     .action((o) => run(o.json, async (_s, out) => out.result({ migrated: true }, 'store is up to date')));

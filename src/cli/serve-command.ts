@@ -5,7 +5,8 @@ import { cryptoRandom } from '../platform/random.ts';
 import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService } from '../identity/identity-service.ts';
-import { CliInputError, type Listen } from './cli-config.ts';
+import type { Command } from 'commander';
+import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
 import type { Streams } from './output.ts';
 
 export interface ServeOptions {
@@ -89,4 +90,40 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** What the `serve` verb needs from the program that registers it. */
+export interface ServeCommandDeps {
+  env: Env;
+  streams: Streams;
+  globals: () => StoreConfig;
+  allowPrivateIdp: boolean;
+  isUserError: (error: unknown) => boolean;
+  setExitCode: (code: number) => void;
+}
+
+/** Registers `access-ca serve` and its options. */
+export function registerServeCommand(program: Command, deps: ServeCommandDeps): void {
+  program.command('serve').description('run the API server (what `npm start` runs)')
+    .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
+    .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
+    .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
+    .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
+    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string; globalKeys?: boolean }) => {
+      try {
+        await serve({
+          // The flag can only turn keys off; without it the environment decides.
+          globalKeys: o.globalKeys === false ? false : parseGlobalKeys(deps.env['ACCESS_CA_GLOBAL_KEYS']),
+          trustProxy: parseTrustProxy(o.trustProxy ?? deps.env['ACCESS_CA_TRUST_PROXY']),
+          store: deps.globals(),
+          listen: parseListen(o.listen ?? deps.env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
+          logLevel: deps.env['ACCESS_CA_LOG_LEVEL'] ?? 'info',
+          allowPrivateIdpAddresses: o.allowPrivateIdp === true || deps.allowPrivateIdp,
+          streams: deps.streams,
+        });
+      } catch (error) {
+        deps.setExitCode(deps.isUserError(error) ? 2 : 1);
+        deps.streams.stderr.write(`access-ca: ${deps.isUserError(error) ? (error as Error).message : (error as Error).stack}\n`);
+      }
+    });
 }
