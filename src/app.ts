@@ -44,6 +44,18 @@ import { createAccessDecider } from './access-policies/access-decider.ts';
 import { registerAccessPoliciesRoutes } from './access-policies/access-policies-routes.ts';
 import { registerAccessGroupsRoutes } from './access-policies/access-groups-routes.ts';
 import { PolicyView } from './access-policies/access-policies-schemas.ts';
+import { registerConsole } from './console/console-routes.ts';
+import { defaultConsoleDir } from './console/console-assets.ts';
+import { registerOpenApi } from './openapi/openapi-document.ts';
+import { createGrantRevisionReader, type GrantRevisionReader } from './platform/db/grant-revisions.ts';
+import { createGrantCache } from './platform/grant-cache.ts';
+import { createTokenAppLookup } from './ssh-certs/token-app-lookup.ts';
+import type { AppendWriter } from './platform/db/sqlite-append-writer.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { defaultMetricsAccess, type MetricsAccess } from './observability/metrics-access.ts';
+import { registerMetrics } from './observability/metrics-routes.ts';
+import { codeMigrationNames, createReadiness } from './observability/readiness.ts';
+import { registerHealthRoutes } from './observability/health-routes.ts';
 
 export interface AppConfig {
   /** The v4 API's prefix, `/client/v4` unless configured. */
@@ -66,6 +78,10 @@ export interface AppConfig {
    * request carrying a key is refused (403 9103) without the key being looked up.
    */
   globalKeys: boolean;
+  /** Where the built web console is read from; unset: the `vite build` output beside the server's code. */
+  consoleDir?: string;
+  /** Who may read /metrics (loopback only when unset); see observability/metrics-access.ts. */
+  metricsAccess?: MetricsAccess;
 }
 
 export const defaultAppConfig: AppConfig = {
@@ -86,7 +102,21 @@ export interface AppDeps {
   random: Random;
   keyVault: KeyVault;
   logger: FastifyBaseLogger | boolean;
+  /** Serve HTTPS with this certificate chain and key (PEM); plain HTTP without. */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Called on the root instance before any route exists, so its hooks see every route (tests check each answer). */
+  instrument?: (app: FastifyInstance) => void;
+  /** SQLite: the store's off-thread writer for issued certificates (OpenDatabase.appendWriter). */
+  appendWriter?: AppendWriter | undefined;
+  /** How each account's grant revision is read (OpenDatabase.grantRevisions); through `db` when not given. */
+  grantRevisions?: GrantRevisionReader | undefined;
+  /** The app's metrics; a fresh set (its own registry) when not given. */
+  metrics?: Metrics;
 }
+
+/** Node's deadline checks, on an interval fine enough for them (30 s by default, far too coarse for a 10 s deadline). */
+const serverTimeouts = (limits: ConnectionLimits) =>
+  ({ headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs) });
 
 /** Builds the HTTP application from its dependencies; performs no I/O until it is used. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -99,20 +129,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestTimeout: config.connections.requestTimeoutMs,
     connectionTimeout: config.connections.requestTimeoutMs,
     keepAliveTimeout: config.connections.keepAliveTimeoutMs,
-    // Node checks those deadlines on this interval (30 s by default, far too coarse for a 10 s deadline).
-    http: { headersTimeout: config.connections.headersTimeoutMs, connectionsCheckingInterval: Math.min(1000, config.connections.headersTimeoutMs) },
+    ...(deps.tls ? { https: { ...serverTimeouts(config.connections), cert: deps.tls.cert, key: deps.tls.key } } : { http: serverTimeouts(config.connections) }),
     routerOptions: { ignoreTrailingSlash: true },
     frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   registerErrorHandling(app);
   decorateScopedRequests(app);
+  deps.instrument?.(app);
+  // Before any route: the document is built from the routes registered after it.
+  await registerOpenApi(app, { basePath: config.basePath });
+  // Outside the API prefix; the request counters are a root hook, so they see every route.
+  const metrics = deps.metrics ?? createMetrics();
+  registerMetrics(app, { metrics, access: config.metricsAccess ?? defaultMetricsAccess, proxiesTrusted: config.trustProxy.length > 0 });
+  registerHealthRoutes(app, { readiness: createReadiness({ db, vault: keyVault, expectedMigrations: await codeMigrationNames() }) });
   capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
   const audit = createAuditLog(db, { clock, random });
   const identityStore = createIdentityStore(db);
   const limiter = createAuthFailureLimiter(config.authFailuresPerMinute, clock);
-  const auth = createAuthenticator({ store: identityStore, clock, limiter, globalKeys: config.globalKeys });
+  const auth = createAuthenticator({ store: identityStore, clock, limiter, globalKeys: config.globalKeys, metrics });
   const appsStore = createAccessAppsStore(db);
   const accessStore = createAccessPoliciesStore(db);
   const accessPolicies = createAccessPoliciesService({ store: accessStore, apps: appsStore, clock, random, audit });
@@ -132,10 +168,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: idpsStore, vault: keyVault, clock, random, audit, jwks, onChange: (id) => verifier.forget(id), usedBy: accessStore.referencesTo,
   });
   const policies = createCertPolicyStore(db);
-  const inventory = createCertInventoryStore(db);
+  const inventory = createCertInventoryStore(db, deps.appendWriter);
   const revocationStore = createRevocationStore(db);
   const revocations = createRevocationService({ store: revocationStore, apps: appsStore, cas: casStore, audit, clock, random });
-  const recorder = createBatchWriter<IssuedRecord>((records) => inventory.record(records));
+  // SQLite's writer thread group-commits by itself; elsewhere the batch writer gathers what arrives together.
+  deps.appendWriter?.observe(metrics.groupCommit);
+  deps.appendWriter?.start();
+  const recorder = deps.appendWriter
+    ? { submit: (record: IssuedRecord) => inventory.record([record]), drain: deps.appendWriter.settled }
+    : createBatchWriter<IssuedRecord>((records) => inventory.record(records), { onCommit: metrics.groupCommit });
+  // Closing waits for the certificates already answered for to be committed (they were, before the
+  // answer) and for those still in the batch, so the store is closed after its last write.
+  app.addHook('onClose', () => recorder.drain());
+  // Reads that decide grants, remembered per account until its grant revision moves (grant-cache.ts).
+  const grants = createGrantCache({
+    revisions: deps.grantRevisions ?? createGrantRevisionReader(db),
+    onLookup: (kind, hit) => (hit ? metrics.cacheHit(kind) : metrics.cacheMiss(kind)),
+  });
   const issuer = createCertIssuer({
     cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, revokedKeys: revocationStore, clock, random,
   });
@@ -145,7 +194,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const routeDeps = { auth, basePath: config.basePath };
     registerTokenVerifyRoutes(v4, routeDeps);
     registerAccessCasRoutes(v4, { ...routeDeps, cas });
-    registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, now: () => clock.now() });
+    registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, grants, metrics, now: () => clock.now() });
     registerAccessAppsRoutes(v4, { ...routeDeps, apps, policySchema: PolicyView });
     registerAccessPoliciesRoutes(v4, { ...routeDeps, policies: accessPolicies, apps: appsStore, decider });
     registerAccessGroupsRoutes(v4, { ...routeDeps, groups: accessGroups });
@@ -153,7 +202,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAuditRoutes(v4, { ...routeDeps, audit });
     registerInventoryRoutes(v4, { ...routeDeps, revocations });
   }, { prefix: config.basePath });
-  const certSign = createCertSignService({ apps: appsStore, idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
+  const certSign = createCertSignService({ metrics, apps: createTokenAppLookup({ apps: appsStore, cache: grants }), idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
   await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });
+  registerConsole(app, { dir: config.consoleDir ?? defaultConsoleDir(), apiBase: config.basePath });
   return app;
 }

@@ -79,13 +79,14 @@ export function createAccessCasStore(db: Db): AccessCasStore {
   return {
     getByApp: (appId) => records().where('ssh_cas.app_id', '=', appId).executeTakeFirst(),
     async list(scope, offset, limit) {
+      // The page comes from the per-scope listing (ca-listing.ts) in its index order, the total from the
+      // per-scope count: neither reads every CA of the scope.
+      const zoneKey = scope.zoneId ?? '';
       const [rows, count] = await Promise.all([
-        inScope(records(), scope).orderBy('ssh_cas.created_at').orderBy('ssh_cas.id').limit(limit).offset(offset).execute(),
-        inScope(
-          db.selectFrom('ssh_cas').innerJoin('access_apps', 'access_apps.id', 'ssh_cas.app_id')
-            .select((eb) => eb.fn.countAll<number | string>().as('n')),
-          scope,
-        ).executeTakeFirst(),
+        records().innerJoin('ssh_ca_listing', 'ssh_ca_listing.ca_id', 'ssh_cas.id')
+          .where('ssh_ca_listing.account_id', '=', scope.accountId).where('ssh_ca_listing.zone_key', '=', zoneKey)
+          .orderBy('ssh_ca_listing.created_at').orderBy('ssh_ca_listing.ca_id').limit(limit).offset(offset).execute(),
+        db.selectFrom('ssh_ca_counts').select('n').where('account_id', '=', scope.accountId).where('zone_key', '=', zoneKey).executeTakeFirst(),
       ]);
       return { rows, total: Number(count?.n ?? 0) };
     },

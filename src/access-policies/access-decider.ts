@@ -7,10 +7,14 @@ import type { AccessPoliciesStore } from './access-policies-store.ts';
 import type { AccessCheckInput } from './access-policies-schemas.ts';
 import { evaluate, MAX_GROUP_DEPTH, type Decision, type EvalPolicy, type Person, type RuleSet } from './policy-evaluator.ts';
 import { ruleSetOf } from './rule-sets.ts';
+import type { AccountSnapshot } from '../platform/grant-cache.ts';
 
-/** Who gets a certificate for an application: its Access policies, read from the store on every call. */
+/**
+ * Who gets a certificate for an application: its Access policies, read from the store, or from the
+ * account's snapshot when one is given (valid only at the store's current revision: see grant-cache.ts).
+ */
 export interface AccessDecider {
-  decide(app: { id: string; account_id: string }, person: Person): Promise<Decision>;
+  decide(app: { id: string; account_id: string }, person: Person, cache?: Pick<AccountSnapshot, 'get'>): Promise<Decision>;
 }
 
 const groupIdsOf = (sets: RuleSet[]): string[] =>
@@ -18,22 +22,25 @@ const groupIdsOf = (sets: RuleSet[]): string[] =>
 
 /**
  * Loads an application's policies in precedence order and every group they reach (level by level, at most
- * MAX_GROUP_DEPTH levels), then evaluates. Nothing is cached: a withdrawn grant is withdrawn on every node
- * at once. A group that cannot be loaded makes the evaluation refuse.
+ * MAX_GROUP_DEPTH levels), then evaluates. A group that cannot be loaded makes the evaluation refuse.
  */
 export function createAccessDecider(store: Pick<AccessPoliciesStore, 'policiesOfApp' | 'groupsById'>): AccessDecider {
+  async function load(app: { id: string; account_id: string }) {
+    const policies: EvalPolicy[] = (await store.policiesOfApp(app.id)).map((p) => ({
+      id: p.id, name: p.name, decision: p.decision === 'allow' ? 'allow' : 'deny', ...ruleSetOf(p),
+    }));
+    const groups = new Map<string, RuleSet>();
+    let wanted = groupIdsOf(policies);
+    for (let depth = 0; depth <= MAX_GROUP_DEPTH && wanted.length > 0; depth++) {
+      const loaded = await store.groupsById(app.account_id, wanted);
+      for (const g of loaded) groups.set(g.id, ruleSetOf(g));
+      wanted = groupIdsOf(loaded.map(ruleSetOf)).filter((id) => !groups.has(id));
+    }
+    return { policies, groups };
+  }
   return {
-    async decide(app, person) {
-      const policies: EvalPolicy[] = (await store.policiesOfApp(app.id)).map((p) => ({
-        id: p.id, name: p.name, decision: p.decision === 'allow' ? 'allow' : 'deny', ...ruleSetOf(p),
-      }));
-      const groups = new Map<string, RuleSet>();
-      let wanted = groupIdsOf(policies);
-      for (let depth = 0; depth <= MAX_GROUP_DEPTH && wanted.length > 0; depth++) {
-        const loaded = await store.groupsById(app.account_id, wanted);
-        for (const g of loaded) groups.set(g.id, ruleSetOf(g));
-        wanted = groupIdsOf(loaded.map(ruleSetOf)).filter((id) => !groups.has(id));
-      }
+    async decide(app, person, cache) {
+      const { policies, groups } = await (cache ? cache.get(`rules:${app.id}`, () => load(app)) : load(app));
       return evaluate(policies, groups, person);
     },
   };

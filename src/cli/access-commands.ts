@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { IdentityInputError } from '../identity/identity-service.ts';
 import { checkAccess } from '../access-policies/access-decider.ts';
 import { AccessCheckInput } from '../access-policies/access-policies-schemas.ts';
-import { asInput, checkedInput, type Run } from './cli-services.ts';
+import { asInput, checkedInput, scopeFlags, type Run } from './cli-services.ts';
 
 function readClaims(path: string): Record<string, unknown> {
   let value: unknown;
@@ -30,7 +30,7 @@ export function registerAccessCommands(program: Command, run: Run): void {
     .action((o) => run(o.json, async ({ identity, appsStore, decider }, out) => {
       const scope = await identity.resolveScope(o.account, o.zone);
       const input = checkedInput(AccessCheckInput, { email: o.email, identity_provider_id: o.idp, ip: o.ip, claims: o.claims ? readClaims(o.claims) : undefined });
-      const r = await asInput(checkAccess({ apps: appsStore, decider }, scope, o.app, input));
+      const r = await asInput(checkAccess({ apps: appsStore, decider }, scope, o.app, input), { notFound: `no application ${o.app} in this scope: \`access-ca app list ${scopeFlags(o)}\` lists them` });
       const by = r.policy ? ` by policy "${r.policy.name}" (${r.policy.id}, ${r.policy.decision})` : '';
       out.result(r, `${r.allowed ? 'ALLOWED' : 'REFUSED'}${by}: ${r.reason}`);
     }));

@@ -3,7 +3,7 @@ import { pageRequest } from '../platform/http/pagination.ts';
 import { PERMISSION_GROUPS } from '../identity/permission-groups.ts';
 import { AppInput } from '../access-apps/access-apps-schemas.ts';
 import { table } from './output.ts';
-import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
+import { asInput, checkedInput, collect, requireApp, verb, type Run } from './cli-services.ts';
 
 /** Registers account, zone, token, user and app verbs; each works offline on the data dir, and its changes are audited as `cli`. */
 export function registerAdminCommands(program: Command, run: Run): void {
@@ -44,7 +44,7 @@ export function registerAdminCommands(program: Command, run: Run): void {
       const t = await identity.createToken({
         accountId: o.account, zoneId: o.zone, permissions: o.permission, name: o.name, notBefore: o.notBefore, expiresOn: o.expiresOn,
       });
-      out.result(t, `token ${t.id} created. Its value is shown only this once:\n${t.value}`);
+      out.result(t, `token ${t.id} created. Its value is shown only this once:\n${t.value}`, t.value);
     }));
   token.command('list').description('list API tokens (never their values)').option('--account <id>', 'only this account').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
@@ -61,20 +61,20 @@ export function registerAdminCommands(program: Command, run: Run): void {
   user.command('create').description('create a user with a global API key, printed once').requiredOption('--email <email>', 'the user\'s email').requiredOption('--account <id>', 'account the user belongs to').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const u = await identity.createUser(o.email, o.account);
-      out.result(u, `user ${u.id} (${u.email}) created. Global API key, shown only this once:\n${u.api_key}`);
+      out.result(u, `user ${u.id} (${u.email}) created. Global API key, shown only this once:\n${u.api_key}`, u.api_key);
     }));
   user.command('rotate-key').description('give a user a new global API key, printed once; the old one stops working at once, on every node')
     .requiredOption('--email <email>', 'the user\'s email').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const u = await identity.rotateUserKey(o.email);
-      out.result(u, `user ${u.id} (${u.email}): the old key no longer works. New global API key, shown only this once:\n${u.api_key}`);
+      out.result(u, `user ${u.id} (${u.email}): the old key no longer works. New global API key, shown only this once:\n${u.api_key}`, u.api_key);
     }));
-  user.command('remove').description('remove a user; its global API key stops working at once, on every node')
+  verb(user, 'delete', ['remove'], (c) => c.description('delete a user; its global API key stops working at once, on every node')
     .requiredOption('--email <email>', 'the user\'s email').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const u = await identity.removeUser(o.email);
-      out.result(u, `user ${u.id} (${u.email}) removed`);
-    }));
+      out.result(u, `user ${u.id} (${u.email}) deleted`);
+    })));
   user.command('list').description('list users (never their keys)').option('--account <id>', 'only members of this account').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const users = await identity.listUsers(o.account);
@@ -104,5 +104,34 @@ export function registerAdminCommands(program: Command, run: Run): void {
         if (items.length < 1000) break;
       }
       out.result({ apps: all }, table(all, ['id', 'name', 'type', 'domain', 'aud']));
+    }));
+}
+
+/** `app get|update|delete`: one application, by the same pattern as every other object. */
+export function registerAppObjectCommands(program: Command, run: Run): void {
+  const app = program.commands.find((c) => c.name() === 'app')!;
+  const oneApp = (c: Command) => c.requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
+    .requiredOption('--app <id>', 'application id').option('--json', 'print JSON');
+  oneApp(app.command('get').description('show an Access application, with its aud tag (the value a token\'s aud must hold)'))
+    .action((o) => run(o.json, async (s, out) => {
+      const { app: a } = await requireApp(s, o);
+      out.result(a, `application ${a.id} (${a.name}): type ${a.type}, domain ${a.domain ?? '-'}, aud ${a.aud}`);
+    }));
+  oneApp(app.command('update').description('change an Access application\'s name, domain, type or session duration (what is not given stays)'))
+    .option('--name <name>', 'application name').option('--domain <domain>', 'its domain')
+    .option('--type <type>', 'self_hosted, ssh or infrastructure').option('--session-duration <duration>', 'Go duration, e.g. 24h')
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app: current } = await requireApp(s, o);
+      const input = checkedInput(AppInput, {
+        name: o.name ?? current.name, domain: o.domain ?? current.domain, type: o.type ?? current.type, session_duration: o.sessionDuration ?? current.session_duration,
+      });
+      const a = await asInput(s.apps.update(scope, current.id, input));
+      out.result(a, `application ${a.id} (${a.name}) updated`);
+    }));
+  oneApp(app.command('delete').description('delete an Access application, as DELETE …/access/apps/{app_id} does'))
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app: current } = await requireApp(s, o);
+      const gone = await asInput(s.apps.delete(scope, current.id));
+      out.result(gone, `application ${gone.id} (${current.name}) deleted`);
     }));
 }

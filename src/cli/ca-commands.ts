@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { pageRequest } from '../platform/http/pagination.ts';
 import { table } from './output.ts';
-import { asInput, type Run } from './cli-services.ts';
+import { asInput, noCa, requireApp, type Run } from './cli-services.ts';
 
 /** How the audit trail names an operator acting on the data directory. */
 const CLI = 'cli';
@@ -15,38 +16,57 @@ export function registerCaCommands(program: Command, run: Run): void {
   const ca = program.command('ca').description('manage an application\'s SSH CA and rotate its key (rotate → activate → retire)');
 
   forApp(ca.command('create').description('create the app\'s CA; prints its public key'))
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const made = await asInput(s.cas.create(scope, app.id, CLI));
+      out.result(made, `CA ${made.id} created for application ${o.app}; its public key:\n${made.public_key}`, made.public_key);
+    }));
+  ca.command('list').description('list the CAs of an account\'s (or one zone\'s) applications')
+    .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the zone-level applications of this zone').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const made = await asInput(cas.create(await identity.resolveScope(o.account, o.zone), o.app, CLI));
-      out.result(made, `CA ${made.id} created for application ${o.app}; its public key:\n${made.public_key}`);
+      const scope = await identity.resolveScope(o.account, o.zone);
+      const all = [];
+      for (let page = 1; ; page++) {
+        const { items } = await cas.list(scope, pageRequest({ page: String(page), per_page: '1000' }));
+        all.push(...items);
+        if (items.length < 1000) break;
+      }
+      out.result({ cas: all }, table(all, ['id', 'aud']));
     }));
   forApp(ca.command('get').description('show the app\'s CA and the key that signs'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const got = await asInput(cas.get(await identity.resolveScope(o.account, o.zone), o.app));
-      out.result(got, `CA ${got.id} (aud ${got.aud}) signs with:\n${got.public_key}`);
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const got = await asInput(s.cas.get(scope, app.id), { notFound: noCa(o) });
+      out.result(got, `CA ${got.id} (aud ${got.aud}) signs with:\n${got.public_key}`, got.public_key);
     }));
   forApp(ca.command('delete').description('delete the app\'s CA and all its keys; its certificates stop being issued at once'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const gone = await asInput(cas.delete(await identity.resolveScope(o.account, o.zone), o.app, CLI));
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const gone = await asInput(s.cas.delete(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(gone, `CA ${gone.id} deleted`);
     }));
   forApp(ca.command('rotate').description('add a next key; put it in your servers\' TrustedUserCAKeys (ca trusted-keys) before activating it'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const key = await asInput(cas.rotate(await identity.resolveScope(o.account, o.zone), o.app, CLI));
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const key = await asInput(s.cas.rotate(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(key, `next key ${key.id} added. Have servers trust it (access-ca ca trusted-keys), then run ca activate:\n${key.public_key}`);
     }));
   forApp(ca.command('activate').description('sign with the next key from now on; the old key stays trusted as previous until retired'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const key = await asInput(cas.activate(await identity.resolveScope(o.account, o.zone), o.app, CLI));
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const key = await asInput(s.cas.activate(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(key, `key ${key.id} signs now; the previous key stays trusted until ca retire`);
     }));
   forApp(ca.command('retire').description('delete the previous key; servers that drop it refuse the certificates it signed'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const retired = await asInput(cas.retire(await identity.resolveScope(o.account, o.zone), o.app, CLI));
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const retired = await asInput(s.cas.retire(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(retired, `previous key ${retired.id} retired; remove it from your servers' TrustedUserCAKeys (ca trusted-keys)`);
     }));
   forApp(ca.command('trusted-keys').description('the keys servers should trust now, and the TrustedUserCAKeys file that lists them'))
-    .action((o) => run(o.json, async ({ identity, cas }, out) => {
-      const trusted = await asInput(cas.trustedKeys(await identity.resolveScope(o.account, o.zone), o.app));
-      out.result(trusted, `${table(trusted.keys, ['id', 'state', 'created_at'])}\n\nTrustedUserCAKeys:\n${trusted.trusted_user_ca_keys}`);
+    .action((o) => run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const trusted = await asInput(s.cas.trustedKeys(scope, app.id), { notFound: noCa(o) });
+      out.result(trusted, `${table(trusted.keys, ['id', 'state', 'created_at'])}\n\nTrustedUserCAKeys:\n${trusted.trusted_user_ca_keys}`, trusted.trusted_user_ca_keys);
     }));
 }

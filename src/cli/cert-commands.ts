@@ -4,7 +4,12 @@ import { canonicalEmail } from '../platform/text.ts';
 import { parseSelector } from '../ssh-certs/revocation-service.ts';
 import { table } from './output.ts';
 import { CliInputError } from './cli-config.ts';
-import { asInput, type Run } from './cli-services.ts';
+import { asInput, scopeFlags, type Run } from './cli-services.ts';
+
+/** A 404 from show or revoke: the certificate (or, without an id, the app) is not there, and how to look. */
+const noCertificate = (id: string | undefined, o: { account: string; zone?: string; app: string }) =>
+  `${id ? `no certificate ${id} of application ${o.app}` : `no application ${o.app}`} in this scope: `
+  + `\`access-ca cert list ${scopeFlags(o)} --app ${o.app}\` lists its certificates, \`access-ca app list ${scopeFlags(o)}\` the applications`;
 
 const STATUSES = ['valid', 'expired', 'revoked'];
 
@@ -25,7 +30,7 @@ export function registerCertCommands(program: Command, run: Run): void {
       if (o.status !== undefined && !STATUSES.includes(o.status)) throw new CliInputError(`--status must be one of ${STATUSES.join(', ')}`);
       const { items, info } = await asInput(revocations.list(scope, o.app, {
         principal: o.principal, identity: o.identity === undefined ? undefined : canonicalEmail(o.identity), keyId: o.keyId, fingerprint: o.fingerprint, status: o.status,
-      }, pageRequest({ per_page: o.limit })));
+      }, pageRequest({ per_page: o.limit })), { notFound: `no application ${o.app} in this scope: \`access-ca app list ${scopeFlags(o)}\` lists them` });
       out.result({ certificates: items, total: info.total_count },
         table(items.map((c) => ({ id: c.id, serial: c.serial, identity: c.identity, principals: c.principals, valid_before: c.valid_before, status: c.status })), ['id', 'serial', 'identity', 'principals', 'valid_before', 'status']));
     }));
@@ -33,7 +38,7 @@ export function registerCertCommands(program: Command, run: Run): void {
   scoped(cert.command('show').description('one certificate, with its revocation').argument('<id>', 'certificate id'))
     .action((id: string, o) => run(o.json, async ({ identity, revocations }, out) => {
       const scope = await identity.resolveScope(o.account, o.zone);
-      const c = await asInput(revocations.get(scope, o.app, id));
+      const c = await asInput(revocations.get(scope, o.app, id), { notFound: noCertificate(id, o) });
       out.result(c, JSON.stringify(c, null, 2));
     }));
 
@@ -49,7 +54,7 @@ export function registerCertCommands(program: Command, run: Run): void {
       if (id !== undefined && others > 0) throw new CliInputError('give a certificate id, or one of --identity, --principal, --key-id and --fingerprint, not both');
       const selector = id !== undefined ? { kind: 'certificate' as const, value: id.toLowerCase() }
         : await asInput(Promise.resolve().then(() => parseSelector({ identity: o.identity, principal: o.principal, key_id: o.keyId, public_key_fingerprint: o.fingerprint })));
-      const r = await asInput(revocations.revoke(scope, o.app, selector, o.reason, 'cli'));
+      const r = await asInput(revocations.revoke(scope, o.app, selector, o.reason, 'cli'), { notFound: noCertificate(id, o) });
       out.result(r, `revoked ${r.certificates} certificate(s) by ${r.kind} (revocation ${r.id})`);
     }));
 }

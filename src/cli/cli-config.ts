@@ -9,13 +9,29 @@ export interface GlobalOptions {
   databaseUrl?: string;
 }
 
-/** Flags win over environment, environment over defaults; parsed once here for every verb. */
+/** The data directory when neither `--data-dir` nor ACCESS_CA_DATA_DIR names one (relative to the working directory). */
+export const DEFAULT_DATA_DIR = '.access-ca';
+
+/** How an operator chooses the store: named in every refusal about where the store is. */
+export const STORE_FLAGS = '--data-dir DIR or ACCESS_CA_DATA_DIR (or --database-url / ACCESS_CA_DATABASE_URL)';
+
+/**
+ * Flags win over environment, environment over defaults; parsed once here for every verb. A store is
+ * created only where the operator said so: a location named by a flag or variable may be made; the
+ * implicit default may not (`mayCreate: false`), except by the verbs that exist to make stores (serve,
+ * init, migrate), which set it themselves.
+ */
 export function storeConfig(opts: GlobalOptions, env: Env, cwd: string): StoreConfig {
   const masterKeyFile = env['ACCESS_CA_MASTER_KEY_FILE'];
+  const dataDir = opts.dataDir ?? env['ACCESS_CA_DATA_DIR'];
+  const databaseUrl = opts.databaseUrl ?? env['ACCESS_CA_DATABASE_URL'];
   return {
-    dataDir: resolve(cwd, opts.dataDir ?? env['ACCESS_CA_DATA_DIR'] ?? '.access-ca'),
-    databaseUrl: opts.databaseUrl ?? env['ACCESS_CA_DATABASE_URL'],
+    dataDir: resolve(cwd, dataDir ?? DEFAULT_DATA_DIR),
+    // A relative SQLite path is the working directory's, as the data dir is.
+    databaseUrl: databaseUrl !== undefined && !/^[a-z][a-z0-9+.-]*:/i.test(databaseUrl) ? resolve(cwd, databaseUrl) : databaseUrl,
     masterKeyFile: masterKeyFile ? resolve(cwd, masterKeyFile) : undefined,
+    mayCreate: dataDir !== undefined || databaseUrl !== undefined,
+    chosenBy: STORE_FLAGS,
   };
 }
 

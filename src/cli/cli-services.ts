@@ -1,9 +1,11 @@
+import type { Command } from 'commander';
 import type { TSchema, Static } from 'typebox';
 import { Value } from 'typebox/value';
 import { systemClock } from '../platform/clock.ts';
 import { cryptoRandom } from '../platform/random.ts';
 import { openStoreRuntime, type StoreConfig, type StoreRuntime } from '../platform/store-runtime.ts';
 import { ApiError } from '../platform/http/errors.ts';
+import { describe, pointerOf, type ValidationIssue } from '../platform/http/error-handler.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService, IdentityInputError, type IdentityService } from '../identity/identity-service.ts';
 import { createAccessAppsStore, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
@@ -48,7 +50,8 @@ export interface Services {
 export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
 
 /**
- * Opens the store for one admin verb (creating it on a fresh data dir) and closes it afterwards.
+ * Opens the store for one admin verb and closes it afterwards. The store is created only when the
+ * config allows it (see StoreConfig.mayCreate); otherwise a missing one is refused with where to look.
  * `allowPrivateIdpAddresses` (development only) lets `idp add` check JWKS URLs on private addresses.
  */
 export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>, opts: { allowPrivateIdpAddresses?: boolean; notice?: (text: string) => void } = {}): Promise<T> {
@@ -84,27 +87,102 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
   }
 }
 
+/**
+ * Registers a verb under its name and, hidden from --help, under older names that scripts may still use
+ * (`idp add` is now `idp create`): one definition, so the two never drift apart.
+ */
+export function verb(parent: Command, name: string, oldNames: string[], define: (c: Command) => Command): void {
+  define(parent.command(name));
+  for (const old of oldNames) define(parent.command(old, { hidden: true }));
+}
+
 /** For repeatable flags. */
 export const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
-/** Checks flags gathered into a wire object against its schema; a refusal names the flag. */
+/**
+ * A TypeBox validation failure in Ajv's shape, one issue per field, so the HTTP error handler's wording
+ * (`describe`, `pointerOf`) serves the CLI too: TypeBox reports every unknown property twice (once as a
+ * `false` schema) and every missing one in a list; here each is one issue naming its field.
+ */
+export function schemaIssues(schema: TSchema, value: unknown): ValidationIssue[] {
+  const unknown: ValidationIssue[] = [];
+  const missing: ValidationIssue[] = [];
+  const other: ValidationIssue[] = [];
+  for (const e of Value.Errors(schema, value)) {
+    const params = (e.params ?? {}) as Record<string, unknown>;
+    if (e.keyword === 'boolean' && String(e.schemaPath).endsWith('/additionalProperties')) continue;
+    if (e.keyword === 'additionalProperties' && Array.isArray(params['additionalProperties'])) {
+      for (const name of params['additionalProperties']) unknown.push({ keyword: e.keyword, instancePath: e.instancePath, params: { additionalProperty: String(name) } });
+    } else if (e.keyword === 'required' && Array.isArray(params['requiredProperties'])) {
+      for (const name of params['requiredProperties']) missing.push({ keyword: e.keyword, instancePath: e.instancePath, params: { missingProperty: String(name) } });
+    } else {
+      other.push({ keyword: e.keyword, instancePath: e.instancePath, params, message: e.message });
+    }
+  }
+  // The misspelling first, then what it left missing: "unknown field `nme`; missing required field `name`".
+  return [...unknown, ...missing, ...other];
+}
+
+/** One issue in the API's words with the field and its JSON pointer: "unknown field `princiapls` at /princiapls". */
+export function issueText(issue: ValidationIssue): string {
+  const named = issue.params?.['additionalProperty'] ?? issue.params?.['missingProperty'];
+  return `${describe(issue)}${typeof named === 'string' ? ` \`${named}\`` : ''} at ${pointerOf(issue)}`;
+}
+
+/** Checks a JSON document an operator wrote (a policy file, a claims file) against its schema; the refusal names every wrong field. */
+export function checkedDocument<S extends TSchema>(schema: S, value: unknown, label: string): Static<S> {
+  const issues = schemaIssues(schema, value);
+  if (issues.length > 0) throw new IdentityInputError(`${label}: ${issues.slice(0, 5).map(issueText).join('; ')}`);
+  return value as Static<S>;
+}
+
+/** The flag a field came from: its last name in the pointer, `--snake-case` as `--kebab-case`. */
+const flagOf = (pointer: string) => `--${(pointer.split('/').filter((p) => p !== '' && !/^[0-9]+$/.test(p)).at(-1) ?? 'input').replace(/_/g, '-')}`;
+
+/** Checks flags gathered into a wire object against its schema; a refusal names the flag, in the API's words. */
 export function checkedInput<S extends TSchema>(schema: S, fields: Record<string, unknown>): Static<S> {
   const input = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
-  const first = Value.Errors(schema, input)[0];
-  if (first) throw new IdentityInputError(`--${(first.instancePath || '/').slice(1).split('/')[0]!.replace(/_/g, '-')}: ${first.message}`);
+  const first = schemaIssues(schema, input)[0];
+  if (first) throw new IdentityInputError(`${flagOf(pointerOf(first))}: ${describe(first)}`);
   return input as Static<S>;
 }
 
-/** Turns a catalog error from a service into an operator-facing message. */
-export async function asInput<T>(work: Promise<T>): Promise<T> {
+/** What to say, per catalog code, instead of the bare code: what was not found and the command that fixes it. */
+export interface Hints {
+  notFound?: string;
+}
+
+/** Turns a catalog error from a service into an operator-facing message; an API code is never the whole message. */
+export async function asInput<T>(work: Promise<T>, hints: Hints = {}): Promise<T> {
   try {
     return await work;
   } catch (error) {
     if (error instanceof ApiError) {
+      if (error.code === 12135 && hints.notFound) throw new IdentityInputError(hints.notFound);
+      // A bare API code is never the whole message.
+      if (error.code === 12135 && !error.detail) throw new IdentityInputError('not found: no object with that id in this account or zone (check the ids with the matching `list` verb)');
       const item = error.items[0]!;
       const where = item.source?.pointer ? ` (${item.source.pointer})` : '';
       throw new IdentityInputError(`${error.detail ?? item.message}${where}`);
     }
     throw error;
   }
+}
+
+/** The scope flags of a verb, as the command that would show what exists there. */
+export const scopeFlags = (o: { account: string; zone?: string }) => `--account ${o.account}${o.zone ? ` --zone ${o.zone}` : ''}`;
+
+/** "No such application" with the command that lists the ones there are. */
+export const noApp = (o: { account: string; zone?: string; app: string }) =>
+  `no application ${o.app} in ${o.zone ? `zone ${o.zone}` : `account ${o.account}`}: list them with access-ca app list ${scopeFlags(o)}`;
+
+/** "This application has no CA" with the command that creates one. */
+export const noCa = (o: { account: string; zone?: string; app: string }) =>
+  `application ${o.app} has no SSH CA yet: create it with access-ca ca create ${scopeFlags(o)} --app ${o.app}`;
+
+/** Resolves a verb's scope and application, or refuses naming what is missing and what to run. */
+export async function requireApp(s: Pick<Services, 'identity' | 'apps'>, o: { account: string; zone?: string; app: string }) {
+  const scope = await s.identity.resolveScope(o.account, o.zone);
+  const app = await asInput(s.apps.get(scope, o.app), { notFound: noApp(o) });
+  return { scope, app };
 }

@@ -1,12 +1,17 @@
 import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, defaultAppConfig } from '../app.ts';
 import { systemClock } from '../platform/clock.ts';
 import { cryptoRandom } from '../platform/random.ts';
-import { openStoreRuntime, type StoreConfig } from '../platform/store-runtime.ts';
+import { openStoreRuntime, storeLocation, type StoreConfig, type StoreRuntime } from '../platform/store-runtime.ts';
+import { acquireServeLock, type ServeLock } from '../platform/serve-lock.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService } from '../identity/identity-service.ts';
 import type { Command } from 'commander';
 import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
+import { firstToken, firstTokenShown, type FirstToken } from './first-start.ts';
+import { listenError, parseLogLevel, parseShutdownTimeout, readTlsFiles } from './serve-options.ts';
+import { MetricsConfigError, parseMetricsAccess, type MetricsAccess } from '../observability/metrics-access.ts';
 import type { Streams } from './output.ts';
 
 export interface ServeOptions {
@@ -19,17 +24,36 @@ export interface ServeOptions {
   allowPrivateIdpAddresses: boolean;
   /** See AppConfig.globalKeys. */
   globalKeys: boolean;
+  /** Serve HTTPS with this certificate and key (read and checked by readTlsFiles); HTTP without. */
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  /** How long a stop waits for requests in flight before it closes their connections. */
+  shutdownTimeoutMs: number;
+  /** Who may read /metrics (ACCESS_CA_METRICS_ALLOW, ACCESS_CA_METRICS_TOKEN); loopback only when unset. */
+  metricsAccess: MetricsAccess;
   streams: Streams;
 }
 
-function origin(host: string, port: number): string {
-  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/** The metrics settings from the environment; a bad value is the operator's to fix, not a fault. */
+function metricsAccessFrom(env: Env): MetricsAccess {
+  try {
+    return parseMetricsAccess(env);
+  } catch (error) {
+    if (error instanceof MetricsConfigError) throw new CliInputError(error.message);
+    throw error;
+  }
 }
 
-function banner(base: string, accountId: string, token: string): string {
+function origin(scheme: 'http' | 'https', host: string, port: number): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function banner(base: string, first: FirstToken): string {
+  const { accountId, token } = first;
   return [
     '',
-    'access-ca: a new store. Created account "default" and an admin token (Access: Apps and Policies Write).',
+    first.reissued
+      ? 'access-ca: the first start stopped before it showed the admin token of account "default": that token is revoked, and here is a new one (Access: Apps and Policies Write).'
+      : 'access-ca: a new store. Created account "default" and an admin token (Access: Apps and Policies Write).',
     'The token is shown only this once: keep it somewhere safe.',
     '',
     `account_id: ${accountId}`,
@@ -52,44 +76,139 @@ export function parseGlobalKeys(value: string | undefined): boolean {
   throw new CliInputError(`ACCESS_CA_GLOBAL_KEYS must be on or off, got ${JSON.stringify(value)}`);
 }
 
-/** `access-ca serve`: opens the store, makes the first account on an empty one, and listens. */
-export async function serve(opts: ServeOptions): Promise<void> {
-  const runtime = await openStoreRuntime(opts.store, { notice: (text) => opts.streams.stderr.write(`${text}\n`) });
-  const logger = pino({
-    level: opts.logLevel,
-    redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
-  });
-  // Several nodes may start at once on one empty store: exactly one makes the first account.
-  const first = await runtime.database.withStartupLock((db) =>
-    createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom }).bootstrap());
+/**
+ * SIGTERM and SIGINT from the first moment of `serve`. Before the server is up a signal is remembered and
+ * acted on at the next safe point, so the first start's token is made and shown together or not at all;
+ * a second signal then stops at once, except while that token is between the two. Once `running` is
+ * set, a signal starts the graceful stop; a second one during it exits at once.
+ */
+function watchSignals() {
+  let received: NodeJS.Signals | null = null;
+  let critical = false;
+  let onStop: ((signal: NodeJS.Signals) => void) | null = null;
+  const handler = (signal: NodeJS.Signals) => {
+    if (received !== null && !critical) process.exit(130);
+    received ??= signal;
+    onStop?.(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    get received() {
+      return received;
+    },
+    critical<T>(work: () => Promise<T>): Promise<T> {
+      critical = true;
+      return work().finally(() => {
+        critical = false;
+      });
+    },
+    running(stop: (signal: NodeJS.Signals) => void) {
+      onStop = stop;
+      if (received !== null) stop(received);
+    },
+    /** For a start that failed: the signals are the process's again. */
+    dispose() {
+      process.removeListener('SIGINT', handler);
+      process.removeListener('SIGTERM', handler);
+    },
+  };
+}
 
-  const app = await buildApp({
-    config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
-    keyVault: runtime.vault, logger,
-  });
-  await app.listen({ host: opts.listen.host, port: opts.listen.port });
+/**
+ * Stops accepting, lets requests in flight finish within `timeoutMs` (then closes their connections),
+ * closes the app (which drains pending writes) and then the store, and releases the lock.
+ */
+async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: ServeLock, timeoutMs: number, say: (text: string) => void): Promise<void> {
+  // Node closes only the connections idle at the moment of close; those that finish a request later idle too.
+  const idle = setInterval(() => app.server.closeIdleConnections(), 100);
+  const deadline = setTimeout(() => {
+    say(`access-ca: requests still in flight after ${timeoutMs / 1000} s: closing their connections`);
+    app.server.closeAllConnections();
+  }, timeoutMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(idle);
+    clearTimeout(deadline);
+    await runtime.database.close();
+    lock.release();
+  }
+}
+
+/** `access-ca serve`: opens the store, listens, makes the first account on an empty store and shows its token. */
+export async function serve(opts: ServeOptions): Promise<void> {
+  const signals = watchSignals();
+  const say = (text: string) => opts.streams.stderr.write(`${text}\n`);
+  let runtime: StoreRuntime;
+  try {
+    runtime = await openStoreRuntime(opts.store, { notice: say });
+  } catch (error) {
+    signals.dispose();
+    throw error;
+  }
+  let lock: ServeLock | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    lock = acquireServeLock(storeLocation(opts.store));
+    const logger = pino({
+      level: opts.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
+    });
+    app = await buildApp({
+      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, metricsAccess: opts.metricsAccess }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+      keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), tls: opts.tls,
+    });
+    try {
+      await app.listen({ host: opts.listen.host, port: opts.listen.port });
+    } catch (error) {
+      throw listenError(error, opts.listen) ?? error;
+    }
+  } catch (error) {
+    await app?.close();
+    await runtime.database.close();
+    lock?.release();
+    signals.dispose();
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : opts.listen.port;
-  const base = `${origin(opts.listen.host, port)}${defaultAppConfig.basePath}`;
+  const scheme = opts.tls ? 'https' : 'http';
+  const base = `${origin(scheme, opts.listen.host, port)}${defaultAppConfig.basePath}`;
+  const db = runtime.database.db;
 
-  if (first) opts.streams.stderr.write(`${banner(base, first.accountId, first.token)}\n`);
-  if (opts.allowPrivateIdpAddresses) {
-    opts.streams.stderr.write('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only\n');
+  if (signals.received === null) {
+    // Made only once the server listens (a port in use cannot strand it), and shown before any signal is acted on.
+    await signals.critical(async () => {
+      const identity = createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom });
+      // Several nodes may start at once on one empty store: exactly one makes the first account.
+      const first = await runtime.database.withStartupLock((locked) => firstToken(locked, identity));
+      if (first) {
+        say(banner(base, first));
+        await firstTokenShown(db);
+      }
+    });
+    if (opts.allowPrivateIdpAddresses) say('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only');
+    if (!opts.globalKeys) say('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens');
+    say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
   }
-  if (!opts.globalKeys) opts.streams.stderr.write('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens\n');
-  opts.streams.stderr.write(`access-ca listening on ${origin(opts.listen.host, port)} (API base ${base}; store ${runtime.database.describe})\n`);
 
-  let closing = false;
-  const stop = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    await app.close();
-    await runtime.database.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  const server = app;
+  const held = lock!;
+  signals.running((signal) => {
+    say(`access-ca: ${signal}: no new connections; finishing requests in flight (at most ${opts.shutdownTimeoutMs / 1000} s)`);
+    server.log.info({ signal }, 'shutting down');
+    shutDown(server, runtime, held, opts.shutdownTimeoutMs, say).then(
+      () => {
+        say('access-ca: stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        say(`access-ca: the stop failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  });
 }
 
 /** What the `serve` verb needs from the program that registers it. */
@@ -102,22 +221,39 @@ export interface ServeCommandDeps {
   setExitCode: (code: number) => void;
 }
 
+interface ServeFlags {
+  listen?: string;
+  allowPrivateIdp?: boolean;
+  trustProxy?: string;
+  globalKeys?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  shutdownTimeout?: string;
+}
+
 /** Registers `access-ca serve` and its options. */
 export function registerServeCommand(program: Command, deps: ServeCommandDeps): void {
+  const { env } = deps;
   program.command('serve').description('run the API server (what `npm start` runs)')
     .option('--listen <host:port>', 'address to listen on (env ACCESS_CA_LISTEN, default 127.0.0.1:8787)')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key (env ACCESS_CA_TLS_CERT)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (env ACCESS_CA_TLS_KEY)')
+    .option('--shutdown-timeout <duration>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish, e.g. 10s (env ACCESS_CA_SHUTDOWN_TIMEOUT, default 10s)')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
     .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
     .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
-    .action(async (o: { listen?: string; allowPrivateIdp?: boolean; trustProxy?: string; globalKeys?: boolean }) => {
+    .action(async (o: ServeFlags) => {
       try {
         await serve({
           // The flag can only turn keys off; without it the environment decides.
-          globalKeys: o.globalKeys === false ? false : parseGlobalKeys(deps.env['ACCESS_CA_GLOBAL_KEYS']),
-          trustProxy: parseTrustProxy(o.trustProxy ?? deps.env['ACCESS_CA_TRUST_PROXY']),
+          globalKeys: o.globalKeys === false ? false : parseGlobalKeys(env['ACCESS_CA_GLOBAL_KEYS']),
+          trustProxy: parseTrustProxy(o.trustProxy ?? env['ACCESS_CA_TRUST_PROXY']),
           store: deps.globals(),
-          listen: parseListen(o.listen ?? deps.env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
-          logLevel: deps.env['ACCESS_CA_LOG_LEVEL'] ?? 'info',
+          listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),
+          logLevel: parseLogLevel(env['ACCESS_CA_LOG_LEVEL']),
+          tls: readTlsFiles(o.tlsCert ?? env['ACCESS_CA_TLS_CERT'], o.tlsKey ?? env['ACCESS_CA_TLS_KEY']),
+          shutdownTimeoutMs: parseShutdownTimeout(o.shutdownTimeout ?? env['ACCESS_CA_SHUTDOWN_TIMEOUT']),
+          metricsAccess: metricsAccessFrom(env),
           allowPrivateIdpAddresses: o.allowPrivateIdp === true || deps.allowPrivateIdp,
           streams: deps.streams,
         });

@@ -6,18 +6,46 @@ import { pageRequest } from '../platform/http/pagination.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
 import { IdpInput } from '../identity-providers/identity-providers-schemas.ts';
 import { CertPolicyInput } from '../ssh-certs/policy/cert-policy-schemas.ts';
-import { normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
+import { DEFAULT_POLICY, normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
+import { formatGoDuration, parseGoDuration } from '../platform/go-duration.ts';
 import { table, type Streams } from './output.ts';
 import type { RunClient } from './ssh-client-commands.ts';
 import { KRL_FILE, sshdConfigFromServer, TRUST_FILE } from './sshd-sync.ts';
-import { asInput, checkedInput, collect, type Run } from './cli-services.ts';
+import { asInput, checkedDocument, checkedInput, collect, noCa, requireApp, verb, type Run } from './cli-services.ts';
 import { CLI_ACTOR } from '../audit/audit-log.ts';
 
-function readJsonFile(path: string, flag: string): unknown {
+/** A file named by a flag; a missing or unreadable one is the operator's to fix, said without a stack. */
+export function readFlagFile(path: string, flag: string): string {
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new IdentityInputError(`${flag} ${path}: ${(error as Error).message}`);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
+    throw new IdentityInputError(`${flag} ${path}: ${why}; give ${flag} the path of a readable file`);
+  }
+}
+
+function readJsonFile(path: string, flag: string): unknown {
+  const text = readFlagFile(path, flag);
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new IdentityInputError(`${flag} ${path}: not JSON (${(error as Error).message})`);
+  }
+}
+
+/**
+ * A policy file whose ttl is over its max_ttl is refused, not taken with a silently raised max_ttl: when
+ * the file sets ttl alone, max_ttl is the default, and the operator is told to set it too.
+ */
+function ttlWithinMax(input: { ttl?: string; max_ttl?: string }, label: string): void {
+  if (input.ttl === undefined || input.max_ttl !== undefined) return;
+  const ttl = parseGoDuration(input.ttl);
+  if (ttl !== null && ttl > DEFAULT_POLICY.maxTtl) {
+    throw new IdentityInputError(
+      `${label}: ttl ${input.ttl} is over max_ttl, which is ${formatGoDuration(DEFAULT_POLICY.maxTtl)} when not given (at /ttl): ` +
+      `set "max_ttl" too (at least "${input.ttl}"), or a shorter ttl`,
+    );
   }
 }
 
@@ -41,10 +69,23 @@ export function mergeTrustedCaFile(path: string, appId: string, keyLine: string)
   renameSync(tmp, path);
 }
 
+/** mergeTrustedCaFile, with a file that cannot be written said as the operator's to fix (sudo, or another --ca-file). */
+function writeCaFile(file: string, appId: string, keyLine: string): void {
+  try {
+    mergeTrustedCaFile(file, appId, keyLine);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new IdentityInputError(`--ca-file ${file} cannot be written (${code}): run as a user who may write it (sudo), or give another --ca-file`);
+    }
+    throw error;
+  }
+}
+
 /** Identity providers, certificate policy and the sshd side; offline on the data dir (sshd-config --server excepted). */
 export function registerSshAdminCommands(program: Command, run: Run, client: { runClient: RunClient; streams: Streams }): void {
   const idp = program.command('idp').description('manage identity providers (whose JWTs name people)');
-  idp.command('add').description('trust an identity provider\'s tokens for an account')
+  verb(idp, 'create', ['add'], (c) => c.description('trust an identity provider\'s tokens for an account; a --jwks-url is fetched once first, and refused when it holds no usable key')
     .requiredOption('--account <id>', 'account id')
     .requiredOption('--issuer <url>', 'the tokens\' iss claim (https; http only on loopback)')
     .option('--jwks-url <url>', 'where the provider publishes its signing keys')
@@ -63,28 +104,43 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
       await identity.resolveScope(o.account);
       const jwks = o.jwksFile ? readJsonFile(o.jwksFile, '--jwks-file') : undefined;
       // A secret comes from a file, never the command line, where other users of the machine can read it.
-      const clientSecret = o.clientSecretFile ? readFileSync(o.clientSecretFile, 'utf8').trim() : undefined;
+      const clientSecret = o.clientSecretFile ? readFlagFile(o.clientSecretFile, '--client-secret-file').trim() : undefined;
       const config = Object.fromEntries(Object.entries({
         issuer: o.issuer, jwks_url: o.jwksUrl, jwks, audiences: o.audience, client_id: o.clientId, client_secret: clientSecret, scopes: o.scope, email_claim: o.emailClaim,
         email_domains: o.emailDomain, email_verified_required: o.emailVerifiedOptional ? false : undefined, max_token_lifetime: o.maxTokenLifetime,
       }).filter(([, v]) => v !== undefined));
       const input = checkedInput(IdpInput, { name: o.name, config });
+      if (o.jwksUrl) out.info(`fetching the key set at ${o.jwksUrl} …`);
       let found = '';
-      const created = await asInput(idps.create(o.account, input, CLI_ACTOR, ({ keys }) => (found = ` (${keys} key${keys === 1 ? '' : 's'} found at its JWKS URL)`)));
-      out.result(created, `identity provider ${created.id} added: tokens from ${created.config.issuer} are trusted in account ${o.account}${found}`);
-    }));
+      const created = await asInput(idps.create(o.account, input, CLI_ACTOR, ({ keys }) => (found = ` (${keys} usable key${keys === 1 ? '' : 's'} found at its JWKS URL)`)))
+        .catch((error: Error) => {
+          // The fetch's own reason, and what else the operator can do.
+          if (o.jwksUrl && error.message.endsWith('(/config/jwks_url)')) {
+            throw new IdentityInputError(`--jwks-url ${o.jwksUrl}: ${error.message}. Check the URL, or give the keys by hand with --jwks-file`);
+          }
+          throw error;
+        });
+      out.result(created, `identity provider ${created.id} created: tokens from ${created.config.issuer} are trusted in account ${o.account}${found}`);
+    })));
   idp.command('list').description('list an account\'s identity providers').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ idps, identity }, out) => {
       await identity.resolveScope(o.account);
       const { items } = await idps.list(o.account, pageRequest({ per_page: '1000' }));
       out.result({ identity_providers: items }, table(items.map((i) => ({ id: i.id, name: i.name, issuer: i.config.issuer, keys: i.config.jwks_url ?? 'inline JWKS' })), ['id', 'name', 'issuer', 'keys']));
     }));
-  idp.command('remove').description('stop trusting an identity provider').argument('<id>', 'provider id').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
+  const noIdp = (id: string, account: string) => `no identity provider ${id} in account ${account}: list them with access-ca idp list --account ${account}`;
+  idp.command('get').description('show one identity provider').argument('<id>', 'provider id').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
     .action((id: string, o) => run(o.json, async ({ idps, identity }, out) => {
       await identity.resolveScope(o.account);
-      const r = await asInput(idps.delete(o.account, id, CLI_ACTOR));
-      out.result(r, `identity provider ${r.id} removed`);
+      const got = await asInput(idps.get(o.account, id), { notFound: noIdp(id, o.account) });
+      out.result(got, JSON.stringify(got, null, 2));
     }));
+  verb(idp, 'delete', ['remove'], (c) => c.description('stop trusting an identity provider').argument('<id>', 'provider id').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
+    .action((id: string, o) => run(o.json, async ({ idps, identity }, out) => {
+      await identity.resolveScope(o.account);
+      const r = await asInput(idps.delete(o.account, id, CLI_ACTOR), { notFound: noIdp(id, o.account) });
+      out.result(r, `identity provider ${r.id} deleted`);
+    })));
 
   const app = program.commands.find((c) => c.name() === 'app')!;
   app.command('policy').description('show an app\'s certificate policy, or replace it with --set FILE')
@@ -92,13 +148,18 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
     .requiredOption('--app <id>', 'application id')
     .option('--set <file>', 'a JSON policy: ttl, max_ttl, backdate, principals, extensions, critical_options, key_types')
     .option('--json', 'print JSON')
-    .action((o) => run(o.json, async ({ identity, apps, policies }, out) => {
-      const scope = await identity.resolveScope(o.account, o.zone);
-      const app = await asInput(apps.get(scope, o.app));
+    .action((o) => run(o.json, async (s, out) => {
+      const { app } = await requireApp(s, o);
       if (o.set) {
-        const policy = await asInput(Promise.resolve().then(() => normalizePolicy(checkedInput(CertPolicyInput, readJsonFile(o.set, '--set') as Record<string, unknown>))));
-        await policies.put(app.id, policy, systemClock.now().toISOString());
+        const label = `--set ${o.set}`;
+        const input = checkedDocument(CertPolicyInput, readJsonFile(o.set, '--set'), label);
+        ttlWithinMax(input, label);
+        const policy = await asInput(Promise.resolve().then(() => normalizePolicy(input))).catch((error: Error) => {
+          throw new IdentityInputError(`${label}: ${error.message}`);
+        });
+        await s.policies.put(app.id, policy, systemClock.now().toISOString());
       }
+      const { policies } = s;
       const view = policyView(await policies.get(app.id));
       out.result(view, JSON.stringify(view, null, 2));
     }));
@@ -114,18 +175,18 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
     .action((o, cmd: Command) => (o.server !== undefined || o.tokenFile !== undefined || o.dir !== undefined
       // The server mode never opens a store: a host needs only the URL and a read token.
       ? client.runClient(o.json, (out) => sshdConfigFromServer(o, cmd.getOptionValueSource('caFile') === 'cli', out, client.streams))
-      : run(o.json, async ({ identity, apps, cas }, out) => {
-      const scope = await identity.resolveScope(o.account, o.zone);
-      const app = await asInput(apps.get(scope, o.app));
-      const ca = await asInput(cas.get(scope, app.id));
+      : run(o.json, async (s, out) => {
+      const { scope, app } = await requireApp(s, o);
+      const ca = await asInput(s.cas.get(scope, app.id), { notFound: noCa(o) });
       const file = resolve(o.caFile);
-      mergeTrustedCaFile(file, app.id, ca.public_key);
+      writeCaFile(file, app.id, ca.public_key);
       const lines = [
         `# access-ca: certificates for "${app.name}" (${app.id}); add to /etc/ssh/sshd_config and reload sshd`,
         `TrustedUserCAKeys ${file}`,
         '# Principals are the email\'s local part by default. When Unix names differ, map them:',
         '#   AuthorizedPrincipalsFile /etc/ssh/auth_principals/%u',
       ];
-      out.result({ ca_file: file, public_key: ca.public_key, sshd_config: lines.filter((l) => !l.startsWith('#')) }, lines.join('\n'));
+      out.info(`wrote the CA key of "${app.name}" into ${file}`);
+      out.result({ ca_file: file, public_key: ca.public_key, sshd_config: lines.filter((l) => !l.startsWith('#')) }, lines.join('\n'), lines.filter((l) => !l.startsWith('#')).join('\n'));
     })));
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -7,6 +7,7 @@ import { parseCertificate } from '../openssh/certificate.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
 import { parseUserPublicKey } from '../openssh/user-public-key.ts';
 import { ClientError, CliInputError, type Env } from './cli-config.ts';
+import { isStoreFile } from '../platform/store-runtime.ts';
 import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';
 
@@ -73,9 +74,18 @@ function reusable(certFile: string, publicLine: string, nowS: number): { validBe
   }
 }
 
-/** A token given by hand (file or environment), if any. */
+/** A token given by hand (file or environment), if any; a file that is not there is said as such, with the other way. */
 function givenJwt(jwtFile: string | undefined, env: Env): string | null {
-  const jwt = jwtFile ? readFileSync(jwtFile, 'utf8').trim() : env['ACCESS_CA_JWT']?.trim();
+  let fromFile: string | undefined;
+  if (jwtFile) {
+    try {
+      fromFile = readFileSync(jwtFile, 'utf8').trim();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new CliInputError(`--jwt-file ${jwtFile}: ${code === 'ENOENT' ? 'no such file' : code ?? (error as Error).message}; give the path of a file holding your identity token, or set ACCESS_CA_JWT, or leave both out to sign in (access-ca login)`);
+    }
+  }
+  const jwt = jwtFile ? fromFile : env['ACCESS_CA_JWT']?.trim();
   if (jwtFile && !jwt) throw new CliInputError(`--jwt-file ${jwtFile} is empty`);
   return jwt || null;
 }
@@ -108,11 +118,53 @@ async function requestCertificate(server: string, body: Record<string, string>):
   return parsed;
 }
 
-/** The `access-ca` command as ssh's Match exec should run it. */
-function selfCommand(argv1: string | undefined): string {
+/** npm's cache (`npx` runs from there): a path that npm may clean or replace at any time. */
+const IN_NPM_CACHE = /[\\/](_npx|\.npm|_cacache)[\\/]/;
+
+/**
+ * The `access-ca` command as ssh's Match exec should run it, stable across upgrades: an explicit
+ * `--command`, else the installed bin (`npm link`, `npm install -g`: a symlink named access-ca), else
+ * `node <dist/main.js>` of a clone. Run through npx, the script lives in npm's cache, which npm may clean:
+ * that is refused, with the two ways out.
+ */
+export function selfCommand(argv1: string | undefined, execPath: string, given?: string): string {
+  if (given !== undefined) {
+    if (given.trim() === '' || /["\n\r]/.test(given)) throw new CliInputError('--command must be a command line without quotes or line breaks, e.g. /usr/local/bin/access-ca');
+    return given.trim();
+  }
   if (!argv1) return 'access-ca';
   const script = resolve(argv1);
-  return basename(script) === 'access-ca' ? script : `${process.execPath} ${script}`;
+  let real = script;
+  try {
+    real = realpathSync(script);
+  } catch {
+    // not there any more: judged by the path as given
+  }
+  if (IN_NPM_CACHE.test(script) || IN_NPM_CACHE.test(real)) {
+    throw new CliInputError(
+      `access-ca runs from npm's cache (${script}), which npm may clean: install it (npm install -g access-ca, or npm link in a clone) ` +
+      'and run ssh-config again, or name the command ssh should run with --command',
+    );
+  }
+  if (basename(script) === 'access-ca') return script;
+  // Run from source (`node --import tsx src/main.ts`), node needs the loader too.
+  return script.endsWith('.ts') ? `${execPath} --import tsx ${script}` : `${execPath} ${script}`;
+}
+
+/** ssh-gen's files never go into a server's data directory (see isSshGenFile in store-runtime.ts). */
+function refuseServerDataDir(dir: string): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // not made yet
+  }
+  if (names.some(isStoreFile)) {
+    throw new CliInputError(
+      `${dir} holds an access-ca server's store (master.key, access-ca.db): ssh-gen keeps a person's keys apart from it. ` +
+      'Give ssh-gen another --dir, or move the server\'s data elsewhere (--data-dir)',
+    );
+  }
 }
 
 /** `ssh-gen` and `ssh-config`: what people run, like `cloudflared access ssh-gen`. */
@@ -132,6 +184,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       const host = checkHostname(o.hostname);
       const server = checkServer(o.server);
       const dir = resolve(o.dir);
+      refuseServerDataDir(dir);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700);
       const { keyFile, publicLine } = ensureKey(dir, host);
@@ -140,7 +193,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       const current = reusable(certFile, publicLine, nowS);
       if (current) {
         const expires = new Date(current.validBefore * 1000).toISOString();
-        out.result({ hostname: host, key_file: keyFile, certificate_file: certFile, expires_at: expires, reused: true }, `certificate for ${host} still valid until ${expires}: ${certFile}`);
+        out.result({ hostname: host, key_file: keyFile, certificate_file: certFile, expires_at: expires, reused: true }, `certificate for ${host} still valid until ${expires}: ${certFile}`, certFile);
         return;
       }
       const given = givenJwt(o.jwtFile, env);
@@ -153,6 +206,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       out.result(
         { hostname: host, key_file: keyFile, certificate_file: certFile, id: issued.id, expires_at: issued.expires_at, reused: false },
         `certificate for ${host} valid until ${issued.expires_at}: ${certFile}`,
+        certFile,
       );
     }));
 
@@ -166,6 +220,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
     .action((o) => runClient(o.json, async (out) => {
       const host = checkHostname(o.hostname);
       const server = checkServer(o.server);
+      refuseServerDataDir(resolve(o.dir));
       const done = await signIn(signInOptions(o, server, host, resolve(o.dir), out));
       const expires = new Date(done.expiresAt * 1000).toISOString();
       out.result(
@@ -179,6 +234,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
     .requiredOption('--server <url>', 'the access-ca server\'s origin')
     .option('--jwt-file <file>', 'pass this token file to ssh-gen (by default it uses your sign-in)')
     .option('--dir <dir>', 'where keys and certificates live', defaultDir)
+    .option('--command <command>', 'the access-ca command ssh should run (default: this installed access-ca; required when run through npx)')
     .option('--json', 'print JSON')
     .action((o) => runClient(o.json, async (out) => {
       const server = checkServer(o.server);
@@ -187,10 +243,10 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       // ssh runs the exec without a terminal: never wait on a sign-in there; `access-ca login` does that.
       const jwt = o.jwtFile ? ` --jwt-file ${resolve(o.jwtFile)}` : ' --no-sign-in';
       const block = [
-        `Match host ${o.hostname} exec "${selfCommand(process.argv[1])} ssh-gen --hostname %h --server ${server} --dir ${dir}${jwt}"`,
+        `Match host ${o.hostname} exec "${selfCommand(process.argv[1], process.execPath, o.command)} ssh-gen --hostname %h --server ${server} --dir ${dir}${jwt}"`,
         `  IdentityFile ${dir}/%h-cf_key`,
         `  CertificateFile ${dir}/%h-cf_key-cert.pub`,
       ].join('\n');
-      out.result({ ssh_config: block }, block);
+      out.result({ ssh_config: block }, block, block);
     }));
 }

@@ -100,21 +100,22 @@ describe('terminal text', () => {
     let stderr = '';
     let stdout = '';
     const streams = { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
-    const human = createOutput(false, streams);
+    const human = createOutput('human', streams);
     human.result({ apps: [{ id: 'a1', name }] }, table([{ id: 'a1', name }, { id: 'a2', name: 'ok' }], ['id', 'name']));
     human.result({}, `application a1 (${name}) created`);
     human.info(`open \u202eevil\u202c ${name}`);
-    assert.equal(stderr, [
+    // The result is on stdout, the diagnostic on stderr: each escaped.
+    assert.equal(stdout, [
       'ID  NAME',
       'a1  evil\\x1b]0;pwned\\x07',
       'a2  ok',
       'application a1 (evil\\x1b]0;pwned\\x07) created',
-      'open \\u202eevil\\u202c evil\\x1b]0;pwned\\x07',
       '',
     ].join('\n'));
-    assert.equal(stdout, '');
+    assert.equal(stderr, 'open \\u202eevil\\u202c evil\\x1b]0;pwned\\x07\n');
+    stdout = '';
 
-    const json = createOutput(true, streams);
+    const json = createOutput('json', streams);
     json.result({ name: `${name}\u009b\u2028` }, 'unused');
     assert.equal(stdout, '{"name":"evil\\u001b]0;pwned\\u0007\\u009b\\u2028"}\n');
     assert.equal(JSON.parse(stdout).name, `${name}\u009b\u2028`);

@@ -281,6 +281,17 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
       checkTimes(payload, idp, now);
       return payload;
     },
+    /**
+     * For claims verified earlier and remembered: the same time checks a fresh verify makes (exp and nbf
+     * with the clock tolerance, then checkTimes), so a remembered token expires exactly when it would.
+     */
+    checkStillValid(payload: JWTPayload, idp: IdpRow): void {
+      const now = deps.clock.now();
+      const nowS = Math.floor(now.getTime() / 1000);
+      if (typeof payload.exp !== 'number' || payload.exp <= nowS - CLOCK_TOLERANCE_S) throw new TokenRejected('token expired: sign in again');
+      if (typeof payload.nbf === 'number' && payload.nbf > nowS + CLOCK_TOLERANCE_S) throw new TokenRejected('token is not valid yet: check this machine\'s clock');
+      checkTimes(payload, idp, now);
+    },
     /** Drops a provider's cached keys: it was changed or removed. */
     forget(idpId: string): void {
       cache.delete(idpId);

@@ -5,6 +5,7 @@ import type { IdentityStore } from './identity-store.ts';
 import { secretHash, tokenStatus } from './identity-service.ts';
 import type { PermissionGroup } from './permission-groups.ts';
 import type { AuthFailureLimiter } from './auth-failure-limiter.ts';
+import type { HotPathMetrics } from '../observability/metrics.ts';
 
 /** The scope a route names in its path. */
 export type ScopeRef = { kind: 'account'; accountId: string } | { kind: 'zone'; zoneId: string };
@@ -36,6 +37,8 @@ export function createAuthenticator(deps: {
   limiter: AuthFailureLimiter;
   /** Whether users' global API keys are taken at all. */
   globalKeys: boolean;
+  /** Counts each refusal by its code. */
+  metrics?: Pick<HotPathMetrics, 'authFailure'>;
 }) {
   const { store, clock, limiter } = deps;
   const parse = (headers: Record<string, string | string[] | undefined>) => parseCredentials(headers, { globalKeys: deps.globalKeys });
@@ -60,7 +63,10 @@ export function createAuthenticator(deps: {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof ApiError) throw limiter.fail(address, credentialKey(headers)) ?? error;
+      if (error instanceof ApiError) {
+        deps.metrics?.authFailure(error.code);
+        throw limiter.fail(address, credentialKey(headers)) ?? error;
+      }
       throw error;
     }
   }
@@ -103,7 +109,7 @@ export function createAuthenticator(deps: {
     if (principal instanceof ApiError) return { ok: false, error: principal };
     const scope = await resolveScope(principal, ref);
     if (!scope) return { ok: false, error: errors.authenticationError() };
-    if (!permitted(principal, anyOf)) return { ok: false, error: errors.missingPermission() };
+    if (!permitted(principal, anyOf)) return { ok: false, error: errors.missingPermission(anyOf) };
     return { ok: true, principal, scope };
   }
 

@@ -54,8 +54,9 @@ function readFields(type: string, r: SshReader): { bits: number } {
   if (type === 'ssh-ed25519') {
     const pk = r.bytes();
     if (pk.length !== 32) throw new PublicKeyError('an ssh-ed25519 key is 32 bytes');
+    // No import check: OpenSSL takes any 32 bytes as an Ed25519 public key, so checkEd25519Key (canonical,
+    // on the curve, not of small order) is the whole check, and the import only cost time on the hot path.
     checkEd25519Key(pk);
-    importCheck({ kty: 'OKP', crv: 'Ed25519', x: pk.toString('base64url') });
     return { bits: 256 };
   }
   const curve = CURVES[type];

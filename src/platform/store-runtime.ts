@@ -1,7 +1,8 @@
-import { chmodSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DatabaseOpenError, openDatabase, parseDatabaseUrl, type OpenDatabase } from './db/database.ts';
+import { DatabaseOpenError, openDatabase, parseDatabaseUrl, type DatabaseLocation, type OpenDatabase } from './db/database.ts';
 import { createKeyVault, loadMasterKey, MasterKeyError, type KeyVault } from './crypto/key-vault.ts';
+import { SERVE_LOCK_SUFFIX } from './serve-lock.ts';
 import { modeText, openToOthers, ownedByUs, posixModes, shellWord } from './private-paths.ts';
 
 /** Where a deployment's state lives, as parsed once from flags and environment. */
@@ -9,6 +10,15 @@ export interface StoreConfig {
   dataDir: string;
   databaseUrl: string | undefined;
   masterKeyFile: string | undefined;
+  /**
+   * False when nobody chose this location (the implicit default, ./.access-ca) and the verb is not one
+   * that makes stores (`serve`, `init`, `migrate`): a missing store is then refused, naming the path
+   * looked at, instead of a new empty store and master key appearing wherever the command was run.
+   * Absent or true: a missing store is created.
+   */
+  mayCreate?: boolean;
+  /** How the operator would choose another location, for that refusal (the flags and variables). */
+  chosenBy?: string;
 }
 
 /** How opening the store tells the operator what it changed on disk (a mode it tightened). */
@@ -22,6 +32,74 @@ export interface StoreRuntime {
   vault: KeyVault;
   masterKeyFile: string;
   masterKeyCreated: boolean;
+}
+
+/** The default SQLite file name inside the data directory. */
+export const STORE_FILE = 'access-ca.db';
+
+/**
+ * A store that is not where the operator said, or not there yet at the default location, or a data
+ * directory that cannot hold one: refused with what to run, never with a stack trace.
+ */
+export class StoreLocationError extends DatabaseOpenError {
+  override name = 'StoreLocationError';
+}
+
+/**
+ * The files `access-ca ssh-gen` and `login` keep for a person (cloudflared's layout, by default in
+ * ~/.access-ca): a key, its certificate and a sign-in per host. A server's data directory must not hold
+ * them, and ssh-gen's directory must not hold a store: run from $HOME, the server's default ./.access-ca
+ * and ssh-gen's ~/.access-ca are one folder, and each side refuses the other's files instead of mixing
+ * a person's keys with the master key.
+ */
+export const isSshGenFile = (name: string): boolean => /-cf_key(\.pub|-cert\.pub)?$|-token\.json$/.test(name);
+
+/** The files that make a directory a server's data directory (see isSshGenFile for why it matters). */
+export const isStoreFile = (name: string): boolean => name === 'master.key' || name === STORE_FILE;
+
+/** Where the store of a config lives; a malformed URL is the operator's to fix, not a fault. */
+export function storeLocation(config: StoreConfig): DatabaseLocation {
+  try {
+    return parseDatabaseUrl(config.databaseUrl ?? join(config.dataDir, STORE_FILE));
+  } catch (error) {
+    throw new StoreLocationError(`--database-url / ACCESS_CA_DATABASE_URL: ${(error as Error).message}`);
+  }
+}
+
+function errnoOf(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException).code;
+}
+
+/**
+ * Makes the data directory (0700) when it is missing and proves it can be written, so that an
+ * unwritable place is one sentence naming the directory and the flag that moves it, not an EACCES
+ * stack from deep inside SQLite or the key file.
+ */
+function prepareDataDir(dir: string, chosenBy: string): void {
+  const fix = `choose a directory you can write with ${chosenBy}, or change its permissions`;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = errnoOf(error);
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+      throw new StoreLocationError(`data directory ${dir} cannot be created (${code}): ${fix}`);
+    }
+    throw error;
+  }
+  const stats = statSync(dir);
+  if (!stats.isDirectory()) throw new StoreLocationError(`data directory ${dir} is not a directory: ${fix}`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new StoreLocationError(`data directory ${dir} cannot be written: ${fix}`);
+  }
+  const sshGen = readdirSync(dir).filter(isSshGenFile);
+  if (sshGen.length > 0) {
+    throw new StoreLocationError(
+      `data directory ${dir} holds access-ca ssh-gen's files (${sshGen.slice(0, 3).join(', ')}${sshGen.length > 3 ? ', …' : ''}): ` +
+      `it is a person's ~/.access-ca, not a server's. Give the server a directory of its own with ${chosenBy}`,
+    );
+  }
 }
 
 const CHECK_NAME = 'master_key_check';
@@ -119,8 +197,18 @@ const stderrNotice = (text: string) => {
  */
 export async function openStoreRuntime(config: StoreConfig, options: StoreRuntimeOptions = {}): Promise<StoreRuntime> {
   const notice = options.notice ?? stderrNotice;
-  const location = parseDatabaseUrl(config.databaseUrl ?? join(config.dataDir, 'access-ca.db'));
+  const location = storeLocation(config);
   const masterKeyFile = config.masterKeyFile ?? join(config.dataDir, 'master.key');
+  const chosenBy = config.chosenBy ?? '--data-dir or ACCESS_CA_DATA_DIR';
+  // Nothing is made on disk before this: not the directory, not the master key.
+  if (config.mayCreate === false && location.kind === 'sqlite' && !existsSync(location.path)) {
+    throw new StoreLocationError(
+      `no access-ca store at ${location.path}. Point at yours with ${chosenBy}, ` +
+      'or create one there with access-ca init (or access-ca serve)',
+    );
+  }
+  const dataDirUsed = config.masterKeyFile === undefined || (location.kind === 'sqlite' && dirname(location.path) === resolve(config.dataDir));
+  if (dataDirUsed) prepareDataDir(resolve(config.dataDir), chosenBy);
   // Modes are checked before anything is read from these files or the store is opened.
   if (posixModes) {
     const dataDir = resolve(config.dataDir);
@@ -129,7 +217,7 @@ export async function openStoreRuntime(config: StoreConfig, options: StoreRuntim
     // store on PostgreSQL or elsewhere on disk, it is not used and not looked at.
     if (config.masterKeyFile === undefined || sqliteInDataDir) {
       const base = location.kind === 'sqlite' ? basename(location.path) : undefined;
-      const ours = new Set(['master.key', ...(sqliteInDataDir && base ? [base, `${base}-wal`, `${base}-shm`, `${base}-journal`] : [])]);
+      const ours = new Set(['master.key', ...(sqliteInDataDir && base ? [base, `${base}-wal`, `${base}-shm`, `${base}-journal`, `${base}${SERVE_LOCK_SUFFIX}`] : [])]);
       secureDataDir(dataDir, ours, notice);
     }
   }

@@ -1,4 +1,5 @@
 import type { Database, Db } from '../platform/db/schema.ts';
+import type { AppendWriter } from '../platform/db/sqlite-append-writer.ts';
 
 export type CertRow = Database['ssh_certificates'];
 export type AuditRow = Database['audit_events'];
@@ -17,11 +18,21 @@ export interface CertInventoryStore {
   countForApp(appId: string): Promise<number>;
 }
 
-/** The Kysely implementation, shared by SQLite and PostgreSQL. */
-export function createCertInventoryStore(db: Db): CertInventoryStore {
+/**
+ * The Kysely implementation, shared by SQLite and PostgreSQL. With an append writer (SQLite), records are
+ * committed by its thread instead, in one transaction just the same.
+ */
+export function createCertInventoryStore(db: Db, appendWriter?: AppendWriter): CertInventoryStore {
   return {
     async record(records) {
       if (records.length === 0) return;
+      if (appendWriter) {
+        await appendWriter.insert([
+          ...records.flatMap((r) => (r.cert ? [{ table: 'ssh_certificates', row: { ...r.cert } }] : [])),
+          ...records.map((r) => ({ table: 'audit_events', row: { ...r.event } })),
+        ]);
+        return;
+      }
       await db.transaction().execute(async (trx) => {
         const certs = records.flatMap((r) => (r.cert ? [r.cert] : []));
         if (certs.length > 0) await trx.insertInto('ssh_certificates').values(certs).execute();

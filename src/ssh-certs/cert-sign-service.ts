@@ -1,26 +1,30 @@
+import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JWTPayload } from 'jose';
 import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { ApiError } from '../platform/http/errors.ts';
 import { asciiLower, canonicalEmail, isIdentityEmail } from '../platform/text.ts';
-import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.ts';
+import type { AppRow } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
 import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
 import type { AccessDecider } from '../access-policies/access-decider.ts';
 import type { CertIssuer } from './ssh-cert-issuer.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
 import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
+import type { AccountSnapshot } from '../platform/grant-cache.ts';
+import { Refusal, type createTokenAppLookup } from './token-app-lookup.ts';
+import { noMetrics, type HotPathMetrics } from '../observability/metrics.ts';
+import { refusalReason } from './refusal-reasons.ts';
 
-/** A refusal in cloudflared's wire form: `{status, message}`; the message is for the person refused. */
-export class Refusal extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
-    super(message);
-  }
-}
+export { Refusal };
 
 /** The Access decision's refusal, audited where it is made. */
-class AccessDenied extends Refusal {}
+class AccessDenied extends Refusal {
+  constructor(message: string) {
+    super(403, message, {}, 'access_denied');
+  }
+}
 
 export interface CertSignRequest {
   public_key: string;
@@ -31,14 +35,17 @@ export interface CertSignRequest {
 const audiencesOf = (payload: JWTPayload): string[] =>
   typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
 
+const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+
 /**
  * cloudflared's `cert_sign` as a pipeline of named steps: find the app → find its account's provider →
  * verify the token → check what the provider vouches for → Access policies → certificate policy and
  * signing (the issuer). Every decision about a verified person, allowed or refused, is an audit event and
- * a log line; the refusal the person sees never says which rule failed.
+ * a log line; the refusal the person sees never says which rule failed. Every read after the app goes
+ * through the account's snapshot (grant-cache.ts), which is valid only at the store's current revision.
  */
 export function createCertSignService(deps: {
-  apps: Pick<AccessAppsStore, 'findByAud' | 'findByHost'>;
+  apps: ReturnType<typeof createTokenAppLookup>;
   idps: Pick<IdentityProvidersStore, 'findByIssuer'>;
   verifier: JwtVerifier;
   decider: AccessDecider;
@@ -48,29 +55,20 @@ export function createCertSignService(deps: {
   limiter: AuthFailureLimiter;
   clock: Clock;
   random: Random;
+  metrics?: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>;
 }) {
   const { apps, idps, verifier, decider, issuer, record, limiter, clock, random } = deps;
-
-  function onlyOne(candidates: AppRow[], none: string): AppRow {
-    if (candidates.length === 0) throw new Refusal(404, none);
-    if (candidates.length > 1) throw new Refusal(400, 'several applications match: send the hostname of exactly one');
-    return candidates[0]!;
-  }
+  const metrics = deps.metrics ?? noMetrics;
 
   /**
-   * The app a token is for: by the app's aud tag in the token (Cloudflare's app tokens); else, for a
-   * provider's own ID token whose aud is a client id, by the hostname the request names.
+   * The token's claims: verified now, or remembered from an earlier verify of the same bytes for the same
+   * provider row and audience (cloudflared sends one token until it expires). The snapshot forgets it when
+   * anything in the account changes, the provider included; its times are checked again on every use.
    */
-  async function appFor(auds: string[], hostname: string | undefined): Promise<AppRow> {
-    const byAud = await apps.findByAud(auds);
-    if (byAud.length > 0) {
-      const chosen = hostname === undefined ? byAud : byAud.filter((a) => a.host === hostname.toLowerCase());
-      return onlyOne(chosen, 'no application matches this token\'s audience and hostname');
-    }
-    if (hostname === undefined) throw new Refusal(404, 'no application matches this token\'s audience');
-    const byHost = await apps.findByHost(hostname);
-    if (!byHost) throw new Refusal(404, `no application for host ${hostname}`);
-    return byHost;
+  async function verified(jwt: string, idp: IdpRow, audience: string, snapshot: AccountSnapshot): Promise<JWTPayload> {
+    const claims = await snapshot.get(`jwt:${idp.id}:${audience}:${sha256(jwt)}`, () => verifier.verify(jwt, idp, audience));
+    verifier.checkStillValid(claims, idp);
+    return claims;
   }
 
   /** Which audience to verify: the app's tag, or a client id (or extra audience) the provider allows. */
@@ -115,34 +113,49 @@ export function createCertSignService(deps: {
     });
   }
 
+  /** The pipeline; `found` learns the app as soon as it is known, for the metrics of a refusal. */
+  async function sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger, found: { app?: AppRow }) {
+    const { payload } = peekJwt(body.jwt);
+    const auds = audiencesOf(payload);
+    if (auds.length === 0) throw new TokenRejected('the token has no audience');
+    const { app, snapshot } = await apps.find(auds, body.hostname);
+    found.app = app;
+    const iss = payload.iss;
+    const idp = typeof iss === 'string' ? await snapshot.get(`idp:${iss}`, () => idps.findByIssuer(app.account_id, iss)) : undefined;
+    if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
+    const claims = await verified(body.jwt, idp, audienceFor(app, idp, auds), snapshot);
+    const email = emailOf(idp, claims);
+    const identity = canonicalEmail(email);
+    try {
+      checkVouched(idp, claims, email);
+      const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip }, snapshot);
+      if (!decision.allowed) {
+        await refused(app, identity, decision.reason, decision.policy?.id ?? null, ip, log);
+        throw new AccessDenied(`no Access policy of application "${app.name}" allows ${identity}`);
+      }
+      const issued = await issuer.issue({
+        app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
+        audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id }, cache: snapshot,
+      });
+      log.info({ event: 'cert_sign.decision', decision: 'issued', app_id: app.id, identity, cert_id: issued.id, serial: issued.serial.toString(), principals: issued.principals, policy_id: decision.policy!.id }, 'certificate issued');
+      return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
+    } catch (error) {
+      // Every other refusal of a verified person (the provider's word, the certificate policy) is audited too.
+      if (error instanceof Refusal && error.status === 403 && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, ip, log);
+      else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, ip, log);
+      throw error;
+    }
+  }
+
   return {
     async sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger) {
-      const { payload } = peekJwt(body.jwt);
-      const auds = audiencesOf(payload);
-      if (auds.length === 0) throw new TokenRejected('the token has no audience');
-      const app = await appFor(auds, body.hostname);
-      const idp = typeof payload.iss === 'string' ? await idps.findByIssuer(app.account_id, payload.iss) : undefined;
-      if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
-      const claims = await verifier.verify(body.jwt, idp, audienceFor(app, idp, auds));
-      const email = emailOf(idp, claims);
-      const identity = canonicalEmail(email);
+      const found: { app?: AppRow } = {};
       try {
-        checkVouched(idp, claims, email);
-        const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip });
-        if (!decision.allowed) {
-          await refused(app, identity, decision.reason, decision.policy?.id ?? null, ip, log);
-          throw new AccessDenied(403, `no Access policy of application "${app.name}" allows ${identity}`);
-        }
-        const issued = await issuer.issue({
-          app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
-          audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id },
-        });
-        log.info({ event: 'cert_sign.decision', decision: 'issued', app_id: app.id, identity, cert_id: issued.id, serial: issued.serial.toString(), principals: issued.principals, policy_id: decision.policy!.id }, 'certificate issued');
-        return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
+        const issued = await sign(body, ip, log, found);
+        metrics.certificateIssued(found.app!.id);
+        return issued;
       } catch (error) {
-        // Every other refusal of a verified person (the provider's word, the certificate policy) is audited too.
-        if (error instanceof Refusal && error.status === 403 && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, ip, log);
-        else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, ip, log);
+        metrics.certificateRefused(found.app?.id ?? 'unknown', refusalReason(error));
         throw error;
       }
     },

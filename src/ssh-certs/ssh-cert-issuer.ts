@@ -12,6 +12,7 @@ import type { CertPolicyStore } from './policy/cert-policy-store.ts';
 import type { CaSigners } from './ca-signers.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
 import type { RevocationStore } from './revocation-store.ts';
+import type { AccountSnapshot } from '../platform/grant-cache.ts';
 
 /** What a caller asks for: automation names principals; a person's come from their token by the policy's rule. */
 export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' | 'requester'> {
@@ -26,6 +27,8 @@ export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' |
   source: 'cert_sign' | 'api';
   /** What else the issued event records (for people: the Access policy that allowed them). */
   audit?: Record<string, unknown> | undefined;
+  /** The app's account at the store's current revision: its CA key, policy and revoked keys are read through it. */
+  cache?: Pick<AccountSnapshot, 'get'> | undefined;
 }
 
 export interface Issued {
@@ -75,10 +78,14 @@ export function createCertIssuer(deps: {
   return {
     async issue(input: IssueInput): Promise<Issued> {
       const key = parseKey(input.publicKey);
-      if (await revokedKeys.isKeyRevoked(input.app.id, key.fingerprint)) throw errors.policyRefused('this public key has been revoked for this application: make a new key');
-      const caKey = await cas.signingKey(input.app.id);
+      const appId = input.app.id;
+      const read = <T>(what: string, load: () => Promise<T>) => (input.cache ? input.cache.get(`${what}:${appId}`, load) : load());
+      if (await read(`revoked:${key.fingerprint}`, () => revokedKeys.isKeyRevoked(appId, key.fingerprint))) {
+        throw errors.policyRefused('this public key has been revoked for this application: make a new key');
+      }
+      const caKey = await read('cakey', () => cas.signingKey(appId));
       if (!caKey) throw errors.notFound('no CA for this application');
-      const policy = await policies.get(input.app.id);
+      const policy = await read('certpolicy', () => policies.get(appId));
       const principals = input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? [];
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const { signer, publicKey } = signers.forKey(caKey);

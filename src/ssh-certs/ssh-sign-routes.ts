@@ -13,6 +13,9 @@ import { CertPolicyInput, CertPolicyView } from './policy/cert-policy-schemas.ts
 import { normalizePolicy, policyView } from './policy/cert-policy.ts';
 import type { CertPolicyStore } from './policy/cert-policy-store.ts';
 import type { CertIssuer } from './ssh-cert-issuer.ts';
+import type { GrantCache } from '../platform/grant-cache.ts';
+import type { HotPathMetrics } from '../observability/metrics.ts';
+import { refusalReason } from './refusal-reasons.ts';
 
 const SignBody = Type.Object(
   {
@@ -50,7 +53,7 @@ function ttlSeconds(ttl: string | number | undefined): number | undefined {
 /** The automation signing route and the per-app certificate policy routes (our extensions). */
 export function registerSshSignRoutes(
   app: FastifyInstance,
-  deps: { auth: Authenticator; basePath: string; apps: Pick<AccessAppsStore, 'get'>; policies: CertPolicyStore; issuer: CertIssuer; now: () => Date },
+  deps: { auth: Authenticator; basePath: string; apps: Pick<AccessAppsStore, 'get'>; policies: CertPolicyStore; issuer: CertIssuer; grants: GrantCache; metrics: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>; now: () => Date },
 ): void {
   const { apps, policies, issuer } = deps;
   const route = scopedRouter(app, deps.auth, deps.basePath);
@@ -60,12 +63,17 @@ export function registerSshSignRoutes(
     method: 'POST', path: '/access/apps/:app_id/ca/sign', permissions: CERTS_SIGN, status: 200,
     params: AppIdParams, body: SignBody, response: envelopeSchema(Signed),
     handler: async ({ scope, params, body, principal }) => {
-      const target = await appIn(scope, params.app_id);
+      // The app, its CA key, policy and revoked keys as of the account's current grant revision.
+      const snapshot = await deps.grants.snapshot(scope.accountId);
+      const target = await snapshot.get(`app:id:${scope.zoneId ?? ''}:${params.app_id}`, () => appIn(scope, params.app_id))
+        .catch((error: unknown) => { deps.metrics.certificateRefused('unknown', refusalReason(error)); throw error; });
       const issued = await issuer.issue({
+        cache: snapshot,
         app: target, publicKey: body.public_key, principals: body.principals, ttl: ttlSeconds(body.ttl),
         forceCommand: body.critical_options?.force_command, sourceAddress: body.critical_options?.source_address,
         extensions: body.extensions, identity: actorOf(principal), keyIdLabel: body.key_id, source: 'api',
-      });
+      }).catch((error: unknown) => { deps.metrics.certificateRefused(target.id, refusalReason(error)); throw error; });
+      deps.metrics.certificateIssued(target.id);
       return ok({
         id: issued.id, serial: issued.serial.toString(), certificate: issued.certificate, principals: issued.principals,
         valid_after: rfc3339(issued.validAfter), valid_before: rfc3339(issued.validBefore),

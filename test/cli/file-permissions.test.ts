@@ -88,7 +88,8 @@ describe('file permissions: the data directory and the SQLite store', () => {
     const r = await runCliProcess(['--data-dir', dataDir, 'migrate']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(modeOf(dataDir), 0o700);
-    assert.equal(r.stderr, `access-ca: data directory ${dataDir} was mode 0755, open to other users; changed it to 0700\nstore is up to date\n`);
+    assert.equal(r.stderr, `access-ca: data directory ${dataDir} was mode 0755, open to other users; changed it to 0700\n`);
+    assert.equal(r.stdout, `store is up to date: ${join(dataDir, 'access-ca.db')}\n`, 'the result is on stdout');
   });
 
   for (const mode of [0o755, 0o750, 0o705, 0o770, 0o777]) {

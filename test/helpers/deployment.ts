@@ -36,6 +36,9 @@ export interface Signing {
   everyone: string;
   jwtFor(aud: string): Promise<string>;
   certSign(node: { origin: string }, aud: string): Promise<{ status: number; body: any }>;
+  /** The provider's id, and a token that may change it (Identity Providers Write). */
+  idpId: string;
+  idpToken: string;
 }
 
 export async function prepareSigning(first: ServerProcess, env: Record<string, string>): Promise<Signing> {
@@ -47,7 +50,8 @@ export async function prepareSigning(first: ServerProcess, env: Record<string, s
     method: 'POST', headers: { authorization: `Bearer ${JSON.parse(made.stdout).value}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'test', config: { issuer: idp.issuer, jwks: idp.jwks } }),
   });
-  assert.equal(res.status, 201, await res.text());
+  const provider = (await res.json()) as any;
+  assert.equal(res.status, 201, JSON.stringify(provider));
   const policy = await fetch(`${first.base}/accounts/${first.accountId}/access/policies`, {
     method: 'POST', headers: { authorization: `Bearer ${first.token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'everyone', decision: 'allow', include: [{ everyone: {} }] }),
@@ -58,6 +62,8 @@ export async function prepareSigning(first: ServerProcess, env: Record<string, s
   return {
     idp,
     everyone,
+    idpId: provider.result.id,
+    idpToken: JSON.parse(made.stdout).value,
     jwtFor,
     async certSign(node, aud) {
       const r = await fetch(`${node.origin}/cdn-cgi/access/cert_sign`, {

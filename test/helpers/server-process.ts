@@ -42,7 +42,7 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   const listening = new Promise<string>((resolveListen, reject) => {
     child.stderr!.on('data', (d) => {
       err += d;
-      const m = /access-ca listening on (http:\/\/[^\s]+)/.exec(err);
+      const m = /access-ca listening on (https?:\/\/[^\s]+)/.exec(err);
       if (m) resolveListen(m[1]!);
     });
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${err}`)));

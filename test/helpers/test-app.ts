@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, defaultAppConfig, type AppConfig } from '../../src/app.ts';
+import { buildApp, defaultAppConfig, type AppConfig, type AppDeps } from '../../src/app.ts';
 import { systemClock, type Clock } from '../../src/platform/clock.ts';
 import { cryptoRandom } from '../../src/platform/random.ts';
 import { openStoreRuntime, type StoreRuntime } from '../../src/platform/store-runtime.ts';
@@ -8,6 +8,7 @@ import { createIdentityStore } from '../../src/identity/identity-store.ts';
 import { createIdentityService, type IdentityService } from '../../src/identity/identity-service.ts';
 import type { Db } from '../../src/platform/db/schema.ts';
 import { testTempDir } from './temp-dir.ts';
+import { validatingResponses, watchResponses } from '../serving/openapi-response-check.ts';
 
 export const WRITE = 'Access: Apps and Policies Write';
 export const READ = 'Access: Apps and Policies Read';
@@ -44,15 +45,28 @@ export interface TestApp {
 }
 
 /** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
-export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string } = {}): Promise<TestApp> {
+export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string; instrument?: AppDeps['instrument'] } = {}): Promise<TestApp> {
   const dir = testTempDir('access-ca-test-');
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: opts.databaseUrl, masterKeyFile: undefined });
   const clock = opts.clock ?? systemClock;
   const db = opts.db ? opts.db(runtime.database.db) : runtime.database.db;
+  // Every answer is checked against the app's OpenAPI document (ACCESS_CA_VALIDATE_RESPONSES=0 turns it off).
+  const watch = validatingResponses() ? watchResponses() : undefined;
   const app = await buildApp({
     // The tests serve JWKS on 127.0.0.1: the development allowance for private addresses is on.
     config: { ...defaultAppConfig, authFailuresPerMinute: 0, allowPrivateIdpAddresses: true, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+    // A test that wraps the store (to make it fail) sees the hot path's writes too: no writer thread then.
+    appendWriter: opts.db ? undefined : runtime.database.appendWriter,
+    grantRevisions: opts.db ? undefined : runtime.database.grantRevisions(),
+    instrument: (app) => {
+      watch?.instrument(app);
+      opts.instrument?.(app);
+    },
   });
+  const undocumented = () => {
+    const found = watch?.take() ?? [];
+    if (found.length > 0) throw new Error(`answers that the OpenAPI document does not describe:\n${found.join('\n')}`);
+  };
   const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
 
   return {
@@ -81,12 +95,14 @@ export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppCon
       } catch {
         body = undefined;
       }
+      undocumented();
       return { status: res.statusCode, headers: res.headers, body, raw: res.body };
     },
     async close() {
       await app.close();
       await runtime.database.close();
       rmSync(dir, { recursive: true, force: true });
+      undocumented();
     },
   };
 }

@@ -150,8 +150,8 @@ describe('the audit trail: admin changes through the API and the CLI, listed by 
     const human = await cli('audit', 'list', '--account', a.accountId, '--type', 'access_group.created');
     assert.equal(human.code, 0, human.stderr);
     assertNoSecret(human.stdout + human.stderr, 'audit list');
-    assert.match(human.stderr, new RegExp(`access_group\\.created\\s+user:${ops.id}\\s+${group.id}`));
-    assert.ok(!human.stderr.includes('access_group.updated'));
+    assert.match(human.stdout, new RegExp(`access_group\\.created\\s+user:${ops.id}\\s+${group.id}`));
+    assert.ok(!human.stdout.includes('access_group.updated'));
   });
 
   it('newest first and paged; filters by type and subject; bad filters are 400 12130', async () => {

@@ -67,7 +67,7 @@ describe('authentication and authorization (CONTRACT §3, §8)', () => {
 
   it('a valid token without the permission group: 403 9109 "Unauthorized to access requested resource"', async () => {
     const r = await expect(bearer(a.read), 403, 9109, list, 'POST');
-    assert.equal(r.body.errors[0].message, 'Unauthorized to access requested resource');
+    assert.equal(r.body.errors[0].message, 'Unauthorized to access requested resource: the token needs one of the permission groups "Access: Apps and Policies Write"');
     await expect(bearer(a.read), 200, null);
   });
 

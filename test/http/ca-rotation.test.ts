@@ -281,8 +281,8 @@ describe('CA key rotation (HTTP, SQLite)', () => {
     assert.match(refused.stderr, /^access-ca: the CA already has a next key; activate it before rotating again\n$/);
     const human = await ca('trusted-keys');
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stderr, /ID +STATE +CREATED_AT/);
-    assert.ok(human.stderr.includes(`TrustedUserCAKeys:\n${made.public_key}\n${next.public_key}\n`), human.stderr);
+    assert.match(human.stdout, /ID +STATE +CREATED_AT/);
+    assert.ok(human.stdout.includes(`TrustedUserCAKeys:\n${made.public_key}\n${next.public_key}\n`), human.stdout);
     assert.deepEqual(await json('activate'), { ...next, state: 'active' });
     assert.equal(await activeLine('zone', app.id), next.public_key);
     const keys = (await json('trusted-keys')) as { keys: KeyView[]; trusted_user_ca_keys: string };

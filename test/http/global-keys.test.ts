@@ -58,9 +58,9 @@ describe('global API keys can be withdrawn: user rotate-key, user remove, user l
 
     const human = await cli('user', 'rotate-key', '--email', a.email);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stderr, /old key no longer works/);
-    const printed = /^([0-9a-f]{37})$/m.exec(human.stderr)?.[1];
-    assert.ok(printed, human.stderr);
+    assert.match(human.stdout, /old key no longer works/);
+    const printed = /^([0-9a-f]{37})$/m.exec(human.stdout)?.[1];
+    assert.ok(printed, human.stdout);
     assert.equal((await withKey(a, a.email, a.apiKey)).status, 403, 'the key of the first rotation is gone too');
     assert.equal((await withKey(a, a.email, printed)).status, 200);
     a.apiKey = printed;
@@ -79,7 +79,7 @@ describe('global API keys can be withdrawn: user rotate-key, user remove, user l
     const onlyB = json((await cli('user', 'list', '--account', b.accountId, '--json')).stdout).users;
     assert.deepEqual(onlyB.map((u: { email: string }) => u.email), [b.email]);
     const human = await cli('user', 'list', '--account', b.accountId);
-    assert.ok(human.stderr.includes(b.email) && human.stderr.includes(b.accountId), human.stderr);
+    assert.ok(human.stdout.includes(b.email) && human.stdout.includes(b.accountId), human.stdout);
   });
 
   it('remove (CLI): the key is 403 9103 at once; the user is gone; another user is untouched', async () => {

@@ -235,6 +235,6 @@ describe('security: identity providers\' JWKS URLs reach only public addresses, 
     assert.match(refused.stderr, /the JWKS URL's host is not a public address .* \(\/config\/jwks_url\)/);
     const added = await cli(['idp', 'add', '--account', account, '--issuer', 'https://cli.example', '--jwks-url', idpServer.url('/cli')]);
     assert.equal(added.code, 0, added.stderr);
-    assert.match(added.stderr, /identity provider [0-9a-f-]{36} added: .* \(2 keys found at its JWKS URL\)/, 'human output goes to stderr');
+    assert.match(added.stdout, /identity provider [0-9a-f-]{36} created: .* \(2 usable keys found at its JWKS URL\)/, 'the result goes to stdout');
   });
 });

@@ -12,6 +12,7 @@ import { createCertPolicyStore } from '../../src/ssh-certs/policy/cert-policy-st
 import { createAccessPoliciesStore } from '../../src/access-policies/access-policies-store.ts';
 import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert-policy.ts';
 import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
+import { createGrantRevisionReader } from '../../src/platform/db/grant-revisions.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -198,8 +199,31 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, apps[0]!.id);
       assert.equal(await s.getByApp(apps[0]!.id), undefined);
       assert.deepEqual(await s.keysOf(caId), []);
+      assert.equal((await s.list({ accountId, zoneId: null }, 0, 10)).total, 1, 'the app\'s cascade took its CA out of the count');
       assert.equal(await s.deleteByApp(apps[1]!.id) !== undefined, true);
       assert.equal(await s.deleteByApp(apps[1]!.id), undefined);
+      assert.deepEqual(await s.list({ accountId, zoneId: null }, 0, 10), { rows: [], total: 0 });
+    });
+
+    it('CAs: pages in creation order per scope (account and each zone apart), with totals that need no scan', async () => {
+      const s = createAccessCasStore(opened.db);
+      const accountId = await account();
+      const zone = { id: hex(16), account_id: accountId, name: `${hex(4)}.example.com`, created_at: now() };
+      await createIdentityStore(opened.db).insertZone(zone);
+      const inAccount: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        const a = await app(accountId);
+        const [ca, key] = caRows(a.id);
+        await s.insert({ ...ca, created_at: `2026-01-01T00:00:0${i}.000Z` }, key);
+        inAccount.push(a.id);
+      }
+      const inZone = await app(accountId, zone.id);
+      await s.insert(...caRows(inZone.id));
+      const page = await s.list({ accountId, zoneId: null }, 2, 3);
+      assert.equal(page.total, 7);
+      assert.deepEqual(page.rows.map((r) => r.app_id), inAccount.slice(2, 5));
+      assert.deepEqual((await s.list({ accountId, zoneId: zone.id }, 0, 10)).rows.map((r) => r.app_id), [inZone.id]);
+      assert.equal((await s.list({ accountId, zoneId: zone.id }, 0, 10)).total, 1);
     });
 
     it('CAs: rotation steps one at a time under concurrency (add next, activate, retire); never zero or two active keys; each step commits with its event or not at all', async () => {
@@ -297,8 +321,9 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal((await opened.db.selectFrom('ssh_cert_policies').select('app_id').where('app_id', '=', a.id).execute()).length, 0);
     });
 
-    it('inventory: a batch is written whole or not at all; records outlive their CA', async () => {
-      const s = createCertInventoryStore(opened.db);
+    // SQLite's hot path commits through its writer thread; the same promises hold there.
+    for (const through of ['the query builder', ...(engine === 'SQLite' ? ['the writer thread'] : [])]) it(`inventory (${through}): a batch is written whole or not at all; records outlive their CA`, async () => {
+      const s = createCertInventoryStore(opened.db, through === 'the writer thread' ? opened.appendWriter : undefined);
       const accountId = await account();
       const a = await app(accountId);
       const [ca, key] = caRows(a.id);
@@ -320,6 +345,54 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(events.length, 50);
       await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, a.id);
       assert.equal(await s.countForApp(a.id), 50);
+    });
+
+    it('grant revisions: every change to what grants a certificate bumps its account\'s revision in the same commit; issuing and other accounts do not', async () => {
+      const revisions = createGrantRevisionReader(opened.db);
+      const accountId = await account();
+      const bystander = await account();
+      const bystanderApp = await app(bystander);
+      const before = await revisions.current(bystander);
+      let last = await revisions.current(accountId);
+      const bumps = async (what: string, change: () => Promise<unknown>) => {
+        await change();
+        const now_ = await revisions.current(accountId);
+        assert.ok(now_ > last, `${what} bumps the revision (${last} → ${now_})`);
+        last = now_;
+      };
+      let a!: AppRow;
+      await bumps('an app created', async () => { a = await app(accountId); });
+      const [ca, key] = caRows(a.id);
+      await bumps('a CA created', () => createAccessCasStore(opened.db).insert(ca, key));
+      await bumps('a certificate policy set', () => createCertPolicyStore(opened.db).put(a.id, normalizePolicy({ ttl: '1m' }), now()));
+      await bumps('a certificate policy replaced', () => createCertPolicyStore(opened.db).put(a.id, normalizePolicy({ ttl: '2m' }), now()));
+      await bumps('a CA key changed', () => opened.db.updateTable('ssh_ca_keys').set({ state: 'active' }).where('id', '=', key.id).execute());
+      const idp = { id: hex(16), account_id: accountId, name: 'p', issuer: `https://${hex(4)}.example`, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '[]', client_id: null, client_secret_sealed: null, scopes: 'openid email', email_claim: 'email', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86400, created_at: now(), updated_at: now() };
+      await bumps('a provider added', () => createIdentityProvidersStore(opened.db).insert(idp));
+      await bumps('a key revoked', () => opened.db.insertInto('ssh_revoked_keys').values({ app_id: a.id, fingerprint: 'SHA256:x', revocation_id: hex(8), created_at: now() }).execute());
+      const unchanged = await revisions.current(accountId);
+      await createCertInventoryStore(opened.db).record([{ event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.refused', actor: 'x', subject: a.id, data: '{}', created_at: now() } }]);
+      assert.equal(await revisions.current(accountId), unchanged, 'issuing and refusing write nothing that grants');
+      await bumps('a provider removed', () => createIdentityProvidersStore(opened.db).delete(accountId, idp.id));
+      await bumps('the app deleted (its CA, keys and policy with it)', () => createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, a.id));
+      assert.equal(await revisions.current(bystander), before, `another account's changes leave ${bystanderApp.id}'s account alone`);
+    });
+
+    it('grant revisions: the store\'s own reader never sees a change before it commits, nor one rolled back', async () => {
+      const reader = opened.grantRevisions();
+      const accountId = await account();
+      const before = await reader.current(accountId);
+      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: null, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      await assert.rejects(opened.db.transaction().execute(async (trx) => {
+        await trx.insertInto('access_apps').values(row).execute();
+        // Another request reads between this transaction's statements: the old revision, or it waits.
+        const during = await Promise.race([reader.current(accountId), new Promise<string>((r) => setTimeout(() => r('waited'), 200))]);
+        assert.ok(during === before || during === 'waited', `an uncommitted change was seen: ${during} (before: ${before})`);
+        throw new Error('roll back');
+      }), /roll back/);
+      assert.equal(await reader.current(accountId), before, 'a rolled-back change leaves the revision as it was');
+      await app(accountId);
+      assert.ok(await reader.current(accountId) > before, 'a committed change is seen');
     });
   });
 }

@@ -20,7 +20,7 @@ describe('batch writer (group commit)', () => {
 
   it('caps a batch, and keeps writing what arrives during a write', async () => {
     const calls: number[][] = [];
-    const w = createBatchWriter<number>(async (items) => void calls.push(items), 2);
+    const w = createBatchWriter<number>(async (items) => void calls.push(items), { maxBatch: 2 });
     await Promise.all([1, 2, 3, 4, 5].map((i) => w.submit(i)));
     assert.deepEqual(calls, [[1, 2], [3, 4], [5]]);
   });

@@ -2,9 +2,12 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import type { Database, Db, DbKind } from './schema.ts';
+import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
+import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
+import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader } from './grant-revisions.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
 export interface OpenDatabase {
@@ -17,6 +20,13 @@ export interface OpenDatabase {
    * safe: under a PostgreSQL advisory lock, or for SQLite retried while another process holds the file.
    */
   withStartupLock<T>(work: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * SQLite only: where the hot path's append-only rows are committed off the main thread (see
+   * sqlite-append-writer.ts). PostgreSQL's driver never holds the event loop, so it needs none.
+   */
+  appendWriter?: AppendWriter;
+  /** Each account's grant revision, read the fastest way the engine allows (grant-revisions.ts). */
+  grantRevisions(): GrantRevisionReader;
   close(): Promise<void>;
 }
 
@@ -62,6 +72,37 @@ function redact(url: string): string {
   }
 }
 
+/**
+ * The main thread's SQLite driver: its one connection is used only while this process's write lock is
+ * held (sqlite-write-lock.ts), so it never waits on SQLite's busy handler for the writer thread; and its
+ * transactions begin IMMEDIATE, taking SQLite's write lock at once, so a transaction that reads and then
+ * writes cannot fail (SQLITE_BUSY_SNAPSHOT) because another process committed in between.
+ */
+class LockedSqliteDialect extends SqliteDialect {
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0], private readonly lock: WriteLock) {
+    super(config);
+  }
+
+  override createDriver() {
+    const driver = super.createDriver() as SqliteDriver;
+    const acquire = driver.acquireConnection.bind(driver);
+    const release = driver.releaseConnection.bind(driver);
+    driver.acquireConnection = async () => {
+      const connection = await acquire();
+      await this.lock.acquire();
+      return connection;
+    };
+    driver.releaseConnection = async () => {
+      this.lock.release();
+      await release();
+    };
+    driver.beginTransaction = async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
+}
+
 function openSqlite(path: string): OpenDatabase {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // Made 0600 before SQLite opens it: the WAL and shm files take the database file's mode.
@@ -72,8 +113,16 @@ function openSqlite(path: string): OpenDatabase {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { db, kind: 'sqlite', describe: path, withStartupLock: (work) => retryWhileBusy(() => work(db)), close: () => db.destroy() };
+  const lock = createWriteLock();
+  const db = new Kysely<Database>({ dialect: new LockedSqliteDialect({ database: sqlite }, lock) });
+  const appendWriter = createSqliteAppendWriter(path, lock.buffer);
+  const close = async () => {
+    await appendWriter.close();
+    await db.destroy();
+  };
+  // Prepared on first use: the table exists only once migrations have run.
+  const grantRevisions = () => createSqliteGrantRevisionReader(sqlite, db);
+  return { db, kind: 'sqlite', describe: path, withStartupLock: (work) => retryWhileBusy(() => work(db)), appendWriter, grantRevisions, close };
 }
 
 function openPostgres(url: string): OpenDatabase {
@@ -91,7 +140,7 @@ function openPostgres(url: string): OpenDatabase {
         await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn);
       }
     });
-  return { db, kind: 'postgres', describe: redact(url), withStartupLock, close: () => db.destroy() };
+  return { db, kind: 'postgres', describe: redact(url), withStartupLock, grantRevisions: () => createGrantRevisionReader(db), close: () => db.destroy() };
 }
 
 /** The store could not be opened; the message says where and why, without any password. */

@@ -1,6 +1,8 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
+import { createGrantRevisions } from './grant-revisions.ts';
+import { createCaListing } from './ca-listing.ts';
 
 type AnyDb = Kysely<any>;
 
@@ -257,6 +259,12 @@ function migrations(kind: DbKind): Record<string, Migration> {
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .execute();
       },
+    },
+    '0006_grant_revisions': {
+      up: (db: AnyDb) => createGrantRevisions(db, kind),
+    },
+    '0007_ca_listing': {
+      up: (db: AnyDb) => createCaListing(db, kind),
     },
   };
 }

@@ -34,6 +34,9 @@ export interface Database {
     updated_at: string;
   };
   ssh_cas: { id: string; app_id: string; created_at: string };
+  /** Derived by triggers (ca-listing.ts): each CA under its app's scope, in list order; zone_key '' is the account. */
+  ssh_ca_listing: { account_id: string; zone_key: string; created_at: string; ca_id: string };
+  ssh_ca_counts: { account_id: string; zone_key: string; n: number | string };
   ssh_ca_keys: {
     id: string;
     ca_id: string;
@@ -113,6 +116,8 @@ export interface Database {
     created_at: string;
   };
   /** User keys an application no longer certifies; they appear in its KRL by SHA-256. */
+  /** Per account, bumped by triggers with every change to what grants a certificate (grant-revisions.ts). */
+  grant_revisions: { account_id: string; revision: number | string | bigint };
   ssh_revoked_keys: { app_id: string; fingerprint: string; revocation_id: string; created_at: string };
   ssh_krl_versions: { app_id: string; version: number; updated_at: string };
   /** Access groups: named include/exclude/require rule sets that policies reference. Rules are JSON arrays. */

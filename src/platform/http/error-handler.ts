@@ -8,22 +8,27 @@ export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   return reply.code(error.status).type('application/json').send(failure(error.items));
 }
 
-interface ValidationIssue {
+/** One schema validation failure, in Ajv's shape (Fastify's validator; the CLI maps TypeBox's to it). */
+export interface ValidationIssue {
   instancePath?: string;
   keyword?: string;
   message?: string;
   params?: Record<string, unknown>;
 }
 
-function pointerOf(issue: ValidationIssue): string {
+/** The JSON pointer of the field a validation issue is about (the unknown or missing one, when named). */
+export function pointerOf(issue: ValidationIssue): string {
   const base = issue.instancePath ?? '';
   const extra = issue.params?.['additionalProperty'] ?? issue.params?.['missingProperty'];
   return typeof extra === 'string' ? `${base}/${extra.replace(/~/g, '~0').replace(/\//g, '~1')}` : base || '/';
 }
 
-function describe(issue: ValidationIssue): string {
+/** What is wrong with the field, in words an operator can act on (the API's and the CLI's one wording). */
+export function describe(issue: ValidationIssue): string {
   if (issue.keyword === 'additionalProperties') return 'unknown field';
   if (issue.keyword === 'required') return 'missing required field';
+  // A Go duration's expression means nothing to most readers; an example does.
+  if (issue.keyword === 'pattern' && String(issue.params?.['pattern'] ?? '').includes('(ns|us|µs|ms|s|m|h)')) return 'must be a duration like 3m or 1h30m';
   // The pattern itself helps nobody; the field's pointer says where to look.
   if (issue.keyword === 'pattern') return 'holds characters or a form that this field does not take';
   return issue.message ?? 'invalid value';

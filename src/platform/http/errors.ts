@@ -88,7 +88,10 @@ export const errors = {
   /** The server takes API tokens only (AppConfig.globalKeys off): a key is refused before it is looked up. */
   globalKeysDisabled: () => one(9103, 'Global API keys (X-Auth-Email/X-Auth-Key) are disabled on this server; use an API token (Authorization: Bearer)'),
   invalidAccessToken: () => one(9109, 'Invalid access token'),
-  missingPermission: () => one(9109, 'Unauthorized to access requested resource'),
+  /** Cloudflare's code and words, then which groups would do: what an operator adds to the token. */
+  missingPermission: (anyOf: readonly string[] = []) =>
+    one(9109, anyOf.length === 0 ? 'Unauthorized to access requested resource'
+      : `Unauthorized to access requested resource: the token needs one of the permission groups ${anyOf.map((g) => `"${g}"`).join(', ')}`),
   invalidApiToken: () => one(1000, 'Invalid API Token'),
   authenticationError: () => one(10000, 'Authentication error'),
   invalidObjectIdentifier: (path: string) =>

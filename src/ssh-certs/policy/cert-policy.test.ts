@@ -71,6 +71,9 @@ describe('certificate policy', () => {
   it('refuses policies that make no sense, naming the field', () => {
     assert.throws(() => normalizePolicy({ ttl: '2h', max_ttl: '1h' }), invalidAt('/ttl'));
     assert.throws(() => normalizePolicy({ max_ttl: '1000h' }), invalidAt('/max_ttl'));
+    // A ttl above the default max_ttl is refused, not met by a silent raise of max_ttl.
+    assert.throws(() => normalizePolicy({ ttl: '48h' }), (e: Error & { code?: number }) => invalidAt('/ttl')(e as never) && /set max_ttl as well/.test(e.message));
+    assert.equal(normalizePolicy({ ttl: '48h', max_ttl: '48h' }).maxTtl, 172_800);
     assert.throws(() => normalizePolicy({ ttl: '1.5s' }), invalidAt('/ttl'));
     assert.throws(() => normalizePolicy({ principals: { from: 'claim' } }), invalidAt('/principals/claim'));
     assert.throws(() => normalizePolicy({ principals: { allow: ['a b'] } }), invalidAt('/principals/allow/0'));

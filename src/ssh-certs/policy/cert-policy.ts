@@ -76,11 +76,13 @@ function patterns(list: string[] | undefined, pointer: string): string[] {
  */
 export function normalizePolicy(input: CertPolicyInput, mode: 'write' | 'stored' = 'write'): CertPolicy {
   const ttl = seconds(input.ttl, DEFAULT_POLICY.ttl, '/ttl');
-  const maxTtl = seconds(input.max_ttl, Math.max(DEFAULT_POLICY.maxTtl, ttl), '/max_ttl');
+  // A ttl above the default max_ttl is refused unless max_ttl is raised too: never raised silently. (A
+  // stored policy may predate that rule.)
+  const maxTtl = seconds(input.max_ttl, mode === 'stored' ? Math.max(DEFAULT_POLICY.maxTtl, ttl) : DEFAULT_POLICY.maxTtl, '/max_ttl');
   const backdate = seconds(input.backdate, DEFAULT_POLICY.backdate, '/backdate');
   if (ttl < 1) throw invalid('must be at least 1s', '/ttl');
   if (maxTtl > MAX_TTL_LIMIT) throw invalid(`must be at most ${formatGoDuration(MAX_TTL_LIMIT)}`, '/max_ttl');
-  if (ttl > maxTtl) throw invalid('ttl must not exceed max_ttl', '/ttl');
+  if (ttl > maxTtl) throw invalid(`ttl must not exceed max_ttl (${formatGoDuration(maxTtl)}): set max_ttl as well to allow it`, '/ttl');
   if (backdate > 3600) throw invalid('must be at most 1h', '/backdate');
 
   const p = input.principals ?? {};

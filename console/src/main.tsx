@@ -1,0 +1,5 @@
+import { render } from 'preact';
+import { ConsoleApp } from './console-app.tsx';
+import './styles.css';
+
+render(<ConsoleApp />, document.getElementById('root')!);

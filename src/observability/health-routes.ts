@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import type { Readiness, ReadinessCheck } from './readiness.ts';
+import { HealthView, ReadinessView } from './health-schemas.ts';
+
+/** Liveness and readiness, outside the v4 prefix, for load balancers and orchestrators. */
+export const HEALTH_PATH = '/healthz';
+export const READY_PATH = '/readyz';
+
+/**
+ * GET /healthz answers 200 `{"status":"ok"}` while the process can answer at all (it touches nothing);
+ * GET /readyz answers 200 `{"status":"ready",…}` or 503 `{"status":"unavailable",…}` with each check's
+ * outcome and the failed ones named. Both are unauthenticated and say nothing secret. Probes arrive every
+ * few seconds, so requests are not logged; a change of readiness is, once, as a warning.
+ */
+export function registerHealthRoutes(app: FastifyInstance, deps: { readiness: Readiness }): void {
+  app.get(HEALTH_PATH, { logLevel: 'warn', schema: { response: { 200: HealthView } } }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
+
+  // Assumed ready at start, so that a first probe that fails is logged too.
+  let lastFailed: ReadinessCheck[] = [];
+  app.get(READY_PATH, { logLevel: 'warn', schema: { response: { 200: ReadinessView, 503: ReadinessView } } }, async (request, reply) => {
+    const report = await deps.readiness.check();
+    if (lastFailed.join() !== report.failed.join()) {
+      if (report.ready) request.log.warn({ event: 'readiness', ready: true }, 'ready again');
+      else request.log.warn({ event: 'readiness', ready: false, failed: report.failed }, 'not ready');
+    }
+    lastFailed = report.failed;
+    return reply.code(report.ready ? 200 : 503).header('cache-control', 'no-store')
+      .send({ status: report.ready ? 'ready' : 'unavailable', checks: report.checks, failed: report.failed });
+  });
+}

@@ -1,0 +1,104 @@
+import { DEFAULT_MIGRATION_TABLE, sql } from 'kysely';
+import type { Db } from '../platform/db/schema.ts';
+import { migrationProvider } from '../platform/db/migrations.ts';
+import type { KeyVault } from '../platform/crypto/key-vault.ts';
+import { masterKeyMatches } from '../platform/store-runtime.ts';
+
+/** What /readyz checks, in the order it checks them. */
+export const READINESS_CHECKS = ['store', 'migrations', 'master_key'] as const;
+export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
+/** `skipped`: not tried because a check it needs (the store) failed. */
+export type CheckOutcome = 'ok' | 'failed' | 'skipped';
+
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<ReadinessCheck, CheckOutcome>;
+  /** The checks that failed, in order (not those skipped after them); empty when ready. */
+  failed: ReadinessCheck[];
+}
+
+/** Whether this node can serve: store reachable, schema current, master key the store's. */
+export interface Readiness {
+  check(): Promise<ReadinessReport>;
+}
+
+/** The settings row that openStoreRuntime seals under the master key (store-runtime.ts). */
+const MASTER_KEY_CHECK = 'master_key_check';
+
+/**
+ * The migrations this code knows, by name. The set is the same on every engine (only column types
+ * differ between them), so the SQLite list names them for both.
+ */
+export async function codeMigrationNames(): Promise<string[]> {
+  return Object.keys(await migrationProvider('sqlite').getMigrations());
+}
+
+class CheckTimedOut extends Error {}
+
+/** `work`, or a rejection once `ms` have passed (the work itself is left to finish on its own). */
+async function within<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work(), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new CheckTimedOut()), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Readiness over the store: `select 1`; every code migration recorded in Kysely's migration table; the
+ * store's master key check value opens under this vault. Each check has its own deadline, and probes that
+ * arrive while one run is under way share it, so a load balancer's polling costs at most three small
+ * queries at a time. Reports name checks only, never an error's text (it may hold hosts or paths).
+ */
+export function createReadiness(deps: {
+  db: Db;
+  vault: Pick<KeyVault, 'open'>;
+  /** The migration names this code expects to find applied. */
+  expectedMigrations: readonly string[];
+  /** Deadline of each check, in milliseconds. */
+  timeoutMs?: number;
+}): Readiness {
+  const { db, vault, expectedMigrations } = deps;
+  const timeoutMs = deps.timeoutMs ?? 1000;
+
+  const probes: Record<ReadinessCheck, () => Promise<boolean>> = {
+    store: async () => {
+      await sql`select 1`.execute(db);
+      return true;
+    },
+    migrations: async () => {
+      const rows = await sql<{ name: string }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db);
+      const applied = new Set(rows.rows.map((r) => r.name));
+      return expectedMigrations.every((name) => applied.has(name));
+    },
+    master_key: async () => {
+      const row = await db.selectFrom('settings').select('value').where('name', '=', MASTER_KEY_CHECK).executeTakeFirst();
+      return row !== undefined && masterKeyMatches(vault, row.value);
+    },
+  };
+
+  async function run(): Promise<ReadinessReport> {
+    const checks = {} as Record<ReadinessCheck, CheckOutcome>;
+    for (const name of READINESS_CHECKS) {
+      if (name !== 'store' && checks.store !== 'ok') {
+        checks[name] = 'skipped';
+        continue;
+      }
+      const passed = await within(timeoutMs, probes[name]).catch(() => false);
+      checks[name] = passed ? 'ok' : 'failed';
+    }
+    const failed = READINESS_CHECKS.filter((name) => checks[name] === 'failed');
+    return { ready: READINESS_CHECKS.every((name) => checks[name] === 'ok'), checks, failed };
+  }
+
+  let running: Promise<ReadinessReport> | undefined;
+  return {
+    check() {
+      running ??= run().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+  };
+}

@@ -1,0 +1,117 @@
+import { sql, type Kysely } from 'kysely';
+import type { Db, DbKind } from './schema.ts';
+
+/**
+ * The tables whose rows decide whether a certificate is granted, and how a row names its account: its
+ * own `account_id`, or through its application (or its CA's application). Anything cached from these
+ * tables is valid only at the revision of that account it was read at.
+ */
+const GRANT_TABLES: Record<string, 'account' | 'app' | 'ca'> = {
+  access_apps: 'account',
+  identity_providers: 'account',
+  access_policies: 'account',
+  access_groups: 'account',
+  access_app_policies: 'app',
+  ssh_cas: 'app',
+  ssh_ca_keys: 'ca',
+  ssh_cert_policies: 'app',
+  ssh_revoked_keys: 'app',
+};
+
+function accountOf(row: 'NEW' | 'OLD', via: 'account' | 'app' | 'ca'): string {
+  if (via === 'account') return `${row}.account_id`;
+  if (via === 'app') return `(SELECT account_id FROM access_apps WHERE id = ${row}.app_id)`;
+  return `(SELECT a.account_id FROM ssh_cas c JOIN access_apps a ON a.id = c.app_id WHERE c.id = ${row}.ca_id)`;
+}
+
+/**
+ * SQLite: one trigger per table and operation. A row whose application is already gone (a cascade from
+ * the app's own delete) bumps nothing: the app's delete bumped its account in the same transaction. No
+ * conflict clause inside: an outer statement's (an upsert's) would override it.
+ */
+function sqliteTriggers(): string[] {
+  const statements: string[] = [];
+  for (const [table, via] of Object.entries(GRANT_TABLES)) {
+    for (const op of ['INSERT', 'UPDATE', 'DELETE'] as const) {
+      const account = accountOf(op === 'DELETE' ? 'OLD' : 'NEW', via);
+      statements.push(`CREATE TRIGGER grant_revision_${table}_${op.toLowerCase()} AFTER ${op} ON ${table} BEGIN
+  INSERT INTO grant_revisions (account_id, revision) SELECT x, 0 FROM (SELECT ${account} AS x)
+    WHERE x IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grant_revisions WHERE account_id = x);
+  UPDATE grant_revisions SET revision = revision + 1 WHERE account_id = ${account};
+END`);
+    }
+  }
+  return statements;
+}
+
+/** PostgreSQL: one function reads the row as JSON and finds its account the same three ways. */
+function postgresTriggers(): string[] {
+  const fn = `CREATE FUNCTION access_ca_bump_grant_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
+  acct text := r->>'account_id';
+BEGIN
+  IF acct IS NULL AND r ? 'app_id' THEN
+    SELECT account_id INTO acct FROM access_apps WHERE id = r->>'app_id';
+  ELSIF acct IS NULL AND r ? 'ca_id' THEN
+    SELECT a.account_id INTO acct FROM ssh_cas c JOIN access_apps a ON a.id = c.app_id WHERE c.id = r->>'ca_id';
+  END IF;
+  IF acct IS NOT NULL THEN
+    INSERT INTO grant_revisions (account_id, revision) VALUES (acct, 1)
+      ON CONFLICT (account_id) DO UPDATE SET revision = grant_revisions.revision + 1;
+  END IF;
+  RETURN NULL;
+END $$`;
+  return [fn, ...Object.keys(GRANT_TABLES).map((table) =>
+    `CREATE TRIGGER grant_revision_${table} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION access_ca_bump_grant_revision()`)];
+}
+
+/**
+ * Migration 0006: a revision per account, bumped by triggers in the same transaction as any change to
+ * what grants a certificate — whichever node, CLI verb or import made it. Triggers rather than code, so
+ * that no write path can forget.
+ */
+export async function createGrantRevisions(db: Kysely<any>, kind: DbKind): Promise<void> {
+  await db.schema.createTable('grant_revisions')
+    .addColumn('account_id', 'text', (c) => c.primaryKey())
+    .addColumn('revision', 'bigint', (c) => c.notNull())
+    .execute();
+  for (const statement of kind === 'postgres' ? postgresTriggers() : sqliteTriggers()) await sql.raw(statement).execute(db);
+}
+
+/** Reads an account's grant revision: one primary-key lookup, made once per request that uses a cache. */
+export interface GrantRevisionReader {
+  current(accountId: string): Promise<number>;
+}
+
+/** Through the query builder: PostgreSQL, and any store given only as a `Db`. */
+export function createGrantRevisionReader(db: Db): GrantRevisionReader {
+  return {
+    async current(accountId) {
+      const row = await db.selectFrom('grant_revisions').select('revision').where('account_id', '=', accountId).executeTakeFirst();
+      return row ? Number(row.revision) : 0;
+    },
+  };
+}
+
+/**
+ * SQLite: one statement prepared once on the store's own connection. The read runs on every cached
+ * request, and building and preparing it anew each time (as the query builder does) cost more than the
+ * lookup itself. While the connection is inside a transaction (another request's, between its awaits) the
+ * statement would see that transaction's uncommitted bump — and a rollback would then reuse the number
+ * for different data — so then it goes through the query builder, which waits for the transaction to end.
+ */
+export function createSqliteGrantRevisionReader(
+  connection: { prepare(sql: string): { get(...params: unknown[]): unknown }; readonly inTransaction: boolean },
+  db: Db,
+): GrantRevisionReader {
+  const statement = connection.prepare('SELECT revision FROM grant_revisions WHERE account_id = ?');
+  const queued = createGrantRevisionReader(db);
+  return {
+    async current(accountId) {
+      if (connection.inTransaction) return queued.current(accountId);
+      const row = statement.get(accountId) as { revision: number | bigint } | undefined;
+      return row ? Number(row.revision) : 0;
+    },
+  };
+}

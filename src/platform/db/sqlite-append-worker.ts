@@ -1,0 +1,97 @@
+// The SQLite append writer's thread (sqlite-append-writer.ts): its own connection to the store, so each
+// commit's fsync stops this thread, not the one that answers requests and signs certificates.
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import SQLite from 'better-sqlite3';
+import { APPEND_TABLES, type AppendRequest, type AppendReply } from './sqlite-append-protocol.ts';
+import { holdWriteLock } from './sqlite-write-lock.ts';
+
+const port = parentPort as MessagePort;
+const { path, lock } = workerData as { path: string; lock: SharedArrayBuffer };
+const db = new SQLite(path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.pragma('foreign_keys = ON');
+db.pragma('busy_timeout = 5000');
+
+const statements = new Map<string, SQLite.Statement>();
+const COLUMN = /^[a-z_]{1,64}$/;
+/** Requests taken into one commit at most: a bound on one transaction's size and on its answers' wait. */
+const MAX_BATCH = 500;
+/**
+ * Under load (the last commit ended less than BUSY_MS ago), a commit waits up to GATHER_MS for more
+ * requests before it starts, as PostgreSQL's commit_delay does: a commit's fsync costs this machine more
+ * CPU than the inserts it carries, and the threads share one core. An idle store commits at once.
+ */
+const BUSY_MS = 3;
+const GATHER_MS = 1;
+const GATHER_TARGET = 32;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let lastCommitEnd = 0;
+
+function insertFor(table: string, columns: string[]): SQLite.Statement {
+  const key = `${table}(${columns.join(',')})`;
+  let statement = statements.get(key);
+  if (!statement) {
+    // Table and column names are checked against what this writer is for; values are always bound.
+    if (!APPEND_TABLES.includes(table) || !columns.every((c) => COLUMN.test(c))) throw new Error(`not an append row: ${key}`);
+    statement = db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`);
+    statements.set(key, statement);
+  }
+  return statement;
+}
+
+const writeAll = db.transaction((requests: AppendRequest[]) => {
+  for (const request of requests) {
+    for (const { table, row } of request.rows) {
+      const columns = Object.keys(row);
+      insertFor(table, columns).run(...columns.map((c) => row[c]));
+    }
+  }
+});
+
+const failure = (error: unknown) => ({ message: (error as Error).message, code: String((error as { code?: unknown }).code ?? '') });
+let commits = 0;
+
+/**
+ * Group commit: every request that arrived while the last commit was flushing is written in one
+ * transaction. If that fails, each is written alone, so one bad request does not fail its neighbours.
+ */
+function flush(first: AppendRequest): void {
+  const batch = [first];
+  const drain = () => {
+    while (batch.length < MAX_BATCH) {
+      const next = receiveMessageOnPort(port);
+      if (!next) break;
+      batch.push(next.message as AppendRequest);
+    }
+  };
+  drain();
+  if (performance.now() - lastCommitEnd < BUSY_MS) {
+    const until = performance.now() + GATHER_MS;
+    for (let left = GATHER_MS; batch.length < GATHER_TARGET && left > 0; left = until - performance.now()) {
+      Atomics.wait(sleeper, 0, 0, Math.min(left, 0.25));
+      drain();
+    }
+  }
+  const started = performance.now();
+  const replies: AppendReply[] = [];
+  try {
+    // The process's write lock, then SQLite's (IMMEDIATE) before anything is read: see sqlite-write-lock.ts.
+    holdWriteLock(lock, () => writeAll.immediate(batch));
+    replies.push(...batch.map((r) => ({ id: r.id })));
+  } catch {
+    for (const request of batch) {
+      try {
+        holdWriteLock(lock, () => writeAll.immediate([request]));
+        replies.push({ id: request.id });
+      } catch (error) {
+        replies.push({ id: request.id, error: failure(error) });
+      }
+    }
+  }
+  lastCommitEnd = performance.now();
+  const commit = { id: ++commits, size: batch.length, seconds: (lastCommitEnd - started) / 1000 };
+  for (const reply of replies) port.postMessage({ ...reply, commit });
+}
+
+port.on('message', (request: AppendRequest) => flush(request));
