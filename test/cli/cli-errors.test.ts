@@ -28,6 +28,18 @@ describe('CLI errors say what to do', () => {
     assert.equal((await cliIn(cwd, ['account', 'list', '--json'])).code, 0);
   });
 
+  it('a data directory that cannot be made or written is one sentence naming the flag, with no stack', async () => {
+    // Under a regular file (ENOTDIR): unwritable even for root, who passes every permission check.
+    const file = join(testTempDir('access-ca-unwritable-'), 'a-file');
+    writeFileSync(file, 'x');
+    for (const dir of [join(file, 'store'), file]) {
+      const r = await cliIn(testTempDir('access-ca-cwd-'), ['--data-dir', dir, 'account', 'list', '--json']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(JSON.parse(r.stdout).error, new RegExp(`data directory ${dir} (cannot be created|is not a directory).*--data-dir`));
+      assert.doesNotMatch(r.stderr, STACK);
+    }
+  });
+
   it('a server data dir holding ssh-gen files is refused, and ssh-gen refuses a store', async () => {
     const dir = testTempDir('access-ca-collide-');
     mkdirSync(join(dir, 'a'), { mode: 0o700 });
