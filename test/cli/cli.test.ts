@@ -100,8 +100,10 @@ describe('CLI', () => {
     const first = await startServer({ dataDir });
     assert.match(first.stderr(), /^account_id: [0-9a-f]{32}$/m);
     assert.match(first.stderr(), /^api_token: \S+$/m);
-    assert.ok(first.stderr().includes(`curl -sS -X POST ${first.base}/accounts/${first.accountId}/access/apps -H 'Authorization: Bearer ${first.token}'`));
-    assert.ok(first.stderr().includes(`new Cloudflare({ apiToken: '${first.token}', baseURL: '${first.base}' })`));
+    // The README's variable names: one export line, then curl and the SDK reading those variables.
+    assert.ok(first.stderr().includes(`export ACCOUNT_ID=${first.accountId} CLOUDFLARE_API_TOKEN=${first.token}`));
+    assert.ok(first.stderr().includes(`curl -sS -X POST ${first.base}/accounts/$ACCOUNT_ID/access/apps -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN"`));
+    assert.ok(first.stderr().includes(`new Cloudflare({ baseURL: '${first.base}' })`));
     const verify = await fetch(`${first.base}/user/tokens/verify`, { headers: { authorization: `Bearer ${first.token}` } });
     assert.equal(verify.status, 200);
     assert.equal(await first.stop(), 0);
