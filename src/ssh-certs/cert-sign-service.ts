@@ -36,6 +36,8 @@ const audiencesOf = (payload: JWTPayload): string[] =>
   typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
+/** How long a verified token is remembered at most: the remote key sets' own maximum age (jwt-verifier.ts). */
+const VERIFIED_TOKEN_WINDOW_MS = 600_000;
 
 /**
  * cloudflared's `cert_sign` as a pipeline of named steps: find the app → find its account's provider →
@@ -66,7 +68,10 @@ export function createCertSignService(deps: {
    * anything in the account changes, the provider included; its times are checked again on every use.
    */
   async function verified(jwt: string, idp: IdpRow, audience: string, snapshot: AccountSnapshot): Promise<JWTPayload> {
-    const claims = await snapshot.get(`jwt:${idp.id}:${audience}:${sha256(jwt)}`, () => verifier.verify(jwt, idp, audience));
+    // Remembered for at most one ten-minute window, as long as a remote key set is: a key the provider
+    // withdraws stops vouching for remembered tokens no later than it stops for new ones.
+    const window = Math.floor(clock.now().getTime() / VERIFIED_TOKEN_WINDOW_MS);
+    const claims = await snapshot.get(`jwt:${idp.id}:${audience}:${window}:${sha256(jwt)}`, () => verifier.verify(jwt, idp, audience));
     verifier.checkStillValid(claims, idp);
     return claims;
   }
