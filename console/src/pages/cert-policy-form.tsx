@@ -44,20 +44,23 @@ function bodyOf(d: Draft): CertPolicyInput {
 export function CertPolicyForm(props: { api: Api; appId: string }) {
   const { api, appId } = props;
   const policy = useLoad(() => api.get<CertPolicyView>(`/access/apps/${appId}/ca/policy`), [appId]);
+  // Held here, not in the fields: a save reloads the policy, which remounts the fields (their key is the
+  // policy), and the confirmation must outlive that.
+  const [saved, setSaved] = useState<string | undefined>(undefined);
   return (
     <section aria-labelledby="policy-heading" class="card">
       <h2 id="policy-heading">Certificate policy</h2>
       {policy.loading && !policy.data ? <Loading what="the certificate policy" /> : null}
       <ErrorNote error={policy.error} />
-      {policy.data ? <PolicyFields key={JSON.stringify(policy.data)} api={api} appId={appId} initial={policy.data} onSaved={policy.reload} /> : null}
+      {policy.data ? <PolicyFields key={JSON.stringify(policy.data)} api={api} appId={appId} initial={policy.data} saved={saved} setSaved={setSaved} onSaved={policy.reload} /> : null}
     </section>
   );
 }
 
-function PolicyFields(props: { api: Api; appId: string; initial: CertPolicyView; onSaved(): void }) {
+function PolicyFields(props: { api: Api; appId: string; initial: CertPolicyView; saved: string | undefined; setSaved(text: string | undefined): void; onSaved(): void }) {
   const [d, setD] = useState<Draft>(draftOf(props.initial));
   const [failure, setFailure] = useState<unknown>(undefined);
-  const [saved, setSaved] = useState<string | undefined>(undefined);
+  const { saved, setSaved } = props;
   const set = <K extends keyof Draft>(k: K) => (v: Draft[K]) => setD((x) => ({ ...x, [k]: v }));
   const err = (p: string) => fieldMessage(failure, p);
 
