@@ -40,7 +40,7 @@ export interface AuditLog {
 /** The row for an entry, with its id and time from the injected sources; for stores that write it in their own transaction. */
 export function auditRow(e: AuditEntry, deps: { clock: Clock; random: Random }): AuditRow {
   return {
-    id: deps.random.hex(16), account_id: e.accountId, type: e.type, actor: e.actor, subject: e.subject,
+    id: deps.random.recordId(), account_id: e.accountId, type: e.type, actor: e.actor, subject: e.subject,
     data: JSON.stringify(e.data ?? {}), created_at: deps.clock.now().toISOString(),
   };
 }

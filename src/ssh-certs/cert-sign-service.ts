@@ -112,7 +112,7 @@ export function createCertSignService(deps: {
     log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
     await record({
       event: {
-        id: random.hex(16), account_id: app.account_id, type: 'ssh_certificate.refused', actor: identity, subject: app.id,
+        id: random.recordId(), account_id: app.account_id, type: 'ssh_certificate.refused', actor: identity, subject: app.id,
         data: JSON.stringify({ app_id: app.id, reason, policy_id: policyId }), created_at: clock.now().toISOString(),
       },
     });

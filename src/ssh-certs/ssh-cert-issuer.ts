@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
-import type { Random } from '../platform/random.ts';
+import { publicRandomBytes, type Random } from '../platform/random.ts';
 import { errors } from '../platform/http/errors.ts';
 import type { AppRow } from '../access-apps/access-apps-store.ts';
 import type { AccessCasStore } from '../access-cas/access-cas-store.ts';
@@ -54,7 +53,7 @@ function parseKey(line: string): UserPublicKey {
 const randomSerial = (): bigint => {
   // Zero is avoided: some tools read serial 0 as "no serial".
   for (;;) {
-    const s = randomBytes(8).readBigUInt64BE();
+    const s = publicRandomBytes(8).readBigUInt64BE();
     if (s !== 0n) return s;
   }
 };
@@ -90,12 +89,12 @@ export function createCertIssuer(deps: {
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const { signer, publicKey } = signers.forKey(caKey);
 
-      const id = random.hex(16);
+      const id = random.recordId();
       const now = Math.floor(clock.now().getTime() / 1000);
       const body: CertificateBody = {
         keyType: key.type,
         keyFields: key.fields,
-        nonce: randomBytes(32),
+        nonce: publicRandomBytes(32),
         serial: randomSerial(),
         certType: SSH_CERT_TYPE_USER,
         // sshd logs the key id at login: the CA's part (who, which record) comes first, so a caller's label,
@@ -122,7 +121,7 @@ export function createCertIssuer(deps: {
           critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at, revoked_at: null, revocation_id: null,
         },
         event: {
-          id: random.hex(16), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
+          id: random.recordId(), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
           data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
           created_at: at,
         },

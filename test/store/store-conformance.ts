@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { migrate, type OpenDatabase } from '../../src/platform/db/database.ts';
 import { isForeignKeyViolation, isUniqueViolation } from '../../src/platform/db/db-errors.ts';
 import { createIdentityStore } from '../../src/identity/identity-store.ts';
@@ -13,6 +14,7 @@ import { createAccessPoliciesStore } from '../../src/access-policies/access-poli
 import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert-policy.ts';
 import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
 import { createGrantRevisionReader } from '../../src/platform/db/grant-revisions.ts';
+import { createRevocationStore } from '../../src/ssh-certs/revocation-store.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -347,6 +349,54 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(await s.countForApp(a.id), 50);
     });
 
+    it('inventory: the KRL\'s index holds only revoked certificates, and revoked ones are found through it', async () => {
+      const s = createCertInventoryStore(opened.db);
+      const accountId = await account();
+      const a = await app(accountId);
+      const [ca, key] = caRows(a.id);
+      await createAccessCasStore(opened.db).insert(ca, key);
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      await s.record(Array.from({ length: 30 }, (_, i) => {
+        const id = hex(16);
+        return {
+          cert: { id, serial: String(i + 1), ca_id: ca.id, ca_key_id: key.id, app_id: a.id, account_id: accountId, key_id: `k cert=${id}`, principals: '["a"]', valid_after: now(), valid_before: later, identity: `p${i % 3}@example.com`, public_key_type: 'ssh-ed25519', public_key_fingerprint: `SHA256:${i}`, critical_options: '{}', extensions: '{}', source: 'api', created_at: now(), revoked_at: null, revocation_id: null },
+          event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.issued', actor: 'a', subject: id, data: '{}', created_at: now() },
+        };
+      }));
+      const revocations = createRevocationStore(opened.db);
+      const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: 'p1@example.com', reason: 'test', actor: 't', certificates: 0, created_at: now() };
+      assert.equal(await revocations.revoke(a.id, { kind: 'identity', value: 'p1@example.com' }, revocation, () => ({ id: hex(16), account_id: accountId, type: 'ssh_certificate.revoked', actor: 't', subject: revocation.id, data: '{}', created_at: now() })), 10);
+      const krl = await revocations.krlSource(a.id, ca.id, now());
+      assert.deepEqual(krl.byCaKey.flatMap((k) => k.serials).map(Number).sort((x, y) => x - y), [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
+      if (engine === 'SQLite') {
+        // Partial: an issued (unrevoked) certificate does not write to it, and the KRL's query uses it.
+        const inIndex = await sql<{ n: number }>`select count(*) as n from ssh_certificates indexed by ssh_certificates_app_revoked where app_id = ${a.id} and revoked_at is not null`.execute(opened.db);
+        assert.equal(Number(inIndex.rows[0]!.n), 10);
+        const plan = await sql<{ detail: string }>`explain query plan select ca_key_id, serial from ssh_certificates where app_id = ${a.id} and revoked_at is not null and valid_before > ${now()}`.execute(opened.db);
+        assert.match(plan.rows.map((r) => r.detail).join(' | '), /ssh_certificates_app_revoked/);
+      } else {
+        const defs = await sql<{ indexdef: string }>`select indexdef from pg_indexes where indexname = 'ssh_certificates_app_revoked'`.execute(opened.db);
+        assert.match(defs.rows[0]!.indexdef, /WHERE \(revoked_at IS NOT NULL\)/);
+      }
+      const indexes = engine === 'SQLite'
+        ? (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'ssh_certificates'`.execute(opened.db)).rows.map((r) => r.name)
+        : (await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'ssh_certificates'`.execute(opened.db)).rows.map((r) => r.name);
+      assert.ok(!indexes.includes('ssh_certificates_ca_valid') && !indexes.includes('ssh_certificates_account'), `indexes nothing reads are gone: ${indexes.join(', ')}`);
+    });
+
+    if (engine === 'SQLite') it('inventory (the writer thread): the inserts of one turn of the event loop share one commit', async () => {
+      const s = createCertInventoryStore(opened.db, opened.appendWriter);
+      const accountId = await account();
+      const commits: number[] = [];
+      opened.appendWriter!.observe((size) => commits.push(size));
+      await opened.appendWriter!.settled();
+      commits.length = 0;
+      await Promise.all(Array.from({ length: 25 }, () => s.record([{ event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.refused', actor: 'a', subject: 'x', data: '{}', created_at: now() } }])));
+      assert.deepEqual(commits, [25]);
+      const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute();
+      assert.equal(events.length, 25);
+    });
+
     it('grant revisions: every change to what grants a certificate bumps its account\'s revision in the same commit; issuing and other accounts do not', async () => {
       const revisions = createGrantRevisionReader(opened.db);
       const accountId = await account();
@@ -393,6 +443,27 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.equal(await reader.current(accountId), before, 'a rolled-back change leaves the revision as it was');
       await app(accountId);
       assert.ok(await reader.current(accountId) > before, 'a committed change is seen');
+    });
+
+    it('grant revisions: reads asked together (one turn, several accounts) each get their own account\'s revision, and see what committed before they were asked', async () => {
+      const reader = opened.grantRevisions();
+      const [a, b, c] = [await account(), await account(), await account()];
+      await app(a);
+      await app(a);
+      await app(b);
+      const [ra, rb, rc, ra2] = await Promise.all([reader.current(a), reader.current(b), reader.current(c), reader.current(a)]);
+      assert.ok(ra > rb && rb > rc, `a (two apps) > b (one) > c (none): ${ra}, ${rb}, ${rc}`);
+      assert.equal(rc, 0);
+      assert.equal(ra2, ra);
+      // A change acknowledged before a read is asked is seen by it, even among others asked in the same turn.
+      await app(c);
+      const [rb2, rc2] = await Promise.all([reader.current(b), reader.current(c)]);
+      assert.equal(rb2, rb);
+      assert.ok(rc2 > rc);
+      // Many accounts in one turn: more than one statement's worth.
+      const many = await Promise.all(Array.from({ length: 1_200 }, (_, i) => reader.current(i === 700 ? a : `no-such-account-${i}`)));
+      assert.equal(many[700], ra);
+      assert.equal(many.filter((r) => r === 0).length, 1_199);
     });
   });
 }

@@ -84,12 +84,50 @@ export interface GrantRevisionReader {
   current(accountId: string): Promise<number>;
 }
 
-/** Through the query builder: PostgreSQL, and any store given only as a `Db`. */
-export function createGrantRevisionReader(db: Db): GrantRevisionReader {
+/** Through the query builder, one query per read: the SQLite reader's fallback inside a transaction. */
+function createQueryReader(db: Db): GrantRevisionReader {
   return {
     async current(accountId) {
       const row = await db.selectFrom('grant_revisions').select('revision').where('account_id', '=', accountId).executeTakeFirst();
       return row ? Number(row.revision) : 0;
+    },
+  };
+}
+
+/**
+ * Through the query builder: PostgreSQL, and any store given only as a `Db`. The reads asked for in one
+ * turn of the event loop share one query, sent at the end of that turn: it starts after every one of them
+ * was asked, so each still sees every change acknowledged before its request arrived (a query already
+ * under way is never shared, as it might not). Under load this is one round trip for several requests.
+ */
+export function createGrantRevisionReader(db: Db): GrantRevisionReader {
+  let asked = new Map<string, { resolve: (revision: number) => void; reject: (error: unknown) => void }[]>();
+
+  async function read(): Promise<void> {
+    const batch = asked;
+    asked = new Map();
+    try {
+      const ids = [...batch.keys()];
+      const found = new Map<string, number>();
+      // Bounded statements: a turn can hold many accounts' requests.
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await db.selectFrom('grant_revisions').select(['account_id', 'revision']).where('account_id', 'in', ids.slice(i, i + 500)).execute();
+        for (const r of rows) found.set(r.account_id, Number(r.revision));
+      }
+      for (const [accountId, waiters] of batch) for (const w of waiters) w.resolve(found.get(accountId) ?? 0);
+    } catch (error) {
+      for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+    }
+  }
+
+  return {
+    current(accountId) {
+      return new Promise((resolve, reject) => {
+        if (asked.size === 0) setImmediate(() => void read());
+        const waiters = asked.get(accountId);
+        if (waiters) waiters.push({ resolve, reject });
+        else asked.set(accountId, [{ resolve, reject }]);
+      });
     },
   };
 }
@@ -106,7 +144,7 @@ export function createSqliteGrantRevisionReader(
   db: Db,
 ): GrantRevisionReader {
   const statement = connection.prepare('SELECT revision FROM grant_revisions WHERE account_id = ?');
-  const queued = createGrantRevisionReader(db);
+  const queued = createQueryReader(db);
   return {
     async current(accountId) {
       if (connection.inTransaction) return queued.current(accountId);

@@ -266,6 +266,17 @@ function migrations(kind: DbKind): Record<string, Migration> {
     '0007_ca_listing': {
       up: (db: AnyDb) => createCaListing(db, kind),
     },
+    '0008_cert_inventory_indexes': {
+      async up(db: AnyDb) {
+        // Every issued certificate writes one page per index, and the indexes are most of a commit's work.
+        // Nothing reads certificates by CA or by account; the KRL reads only revoked ones, so its index
+        // holds only those (SQLite and PostgreSQL both use a partial index when the query implies it).
+        await db.schema.dropIndex('ssh_certificates_ca_valid').execute();
+        await db.schema.dropIndex('ssh_certificates_account').execute();
+        await db.schema.dropIndex('ssh_certificates_app_revoked').execute();
+        await sql`create index ssh_certificates_app_revoked on ssh_certificates (app_id, valid_before) where revoked_at is not null`.execute(db);
+      },
+    },
   };
 }
 

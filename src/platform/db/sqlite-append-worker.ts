@@ -2,7 +2,7 @@
 // commit's fsync stops this thread, not the one that answers requests and signs certificates.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { APPEND_TABLES, type AppendRequest, type AppendReply } from './sqlite-append-protocol.ts';
+import { APPEND_TABLES, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
 import { holdWriteLock } from './sqlite-write-lock.ts';
 
 const port = parentPort as MessagePort;
@@ -50,19 +50,18 @@ const writeAll = db.transaction((requests: AppendRequest[]) => {
 });
 
 const failure = (error: unknown) => ({ message: (error as Error).message, code: String((error as { code?: unknown }).code ?? '') });
-let commits = 0;
 
 /**
  * Group commit: every request that arrived while the last commit was flushing is written in one
  * transaction. If that fails, each is written alone, so one bad request does not fail its neighbours.
  */
-function flush(first: AppendRequest): void {
-  const batch = [first];
+function flush(first: AppendMessage): void {
+  const batch = JSON.parse(first) as AppendRequest[];
   const drain = () => {
     while (batch.length < MAX_BATCH) {
       const next = receiveMessageOnPort(port);
       if (!next) break;
-      batch.push(next.message as AppendRequest);
+      batch.push(...(JSON.parse(next.message as AppendMessage) as AppendRequest[]));
     }
   };
   drain();
@@ -74,24 +73,24 @@ function flush(first: AppendRequest): void {
     }
   }
   const started = performance.now();
-  const replies: AppendReply[] = [];
+  const reply: AppendReply = { ids: [], failed: [], commit: { size: batch.length, seconds: 0 } };
   try {
     // The process's write lock, then SQLite's (IMMEDIATE) before anything is read: see sqlite-write-lock.ts.
     holdWriteLock(lock, () => writeAll.immediate(batch));
-    replies.push(...batch.map((r) => ({ id: r.id })));
+    reply.ids = batch.map((r) => r.id);
   } catch {
     for (const request of batch) {
       try {
         holdWriteLock(lock, () => writeAll.immediate([request]));
-        replies.push({ id: request.id });
+        reply.ids.push(request.id);
       } catch (error) {
-        replies.push({ id: request.id, error: failure(error) });
+        reply.failed.push({ id: request.id, error: failure(error) });
       }
     }
   }
   lastCommitEnd = performance.now();
-  const commit = { id: ++commits, size: batch.length, seconds: (lastCommitEnd - started) / 1000 };
-  for (const reply of replies) port.postMessage({ ...reply, commit });
+  reply.commit.seconds = (lastCommitEnd - started) / 1000;
+  port.postMessage(reply);
 }
 
-port.on('message', (request: AppendRequest) => flush(request));
+port.on('message', (message: AppendMessage) => flush(message));

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AppendReply, AppendRequest } from './sqlite-append-protocol.ts';
+import type { AppendMessage, AppendReply, AppendRequest } from './sqlite-append-protocol.ts';
 
 /** Writes append-only rows in one transaction each, resolving once they are committed. */
 export interface AppendWriter {
@@ -38,23 +38,34 @@ function spawn(path: string, lock: SharedArrayBuffer): Worker {
 /**
  * SQLite's hot-path commits (issued certificates, decisions) in a worker thread with its own connection:
  * better-sqlite3 is synchronous, so a commit's fsync on the main thread would stop every request for its
- * length. WAL lets this connection write while the main one reads. Each insert is sent at once; the
- * thread group-commits whatever arrived during its previous commit, so the pipeline never waits on a
- * round trip between the threads. The thread starts on the first write
- * and keeps the process alive only while a write is pending; if it dies, pending writes fail and the next
- * write starts a new one.
+ * length. WAL lets this connection write while the main one reads. The inserts of one turn of the event
+ * loop travel together as one message at its end; the thread group-commits whatever arrived during its
+ * previous commit and answers each commit with one message, so the pipeline never waits on a round trip
+ * between the threads. The thread starts on the first write (or at `start`) and keeps the process alive
+ * only while a write is pending; if it dies, its pending writes fail and the next write starts a new one.
  */
 export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer): AppendWriter {
   let worker: Worker | null = null;
   let nextId = 1;
   let closed = false;
   let onCommit: ((size: number, seconds: number) => void) | undefined;
-  let lastCommit = 0;
-  const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  /** Inserts made in this turn of the event loop, sent together at its end. */
+  let outbox: AppendRequest[] = [];
+  const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
 
-  function failAll(error: Error): void {
-    for (const p of pending.values()) p.reject(error);
-    pending.clear();
+  /** The turn's inserts that are still pending (those of a thread that died have failed with it). */
+  function send(): void {
+    const batch = outbox.filter((r) => pending.has(r.id));
+    outbox = [];
+    if (batch.length > 0 && worker) worker.postMessage(JSON.stringify(batch) satisfies AppendMessage);
+  }
+
+  function failAll(w: Worker, error: Error): void {
+    for (const [id, p] of pending) {
+      if (p.worker !== w) continue;
+      pending.delete(id);
+      p.reject(error);
+    }
   }
 
   function settled(): Promise<void> {
@@ -69,20 +80,16 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
     const w = spawn(path, lock);
     w.unref();
     w.on('message', (reply: AppendReply) => {
-      const waiter = pending.get(reply.id);
-      if (!waiter) return;
-      pending.delete(reply.id);
+      onCommit?.(reply.commit.size, reply.commit.seconds);
+      for (const id of reply.ids) pending.get(id)?.resolve();
+      for (const { id, error } of reply.failed) pending.get(id)?.reject(new AppendWriteError(error.message, error.code));
+      for (const id of reply.ids) pending.delete(id);
+      for (const { id } of reply.failed) pending.delete(id);
       if (pending.size === 0) w.unref();
-      if (reply.commit && reply.commit.id !== lastCommit) {
-        lastCommit = reply.commit.id;
-        onCommit?.(reply.commit.size, reply.commit.seconds);
-      }
-      if (reply.error) waiter.reject(new AppendWriteError(reply.error.message, reply.error.code));
-      else waiter.resolve();
     });
     const lost = (error: Error) => {
       if (worker === w) worker = null;
-      failAll(error);
+      failAll(w, error);
     };
     w.on('error', (error) => lost(new AppendWriteError(`the store's writer thread failed: ${error.message}`, 'WRITER_FAILED')));
     w.on('exit', (code) => lost(new AppendWriteError(`the store's writer thread stopped (exit ${code})`, 'WRITER_STOPPED')));
@@ -99,10 +106,11 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
       const w = worker;
       const id = nextId++;
       return new Promise<void>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        pending.set(id, { resolve, reject, worker: w });
         // Held while a write is pending, so a short-lived process cannot exit before its commit.
         w.ref();
-        w.postMessage({ id, rows } satisfies AppendRequest);
+        outbox.push({ id, rows });
+        if (outbox.length === 1) setImmediate(send);
       });
     },
     observe(callback) {
