@@ -33,3 +33,30 @@ export async function measure(port: number, scenario: Scenario, opts: { seconds?
   }
   return { rate: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 };
 }
+
+/**
+ * A scenario and its ceiling measured in alternating rounds (warm-up of both first), so that whatever
+ * else the machine is doing weighs on both alike: the ratio is of the two means.
+ */
+export async function paired(
+  ceiling: { port: number; scenario: Scenario },
+  subject: { port: number; scenario: Scenario },
+  rounds = 4,
+): Promise<{ ceiling: Measured; subject: Measured; ratio: number }> {
+  const seconds = Math.max(1, Math.round(SECONDS / rounds));
+  await measure(ceiling.port, ceiling.scenario, { warmup: 0, seconds: 2 });
+  await measure(subject.port, subject.scenario, { warmup: 0, seconds: 2 });
+  const c: Measured[] = [];
+  const s: Measured[] = [];
+  for (let i = 0; i < rounds; i++) {
+    c.push(await measure(ceiling.port, ceiling.scenario, { warmup: 0, seconds }));
+    s.push(await measure(subject.port, subject.scenario, { warmup: 0, seconds }));
+  }
+  const mean = (ms: Measured[]): Measured => ({
+    rate: ms.reduce((a, m) => a + m.rate, 0) / ms.length,
+    p50: ms.reduce((a, m) => a + m.p50, 0) / ms.length,
+    p99: ms.reduce((a, m) => a + m.p99, 0) / ms.length,
+  });
+  const [cm, sm] = [mean(c), mean(s)];
+  return { ceiling: cm, subject: sm, ratio: sm.rate / cm.rate };
+}

@@ -14,7 +14,7 @@ export interface AccessAppsStore {
   update(scope: Scope, id: string, fields: AppFields, also?: (trx: Db) => Promise<void>): Promise<AppRow | undefined>;
   delete(scope: Scope, id: string): Promise<boolean>;
   /** Apps whose aud tag is one of these, in any scope: how a signed token names its application. */
-  findByAud(auds: string[]): Promise<AppRow[]>;
+  findByAud(auds: readonly string[]): Promise<AppRow[]>;
   /** The app whose domain's host is this one (`h`, `h/path`, `h:port`), in any scope: hosts are unique. */
   findByHost(host: string): Promise<AppRow | undefined>;
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JWTPayload } from 'jose';
 import { rfc3339, type Clock } from '../platform/clock.ts';
@@ -7,7 +6,7 @@ import { ApiError } from '../platform/http/errors.ts';
 import { asciiLower, canonicalEmail, isIdentityEmail } from '../platform/text.ts';
 import type { AppRow } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore, IdpRow } from '../identity-providers/identity-providers-store.ts';
-import { peekJwt, TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
+import { TokenRejected, type JwtVerifier } from '../identity-providers/jwt-verifier.ts';
 import type { AccessDecider } from '../access-policies/access-decider.ts';
 import type { CertIssuer } from './ssh-cert-issuer.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
@@ -16,6 +15,7 @@ import type { AccountSnapshot } from '../platform/grant-cache.ts';
 import { Refusal, type createTokenAppLookup } from './token-app-lookup.ts';
 import { noMetrics, type HotPathMetrics } from '../observability/metrics.ts';
 import { refusalReason } from './refusal-reasons.ts';
+import { createTokenPeeks } from './token-peeks.ts';
 
 export { Refusal };
 
@@ -32,10 +32,6 @@ export interface CertSignRequest {
   hostname?: string | undefined;
 }
 
-const audiencesOf = (payload: JWTPayload): string[] =>
-  typeof payload.aud === 'string' ? [payload.aud] : Array.isArray(payload.aud) ? payload.aud.filter((a) => typeof a === 'string') : [];
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
 /** How long a verified token is remembered at most: the remote key sets' own maximum age (jwt-verifier.ts). */
 const VERIFIED_TOKEN_WINDOW_MS = 600_000;
 
@@ -61,23 +57,24 @@ export function createCertSignService(deps: {
 }) {
   const { apps, idps, verifier, decider, issuer, record, limiter, clock, random } = deps;
   const metrics = deps.metrics ?? noMetrics;
+  const peeks = createTokenPeeks();
 
   /**
    * The token's claims: verified now, or remembered from an earlier verify of the same bytes for the same
    * provider row and audience (cloudflared sends one token until it expires). The snapshot forgets it when
    * anything in the account changes, the provider included; its times are checked again on every use.
    */
-  async function verified(jwt: string, idp: IdpRow, audience: string, snapshot: AccountSnapshot): Promise<JWTPayload> {
+  async function verified(jwt: string, digest: string, idp: IdpRow, audience: string, snapshot: AccountSnapshot): Promise<JWTPayload> {
     // Remembered for at most one ten-minute window, as long as a remote key set is: a key the provider
     // withdraws stops vouching for remembered tokens no later than it stops for new ones.
     const window = Math.floor(clock.now().getTime() / VERIFIED_TOKEN_WINDOW_MS);
-    const claims = await snapshot.get(`jwt:${idp.id}:${audience}:${window}:${sha256(jwt)}`, () => verifier.verify(jwt, idp, audience));
+    const claims = await snapshot.get(`jwt:${idp.id}:${audience}:${window}:${digest}`, () => verifier.verify(jwt, idp, audience));
     verifier.checkStillValid(claims, idp);
     return claims;
   }
 
   /** Which audience to verify: the app's tag, or a client id (or extra audience) the provider allows. */
-  function audienceFor(target: AppRow, idp: IdpRow, auds: string[]): string {
+  function audienceFor(target: AppRow, idp: IdpRow, auds: readonly string[]): string {
     if (auds.includes(target.aud)) return target.aud;
     const allowed = [...(idp.client_id ? [idp.client_id] : []), ...(JSON.parse(idp.audiences) as string[])];
     const match = allowed.find((a) => auds.includes(a));
@@ -120,15 +117,13 @@ export function createCertSignService(deps: {
 
   /** The pipeline; `found` learns the app as soon as it is known, for the metrics of a refusal. */
   async function sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger, found: { app?: AppRow }) {
-    const { payload } = peekJwt(body.jwt);
-    const auds = audiencesOf(payload);
+    const { iss, auds, digest } = peeks.peek(body.jwt);
     if (auds.length === 0) throw new TokenRejected('the token has no audience');
     const { app, snapshot } = await apps.find(auds, body.hostname);
     found.app = app;
-    const iss = payload.iss;
-    const idp = typeof iss === 'string' ? await snapshot.get(`idp:${iss}`, () => idps.findByIssuer(app.account_id, iss)) : undefined;
+    const idp = iss !== undefined ? await snapshot.get(`idp:${iss}`, () => idps.findByIssuer(app.account_id, iss)) : undefined;
     if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
-    const claims = await verified(body.jwt, idp, audienceFor(app, idp, auds), snapshot);
+    const claims = await verified(body.jwt, digest, idp, audienceFor(app, idp, auds), snapshot);
     const email = emailOf(idp, claims);
     const identity = canonicalEmail(email);
     try {

@@ -58,7 +58,7 @@ export function createTokenAppLookup(deps: { apps: Pick<AccessAppsStore, 'findBy
      * The app a token is for: by the app's aud tag in the token (Cloudflare's app tokens); else, for a
      * provider's own ID token whose aud is a client id, by the hostname the request names.
      */
-    async find(auds: string[], hostname: string | undefined): Promise<{ app: AppRow; snapshot: AccountSnapshot }> {
+    async find(auds: readonly string[], hostname: string | undefined): Promise<{ app: AppRow; snapshot: AccountSnapshot }> {
       const byAud = await lookup(`aud:${[...auds].sort().join(' ')}`, () => apps.findByAud(auds));
       let app: AppRow;
       let snapshot = byAud.snapshot;
