@@ -1,49 +1,73 @@
 /** Builds byte strings in the SSH wire encoding (RFC 4251 §5). */
 export class SshWriter {
-  private readonly parts: Buffer[] = [];
+  // One growing buffer: a certificate is a few dozen fields, and a Buffer per field (then a concat) was a
+  // large share of what signing a certificate allocated.
+  private buf = Buffer.allocUnsafe(256);
+  private length = 0;
+
+  /** Where the next `n` bytes go; grows (replaces) `buf`, so read `buf` only after calling it. */
+  private room(n: number): number {
+    const at = this.length;
+    if (at + n > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, at + n));
+      this.buf.copy(grown, 0, 0, at);
+      this.buf = grown;
+    }
+    this.length = at + n;
+    return at;
+  }
 
   byte(n: number): this {
-    this.parts.push(Buffer.of(n & 0xff));
+    const at = this.room(1);
+    this.buf[at] = n & 0xff;
     return this;
   }
 
   uint32(n: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(n >>> 0);
-    this.parts.push(b);
+    const at = this.room(4);
+    this.buf.writeUInt32BE(n >>> 0, at);
     return this;
   }
 
   uint64(n: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64BE(n);
-    this.parts.push(b);
+    const at = this.room(8);
+    this.buf.writeBigUInt64BE(n, at);
     return this;
   }
 
   /** A length-prefixed string; text is UTF-8. */
   string(value: string | Uint8Array): this {
-    const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value);
-    this.uint32(bytes.length);
-    this.parts.push(bytes);
-    return this;
+    if (typeof value === 'string') {
+      const n = Buffer.byteLength(value, 'utf8');
+      this.uint32(n);
+      const at = this.room(n);
+      this.buf.write(value, at, n, 'utf8');
+      return this;
+    }
+    this.uint32(value.length);
+    return this.raw(value);
   }
 
   /** An unsigned big-endian integer as an mpint: minimal, with a 0x00 lead when the top bit is set. */
   mpint(unsigned: Uint8Array): this {
     let start = 0;
     while (start < unsigned.length && unsigned[start] === 0) start++;
-    const body = Buffer.from(unsigned.subarray(start));
-    return this.string(body.length > 0 && body[0]! & 0x80 ? Buffer.concat([Buffer.of(0), body]) : body);
+    const body = unsigned.subarray(start);
+    const lead = body.length > 0 && body[0]! & 0x80 ? 1 : 0;
+    this.uint32(body.length + lead);
+    if (lead) this.byte(0);
+    return this.raw(body);
   }
 
   raw(bytes: Uint8Array): this {
-    this.parts.push(Buffer.from(bytes));
+    const at = this.room(bytes.length);
+    this.buf.set(bytes, at);
     return this;
   }
 
+  /** The bytes written, in a buffer of their own (the writer's may be written to again). */
   toBuffer(): Buffer {
-    return Buffer.concat(this.parts);
+    return Buffer.from(this.buf.subarray(0, this.length));
   }
 }
 
