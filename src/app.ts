@@ -131,6 +131,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     keepAliveTimeout: config.connections.keepAliveTimeoutMs,
     ...(deps.tls ? { https: { ...serverTimeouts(config.connections), cert: deps.tls.cert, key: deps.tls.key } } : { http: serverTimeouts(config.connections) }),
     routerOptions: { ignoreTrailingSlash: true },
+    // Requests that arrive while closing are refused in the envelope (registerErrorHandling), not Fastify's shape.
+    return503OnClosing: false,
     frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });

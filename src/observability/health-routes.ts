@@ -13,11 +13,12 @@ export const READY_PATH = '/readyz';
  * few seconds, so requests are not logged; a change of readiness is, once, as a warning.
  */
 export function registerHealthRoutes(app: FastifyInstance, deps: { readiness: Readiness }): void {
-  app.get(HEALTH_PATH, { logLevel: 'warn', schema: { response: { 200: HealthView } } }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
+  // Both answer for themselves while the server shuts down (see registerErrorHandling).
+  app.get(HEALTH_PATH, { logLevel: 'warn', config: { answersWhileClosing: true }, schema: { response: { 200: HealthView } } }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ status: 'ok' }));
 
   // Assumed ready at start, so that a first probe that fails is logged too.
   let lastFailed: ReadinessCheck[] = [];
-  app.get(READY_PATH, { logLevel: 'warn', schema: { response: { 200: ReadinessView, 503: ReadinessView } } }, async (request, reply) => {
+  app.get(READY_PATH, { logLevel: 'warn', config: { answersWhileClosing: true }, schema: { response: { 200: ReadinessView, 503: ReadinessView } } }, async (request, reply) => {
     const report = await deps.readiness.check();
     if (lastFailed.join() !== report.failed.join()) {
       if (report.ready) request.log.warn({ event: 'readiness', ready: true }, 'ready again');

@@ -64,8 +64,11 @@ export async function registerOpenApi(app: FastifyInstance, opts: { basePath: st
       for (const [status, s] of Object.entries((own['response'] ?? {}) as Record<string, unknown>)) {
         answers[status] = Number(status) < 300 ? { ...(s as object), description: 'Success' } : s;
       }
-      const extra = {
-        ...errorAnswers(method, own['body'] !== undefined, kind),
+      // An error status the route documents itself keeps its own answer (/readyz's 503).
+      const declared = (own['response'] ?? {}) as object;
+      const errorsOf = Object.entries(errorAnswers(method, own['body'] !== undefined, kind)).filter(([status]) => !(status in declared));
+      const extra: Record<string, Answer> = {
+        ...Object.fromEntries(errorsOf),
         // A route outside the API that declares its own answers (/healthz, /readyz) is documented by them.
         ...(kind === 'other' ? (own['response'] ? {} : otherAnswers) : rawAnswers[rawKey(method, openApiPath(url), basePath)]),
       };

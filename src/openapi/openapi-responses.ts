@@ -44,11 +44,12 @@ const why: Record<number, string> = {
   415: 'The body is not JSON',
   429: 'Too many failed authentications from this address; see Retry-After',
   500: 'Internal error (never shows internals)',
+  503: 'The server is shutting down; retry (see Retry-After)',
 };
 
-/** The error statuses a route can answer: every route the common ones, writes a conflict, bodies their limits. */
+/** The error statuses a route can answer: every route the common ones (503 while shutting down), writes a conflict, bodies their limits. */
 export function errorStatuses(method: string, hasBody: boolean, cdnCgi: boolean): number[] {
-  const statuses = [400, 401, 403, 404, 429, 500];
+  const statuses = [400, 401, 403, 404, 429, 500, 503];
   if (!cdnCgi && method !== 'GET') statuses.push(409);
   if (hasBody) statuses.push(413, 415);
   return statuses.sort((a, b) => a - b);
@@ -59,7 +60,7 @@ export type RouteKind = 'v4' | 'cdn-cgi' | 'other';
 
 /** The error answers of one route, in the shape its kind uses. */
 export function errorAnswers(method: string, hasBody: boolean, kind: RouteKind): Record<number, Answer> {
-  if (kind === 'other') return { 404: { description: why[404]!, schema: ErrorEnvelope }, 500: { description: why[500]!, schema: ErrorEnvelope } };
+  if (kind === 'other') return { 404: { description: why[404]!, schema: ErrorEnvelope }, 500: { description: why[500]!, schema: ErrorEnvelope }, 503: { description: why[503]!, schema: ErrorEnvelope } };
   const schema = kind === 'cdn-cgi' ? CdnCgiError : ErrorEnvelope;
   return Object.fromEntries(errorStatuses(method, hasBody, kind === 'cdn-cgi').map((s) => [s, { description: why[s]!, schema }]));
 }

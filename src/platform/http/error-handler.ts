@@ -86,8 +86,28 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
   return sendError(reply, tooLong ? errors.invalidObjectIdentifier((request.raw.url ?? '').split('?')[0]!.slice(0, 200)) : errors.invalidRequest(message));
 }
 
-/** Installs the one error handler and the not-found handler: every failure leaves in the envelope. */
+/**
+ * Installs the one error handler and the not-found handler: every failure leaves in the envelope. Once
+ * the server is closing, a request that still arrives (on a kept-alive connection) is refused with 503
+ * in the contract's shape; Fastify's own would be `{"error": …, "statusCode": 503}` (the app is built with
+ * `return503OnClosing: false` for that reason).
+ */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request)));
   app.setNotFoundHandler((_request, reply) => sendError(reply, errors.noRoute()));
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    // A route may answer for itself (the health checks: a load balancer reads their own shape).
+    if (!closing || (request.routeOptions.config as { answersWhileClosing?: boolean }).answersWhileClosing) return done();
+    const error = errors.shuttingDown();
+    if ((request.raw.url ?? '').startsWith(`${CDN_CGI_PREFIX}/`)) {
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return reply.code(503).type('application/json').send({ status: 503, message: error.message });
+    }
+    return sendError(reply, error);
+  });
 }

@@ -10,6 +10,7 @@ describe('error catalog', () => {
       ['missingPermission', 403, 9109], ['invalidApiToken', 401, 1000], ['authenticationError', 403, 10000],
       ['noRoute', 404, 7000], ['invalidApplicationId', 400, 12045], ['notFound', 404, 12135],
       ['caAlreadyExists', 409, 12131], ['idpAlreadyExists', 409, 12132], ['unsupportedMediaType', 415, 10415], ['internal', 500, 10001],
+      ['shuttingDown', 503, 10503],
     ];
     for (const [name, status, code] of expected) {
       const e = (errors[name] as () => ReturnType<typeof errors.internal>)();

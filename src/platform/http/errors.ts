@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -22,6 +22,7 @@ export function statusForCode(code: ErrorCode): number {
     case 10413: return 413;
     case 10415: return 415;
     case 10429: return 429;
+    case 10503: return 503;
     case 12045: return 400;
     case 12130: return 400;
     case 12131: return 409;
@@ -117,4 +118,6 @@ export const errors = {
   rateLimited: (retryAfterSeconds: number) =>
     new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(retryAfterSeconds) }),
   internal: () => one(10001, 'Internal error'),
+  /** A request that reached a server already stopping (on a kept-alive connection): try again, elsewhere. */
+  shuttingDown: () => new ApiError([{ code: 10503, message: 'The server is shutting down; retry the request' }], { 'retry-after': '1', connection: 'close' }),
 } as const;
