@@ -102,7 +102,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
   app.addHook('onRequest', (request, reply, done) => {
     // A route may answer for itself (the health checks: a load balancer reads their own shape).
-    if (!closing || (request.routeOptions.config as { answersWhileClosing?: boolean }).answersWhileClosing) return done();
+    if (!closing || (request.routeOptions.config as { answersWhileClosing?: boolean } | undefined)?.answersWhileClosing) return done();
     const error = errors.shuttingDown();
     if ((request.raw.url ?? '').startsWith(`${CDN_CGI_PREFIX}/`)) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
