@@ -38,4 +38,8 @@ describe('the Legendre symbol modulo 2^255 − 19', () => {
     }
     assert.ok(seen.square > 100 && seen.nonSquare > 100, JSON.stringify(seen));
   });
+
+  it('refuses values outside [0, p) instead of answering for a truncated one', () => {
+    for (const bad of [-1n, P, P + 1n, 2n ** 260n + 4n]) assert.throws(() => legendre25519(bad), RangeError);
+  });
 });

@@ -9,10 +9,12 @@ const LIMBS = 10;
 const BITS = 26;
 const MASK = (1 << BITS) - 1;
 
+const P_BIGINT = 2n ** 255n - 19n;
+
 /** p = 2^255 − 19 in 26-bit limbs, least significant first. */
 const P = new Int32Array(LIMBS);
 {
-  let p = 2n ** 255n - 19n;
+  let p = P_BIGINT;
   for (let i = 0; i < LIMBS; i++, p >>= BigInt(BITS)) P[i] = Number(p & BigInt(MASK));
 }
 
@@ -56,6 +58,7 @@ function shiftLimb(a: Int32Array, n: number): void {
 
 /** (a / p): 1 for a non-zero square mod p, −1 for a non-square, 0 for 0. `a` must be in [0, p). */
 export function legendre25519(a: bigint): number {
+  if (a < 0n || a >= P_BIGINT) throw new RangeError('legendre25519: the value must be in [0, p)');
   let v = a;
   for (let i = 0; i < LIMBS; i++, v >>= BigInt(BITS)) x[i] = Number(v & BigInt(MASK));
   y.set(P);

@@ -30,6 +30,22 @@ describe('SSH wire encoding', () => {
     assert.throws(() => extra.end(), /trailing/);
   });
 
+  it('grows past its first buffer, hands out independent copies, and a refused write adds nothing', () => {
+    const w = new SshWriter();
+    const big = Buffer.alloc(5000, 7);
+    w.byte(1).string(big).uint32(2);
+    const first = w.toBuffer();
+    assert.equal(first.length, 1 + 4 + 5000 + 4);
+    assert.deepEqual(new SshReader(first.subarray(1, 5005)).bytes(), big);
+    assert.throws(() => w.uint64(2n ** 64n), RangeError);
+    assert.throws(() => w.uint64(-1n), RangeError);
+    w.raw(Buffer.of(9));
+    const second = w.toBuffer();
+    assert.deepEqual(second, Buffer.concat([first, Buffer.of(9)]), 'the refused uint64 left no bytes behind');
+    first.fill(0);
+    assert.equal(w.toBuffer()[0], 1, 'a copy handed out does not share the writer\'s memory');
+  });
+
   it('encodes P-256 public keys with the fixed OpenSSH prefix and decodes them back', () => {
     for (let i = 0; i < 50; i++) {
       const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -30,6 +30,8 @@ export class SshWriter {
   }
 
   uint64(n: bigint): this {
+    // Checked before the room is taken: a failed write must not leave unwritten bytes in the output.
+    if (n < 0n || n >= 1n << 64n) throw new RangeError('uint64 out of range');
     const at = this.room(8);
     this.buf.writeBigUInt64BE(n, at);
     return this;

@@ -34,7 +34,11 @@ describe('token peeks', () => {
     const pa = peeks.peek(a!);
     peeks.peek(b!);
     peeks.peek(c!);
-    assert.notEqual(peeks.peek(a!), pa, 'the oldest was dropped');
+    assert.notEqual(peeks.peek(a!), pa, 'the least recently used was dropped');
+    // A token in use stays: b is used again, then d arrives; a (not b) goes.
+    const pb = peeks.peek(b!);
+    peeks.peek(token({ aud: 'd' }));
+    assert.equal(peeks.peek(b!), pb);
     const long = token({ aud: 'x', pad: 'p'.repeat(500) });
     const pl = peeks.peek(long);
     assert.deepEqual(pl.auds, ['x']);

@@ -17,7 +17,7 @@ const audiencesOf = (payload: JWTPayload): string[] =>
  * Decoding a token's header and claims and hashing its bytes, remembered by the token itself: cloudflared
  * sends one token on every `cert_sign` until it expires. Nothing here is trusted (the token is verified,
  * or found among verified ones by `digest`, after), so sharing it across accounts leaks nothing; bounded
- * in entries and in token length, oldest out. A malformed token is never remembered.
+ * in entries and in token length, least recently used out. A malformed token is never remembered.
  */
 export function createTokenPeeks(options: { maxEntries?: number; maxTokenLength?: number } = {}) {
   const maxEntries = options.maxEntries ?? 1_000;
@@ -27,7 +27,12 @@ export function createTokenPeeks(options: { maxEntries?: number; maxTokenLength?
     /** Throws TokenRejected for a token that is not a well-formed JWT of an accepted algorithm. */
     peek(jwt: string): TokenPeek {
       const hit = seen.get(jwt);
-      if (hit) return hit;
+      if (hit) {
+        // Least recently used out: a token in use stays while others pass through.
+        seen.delete(jwt);
+        seen.set(jwt, hit);
+        return hit;
+      }
       const { payload } = peekJwt(jwt);
       const peeked: TokenPeek = Object.freeze({
         iss: typeof payload.iss === 'string' ? payload.iss : undefined,

@@ -395,6 +395,19 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.deepEqual(commits, [25]);
       const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute();
       assert.equal(events.length, 25);
+      // A row JSON cannot carry fails alone; the others of its turn are written; a throwing metrics
+      // callback leaves no request waiting.
+      opened.appendWriter!.observe(() => { throw new Error('metrics failed'); });
+      const event = () => ({ id: hex(16), account_id: accountId, type: 'ssh_certificate.refused', actor: 'a', subject: 'x', data: '{}', created_at: now() });
+      const results = await Promise.allSettled([
+        opened.appendWriter!.insert([{ table: 'audit_events', row: event() }]),
+        opened.appendWriter!.insert([{ table: 'audit_events', row: { ...event(), data: 1n as unknown as string } }]),
+        opened.appendWriter!.insert([{ table: 'audit_events', row: event() }]),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.match(String((results[1] as PromiseRejectedResult).reason), /could not be sent to the writer/);
+      assert.equal((await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute()).length, 27);
+      opened.appendWriter!.observe(() => {});
     });
 
     it('grant revisions: every change to what grants a certificate bumps its account\'s revision in the same commit; issuing and other accounts do not', async () => {

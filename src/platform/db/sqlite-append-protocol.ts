@@ -16,6 +16,9 @@ export interface AppendRequest {
  */
 export type AppendMessage = string;
 
+/** Requests in one message at most: the writer thread's bound on one transaction. */
+export const APPEND_MESSAGE_MAX = 500;
+
 /** Writer → main thread: one message per group commit. */
 export interface AppendReply {
   /** Committed. */

@@ -2,7 +2,7 @@
 // commit's fsync stops this thread, not the one that answers requests and signs certificates.
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { APPEND_TABLES, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
+import { APPEND_MESSAGE_MAX, APPEND_TABLES, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
 import { holdWriteLock } from './sqlite-write-lock.ts';
 
 const port = parentPort as MessagePort;
@@ -16,7 +16,7 @@ db.pragma('busy_timeout = 5000');
 const statements = new Map<string, SQLite.Statement>();
 const COLUMN = /^[a-z_]{1,64}$/;
 /** Requests taken into one commit at most: a bound on one transaction's size and on its answers' wait. */
-const MAX_BATCH = 500;
+const MAX_BATCH = APPEND_MESSAGE_MAX;
 /**
  * Under load (the last commit ended less than BUSY_MS ago), a commit waits up to GATHER_MS for more
  * requests before it starts, as PostgreSQL's commit_delay does: a commit's fsync costs this machine more
@@ -61,7 +61,7 @@ function flush(first: AppendMessage): void {
     while (batch.length < MAX_BATCH) {
       const next = receiveMessageOnPort(port);
       if (!next) break;
-      batch.push(...(JSON.parse(next.message as AppendMessage) as AppendRequest[]));
+      for (const request of JSON.parse(next.message as AppendMessage) as AppendRequest[]) batch.push(request);
     }
   };
   drain();

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { AppendMessage, AppendReply, AppendRequest } from './sqlite-append-protocol.ts';
+import { APPEND_MESSAGE_MAX as MESSAGE_MAX, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
 
 /** Writes append-only rows in one transaction each, resolving once they are committed. */
 export interface AppendWriter {
@@ -57,7 +57,28 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
   function send(): void {
     const batch = outbox.filter((r) => pending.has(r.id));
     outbox = [];
-    if (batch.length > 0 && worker) worker.postMessage(JSON.stringify(batch) satisfies AppendMessage);
+    if (batch.length === 0 || !worker) return;
+    // At most one commit's worth per message (the thread's MAX_BATCH).
+    for (let i = 0; i < batch.length; i += MESSAGE_MAX) {
+      const part = batch.slice(i, i + MESSAGE_MAX);
+      try {
+        worker.postMessage(JSON.stringify(part) satisfies AppendMessage);
+      } catch {
+        // A value JSON cannot carry (the types allow none): that write fails, its neighbours do not.
+        for (const r of part) {
+          try {
+            worker.postMessage(JSON.stringify([r]) satisfies AppendMessage);
+          } catch (error) {
+            reject(r.id, new AppendWriteError(`a row could not be sent to the writer: ${(error as Error).message}`, 'WRITER_ENCODING'));
+          }
+        }
+      }
+    }
+  }
+
+  function reject(id: number, error: Error): void {
+    pending.get(id)?.reject(error);
+    pending.delete(id);
   }
 
   function failAll(w: Worker, error: Error): void {
@@ -80,12 +101,17 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
     const w = spawn(path, lock);
     w.unref();
     w.on('message', (reply: AppendReply) => {
-      onCommit?.(reply.commit.size, reply.commit.seconds);
       for (const id of reply.ids) pending.get(id)?.resolve();
       for (const { id, error } of reply.failed) pending.get(id)?.reject(new AppendWriteError(error.message, error.code));
       for (const id of reply.ids) pending.delete(id);
       for (const { id } of reply.failed) pending.delete(id);
       if (pending.size === 0) w.unref();
+      // After the answers: a metrics callback that throws must not leave a commit's requests waiting.
+      try {
+        onCommit?.(reply.commit.size, reply.commit.seconds);
+      } catch {
+        // Metrics only.
+      }
     });
     const lost = (error: Error) => {
       if (worker === w) worker = null;
