@@ -33,15 +33,8 @@ export interface CertificateView {
   revocation?: { id: string; kind: string; reason: string; actor: string; created_at: string };
 }
 
-/** One event of the audit trail (audit-routes.ts). */
-export interface AuditEventView {
-  id: string;
-  type: string;
-  actor: string;
-  subject: string;
-  data: Record<string, unknown>;
-  created_at: string;
-}
+/** One event of the audit trail, as the server writes it (audit-routes.ts). */
+export type { AuditEventView } from '../../src/audit/audit-log.ts';
 
 /** One item of an error envelope; `source.pointer` names the request field at fault. */
 export interface ApiErrorItem {
