@@ -280,6 +280,9 @@ test('the web console, driven in Chromium: sign-in, apps, CA, policies, provider
   await page.getByRole('button', { name: 'Sign out' }).click();
   await signIn(session.value);
   await heading('Applications').waitFor();
+  // The page's own reads must be done first: one sent after the revocation would sign the tab out before
+  // the click below, and the click would wait for a link that is gone (a flake, about one run in three).
+  await page.waitForLoadState('networkidle');
   await app.identity.revokeToken(session.id);
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Identity providers' }).click();
   await heading('Sign in to the access-ca console').waitFor();
