@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { READINESS_CHECKS, type Readiness, type ReadinessCheck } from './readiness.ts';
 import { HealthView, ReadinessView } from './health-schemas.ts';
+import { closingFlag } from '../platform/http/closing.ts';
 
 /** Liveness and readiness, outside the v4 prefix, for load balancers and orchestrators. */
 export const HEALTH_PATH = '/healthz';
@@ -20,13 +21,9 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { readiness: Re
   let lastFailed: ReadinessCheck[] = [];
   // A server that is shutting down is not ready, whatever its store says: a probe on a kept-alive
   // connection must not keep a draining node in the pool. Nothing is checked then.
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
+  const closing = closingFlag(app);
   app.get(READY_PATH, { logLevel: 'warn', config: { answersWhileClosing: true }, schema: { response: { 200: ReadinessView, 503: ReadinessView } } }, async (request, reply) => {
-    if (closing) {
+    if (closing()) {
       const checks = Object.fromEntries(READINESS_CHECKS.map((name) => [name, 'skipped']));
       return reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', checks, failed: [] });
     }

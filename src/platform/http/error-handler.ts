@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, errors } from './errors.ts';
 import { failure } from './envelope.ts';
+import { closingFlag } from './closing.ts';
 
 /** Sends an ApiError in the v4 envelope with its status and headers. */
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
@@ -95,14 +96,10 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request)));
   app.setNotFoundHandler((_request, reply) => sendError(reply, errors.noRoute()));
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
+  const closing = closingFlag(app);
   app.addHook('onRequest', (request, reply, done) => {
     // A route may answer for itself (the health checks: a load balancer reads their own shape).
-    if (!closing || (request.routeOptions.config as { answersWhileClosing?: boolean } | undefined)?.answersWhileClosing) return done();
+    if (!closing() || (request.routeOptions.config as { answersWhileClosing?: boolean } | undefined)?.answersWhileClosing) return done();
     const error = errors.shuttingDown();
     if ((request.raw.url ?? '').startsWith(`${CDN_CGI_PREFIX}/`)) {
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
