@@ -1,8 +1,8 @@
 // The SQLite append writer's thread (sqlite-append-writer.ts): its own connection to the store, so each
 // commit's fsync stops this thread, not the one that answers requests and signs certificates.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { APPEND_MESSAGE_MAX, APPEND_TABLES, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
+import { APPEND_TABLES, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
 import { holdWriteLock } from './sqlite-write-lock.ts';
 
 const port = parentPort as MessagePort;
@@ -15,18 +15,6 @@ db.pragma('busy_timeout = 5000');
 
 const statements = new Map<string, SQLite.Statement>();
 const COLUMN = /^[a-z_]{1,64}$/;
-/** Requests taken into one commit at most: a bound on one transaction's size and on its answers' wait. */
-const MAX_BATCH = APPEND_MESSAGE_MAX;
-/**
- * Under load (the last commit ended less than BUSY_MS ago), a commit waits up to GATHER_MS for more
- * requests before it starts, as PostgreSQL's commit_delay does: a commit's fsync costs this machine more
- * CPU than the inserts it carries, and the threads share one core. An idle store commits at once.
- */
-const BUSY_MS = 3;
-const GATHER_MS = 1;
-const GATHER_TARGET = 32;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-let lastCommitEnd = 0;
 
 function insertFor(table: string, columns: string[]): SQLite.Statement {
   const key = `${table}(${columns.join(',')})`;
@@ -52,26 +40,12 @@ const writeAll = db.transaction((requests: AppendRequest[]) => {
 const failure = (error: unknown) => ({ message: (error as Error).message, code: String((error as { code?: unknown }).code ?? '') });
 
 /**
- * Group commit: every request that arrived while the last commit was flushing is written in one
- * transaction. If that fails, each is written alone, so one bad request does not fail its neighbours.
+ * One message is one group commit: the main thread sends the next only once this one is answered, with
+ * everything that arrived meanwhile. If the commit fails, each request is written alone, so one bad request
+ * does not fail its neighbours.
  */
-function flush(first: AppendMessage): void {
-  const batch = JSON.parse(first) as AppendRequest[];
-  const drain = () => {
-    while (batch.length < MAX_BATCH) {
-      const next = receiveMessageOnPort(port);
-      if (!next) break;
-      for (const request of JSON.parse(next.message as AppendMessage) as AppendRequest[]) batch.push(request);
-    }
-  };
-  drain();
-  if (performance.now() - lastCommitEnd < BUSY_MS) {
-    const until = performance.now() + GATHER_MS;
-    for (let left = GATHER_MS; batch.length < GATHER_TARGET && left > 0; left = until - performance.now()) {
-      Atomics.wait(sleeper, 0, 0, Math.min(left, 0.25));
-      drain();
-    }
-  }
+function flush(message: AppendMessage): void {
+  const batch = JSON.parse(message) as AppendRequest[];
   const started = performance.now();
   const reply: AppendReply = { ids: [], failed: [], commit: { size: batch.length, seconds: 0 } };
   try {
@@ -88,8 +62,7 @@ function flush(first: AppendMessage): void {
       }
     }
   }
-  lastCommitEnd = performance.now();
-  reply.commit.seconds = (lastCommitEnd - started) / 1000;
+  reply.commit.seconds = (performance.now() - started) / 1000;
   port.postMessage(reply);
 }
 

@@ -53,27 +53,41 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
   let outbox: AppendRequest[] = [];
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
 
-  /** The turn's inserts that are still pending (those of a thread that died have failed with it). */
+  /** A message is with the thread and its commit not answered yet: what arrives meanwhile waits in the outbox. */
+  let inFlight = false;
+
+  /**
+   * Sends the outbox's pending inserts (those of a thread that died have failed with it) as the thread's
+   * next commit, unless a commit is still in flight: then they go together when it is answered. One
+   * message per commit is one wake-up of the thread per commit, and the batch is everything that arrived
+   * while the last one flushed (group commit without polling).
+   */
   function send(): void {
-    const batch = outbox.filter((r) => pending.has(r.id));
-    outbox = [];
-    if (batch.length === 0 || !worker) return;
-    // At most one commit's worth per message (the thread's MAX_BATCH).
-    for (let i = 0; i < batch.length; i += MESSAGE_MAX) {
-      const part = batch.slice(i, i + MESSAGE_MAX);
-      try {
-        worker.postMessage(JSON.stringify(part) satisfies AppendMessage);
-      } catch {
-        // A value JSON cannot carry (the types allow none): that write fails, its neighbours do not.
-        for (const r of part) {
-          try {
-            worker.postMessage(JSON.stringify([r]) satisfies AppendMessage);
-          } catch (error) {
-            reject(r.id, new AppendWriteError(`a row could not be sent to the writer: ${(error as Error).message}`, 'WRITER_ENCODING'));
-          }
+    if (inFlight || !worker) return;
+    const waiting = outbox.filter((r) => pending.has(r.id));
+    // At most one commit's worth (the thread's bound); the rest go with the next.
+    const part = waiting.slice(0, MESSAGE_MAX);
+    outbox = waiting.slice(MESSAGE_MAX);
+    if (part.length === 0) return;
+    let message: string;
+    try {
+      message = JSON.stringify(part) satisfies AppendMessage;
+    } catch {
+      // A value JSON cannot carry (the types allow none): that write fails, its neighbours do not.
+      const sendable = part.filter((r) => {
+        try {
+          JSON.stringify(r);
+          return true;
+        } catch (error) {
+          reject(r.id, new AppendWriteError(`a row could not be sent to the writer: ${(error as Error).message}`, 'WRITER_ENCODING'));
+          return false;
         }
-      }
+      });
+      if (sendable.length === 0) return send();
+      message = JSON.stringify(sendable);
     }
+    inFlight = true;
+    worker.postMessage(message);
   }
 
   function reject(id: number, error: Error): void {
@@ -106,6 +120,10 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
       for (const id of reply.ids) pending.delete(id);
       for (const { id } of reply.failed) pending.delete(id);
       if (pending.size === 0) w.unref();
+      if (worker === w) {
+        inFlight = false;
+        send();
+      }
       // After the answers: a metrics callback that throws must not leave a commit's requests waiting.
       try {
         onCommit?.(reply.commit.size, reply.commit.seconds);
@@ -114,7 +132,7 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
       }
     });
     const lost = (error: Error) => {
-      if (worker === w) worker = null;
+      if (worker === w) [worker, inFlight] = [null, false];
       failAll(w, error);
     };
     w.on('error', (error) => lost(new AppendWriteError(`the store's writer thread failed: ${error.message}`, 'WRITER_FAILED')));
