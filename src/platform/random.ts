@@ -9,6 +9,13 @@ export interface Random {
    * for the rows written on every request (certificates, audit events).
    */
   recordId(): string;
+  /**
+   * A certificate serial for a certificate made at `nowMs`: the millisecond in the top 42 bits (until the
+   * year 2109), 22 random bits below. Serials that grow with time are appended to the per-CA serial
+   * index, as record ids are; two in one millisecond can collide (1 in 4 million), so a caller retries
+   * with a fresh one when the store refuses a duplicate.
+   */
+  serial(nowMs: number): bigint;
   uuid(): string;
   /** A bearer secret of `bytes` random bytes, base64url (no padding). */
   secret(bytes: number): string;
@@ -39,10 +46,22 @@ export function recordId(now = Date.now()): string {
   return now.toString(16).padStart(12, '0').slice(-12) + publicRandomBytes(10).toString('hex');
 }
 
+const SERIAL_RANDOM_BITS = 22n;
+
+export function certSerial(nowMs: number): bigint {
+  const ms = BigInt(Math.floor(nowMs)) & ((1n << (64n - SERIAL_RANDOM_BITS)) - 1n);
+  for (;;) {
+    const serial = (ms << SERIAL_RANDOM_BITS) | BigInt(publicRandomBytes(3).readUIntBE(0, 3) >>> 2);
+    // Zero is avoided: some tools read serial 0 as "no serial".
+    if (serial !== 0n) return serial;
+  }
+}
+
 export const cryptoRandom: Random = {
   // Some hex values are secrets (the Global API key): never from the pool.
   hex: (bytes) => randomBytes(bytes).toString('hex'),
   recordId: () => recordId(),
+  serial: (nowMs) => certSerial(nowMs),
   uuid: () => randomUUID(),
   secret: (bytes) => randomBytes(bytes).toString('base64url'),
 };

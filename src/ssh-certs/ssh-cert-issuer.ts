@@ -1,6 +1,8 @@
 import type { Clock } from '../platform/clock.ts';
 import { publicRandomBytes, type Random } from '../platform/random.ts';
 import { errors } from '../platform/http/errors.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
+import { lruMemo } from '../platform/lru-memo.ts';
 import type { AppRow } from '../access-apps/access-apps-store.ts';
 import type { AccessCasStore } from '../access-cas/access-cas-store.ts';
 import { certTypeFor, SSH_CERT_TYPE_USER, type CertificateBody } from '../openssh/certificate.ts';
@@ -40,23 +42,24 @@ export interface Issued {
   principals: string[];
 }
 
-/** Step 1: the user key, or 400 naming what is wrong with it. */
+/**
+ * Step 1: the user key, or 400 naming what is wrong with it. A checked key is remembered by its line:
+ * cloudflared keeps one key file per host and sends it with every `cert_sign`. Parsing is pure, so the
+ * memo can be shared by every account; lines up to 1 KiB (any EC or Ed25519 key, RSA up to 4096 bits).
+ */
+const checkedKey = lruMemo((line: string): UserPublicKey => Object.freeze(parseUserPublicKey(line)), { maxEntries: 1_000, maxInputLength: 1_024 });
+
 function parseKey(line: string): UserPublicKey {
   try {
-    return parseUserPublicKey(line);
+    return checkedKey(line);
   } catch (error) {
     if (error instanceof PublicKeyError) throw errors.invalidRequest(error.message, '/public_key');
     throw error;
   }
 }
 
-const randomSerial = (): bigint => {
-  // Zero is avoided: some tools read serial 0 as "no serial".
-  for (;;) {
-    const s = publicRandomBytes(8).readBigUInt64BE();
-    if (s !== 0n) return s;
-  }
-};
+/** Attempts at most when the store refuses a serial (or id) another certificate already has. */
+const ATTEMPTS = 3;
 
 /**
  * Issues user certificates through one pipeline of named steps: parse key → load CA → check policy →
@@ -89,47 +92,57 @@ export function createCertIssuer(deps: {
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const { signer, publicKey } = signers.forKey(caKey);
 
-      const id = random.recordId();
-      const now = Math.floor(clock.now().getTime() / 1000);
-      const body: CertificateBody = {
-        keyType: key.type,
-        keyFields: key.fields,
-        nonce: publicRandomBytes(32),
-        serial: randomSerial(),
-        certType: SSH_CERT_TYPE_USER,
-        // sshd logs the key id at login: the CA's part (who, which record) comes first, so a caller's label,
-        // restricted to one word, can only follow it and never pose as another identity.
-        keyId: `${input.identity} cert=${id}${input.keyIdLabel ? ` label=${input.keyIdLabel}` : ''}`,
-        principals: decision.principals,
-        validAfter: BigInt(now - policy.backdate),
-        validBefore: BigInt(now + decision.ttl),
-        criticalOptions: decision.criticalOptions,
-        extensions: decision.extensions,
-        signatureKey: signer.publicKeyBlob,
-      };
-      const cert = await signCertificate(body, signer);
-      verifyIssued(cert, body, publicKey);
+      // Build, sign, check and record; a certificate whose serial turned out taken is never handed out,
+      // and is made again with a fresh serial.
+      for (let attempt = 1; ; attempt++) {
+        const id = random.recordId();
+        const now = clock.now().getTime();
+        const seconds = Math.floor(now / 1000);
+        const body: CertificateBody = {
+          keyType: key.type,
+          keyFields: key.fields,
+          nonce: publicRandomBytes(32),
+          serial: random.serial(now),
+          certType: SSH_CERT_TYPE_USER,
+          // sshd logs the key id at login: the CA's part (who, which record) comes first, so a caller's label,
+          // restricted to one word, can only follow it and never pose as another identity.
+          keyId: `${input.identity} cert=${id}${input.keyIdLabel ? ` label=${input.keyIdLabel}` : ''}`,
+          principals: decision.principals,
+          validAfter: BigInt(seconds - policy.backdate),
+          validBefore: BigInt(seconds + decision.ttl),
+          criticalOptions: decision.criticalOptions,
+          extensions: decision.extensions,
+          signatureKey: signer.publicKeyBlob,
+        };
+        const cert = await signCertificate(body, signer);
+        verifyIssued(cert, body, publicKey);
 
-      const at = clock.now().toISOString();
-      const validAfter = new Date(Number(body.validAfter) * 1000);
-      const validBefore = new Date(Number(body.validBefore) * 1000);
-      await record({
-        cert: {
-          id, serial: body.serial.toString(), ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
-          key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: validAfter.toISOString(), valid_before: validBefore.toISOString(),
-          identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
-          critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at, revoked_at: null, revocation_id: null,
-        },
-        event: {
-          id: random.recordId(), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
-          data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
-          created_at: at,
-        },
-      });
-      return {
-        id, serial: body.serial, certificate: `${certTypeFor(key.type)} ${cert.blob.toString('base64')}`,
-        validAfter, validBefore, principals: body.principals,
-      };
+        const at = new Date(now).toISOString();
+        const validAfter = new Date(Number(body.validAfter) * 1000);
+        const validBefore = new Date(Number(body.validBefore) * 1000);
+        try {
+          await record({
+            cert: {
+              id, serial: body.serial.toString(), ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
+              key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: validAfter.toISOString(), valid_before: validBefore.toISOString(),
+              identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
+              critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at, revoked_at: null, revocation_id: null,
+            },
+            event: {
+              id: random.recordId(), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
+              data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
+              created_at: at,
+            },
+          });
+        } catch (error) {
+          if (isUniqueViolation(error) && attempt < ATTEMPTS) continue;
+          throw error;
+        }
+        return {
+          id, serial: body.serial, certificate: `${certTypeFor(key.type)} ${cert.blob.toString('base64')}`,
+          validAfter, validBefore, principals: body.principals,
+        };
+      }
     },
   };
 }

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, defaultAppConfig, type AppConfig, type AppDeps } from '../../src/app.ts';
 import { systemClock, type Clock } from '../../src/platform/clock.ts';
-import { cryptoRandom } from '../../src/platform/random.ts';
+import { cryptoRandom, type Random } from '../../src/platform/random.ts';
 import { openStoreRuntime, type StoreRuntime } from '../../src/platform/store-runtime.ts';
 import { createIdentityStore } from '../../src/identity/identity-store.ts';
 import { createIdentityService, type IdentityService } from '../../src/identity/identity-service.ts';
@@ -45,7 +45,7 @@ export interface TestApp {
 }
 
 /** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
-export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string; instrument?: AppDeps['instrument'] } = {}): Promise<TestApp> {
+export async function makeTestApp(opts: { clock?: Clock; random?: Random; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string; instrument?: AppDeps['instrument'] } = {}): Promise<TestApp> {
   const dir = testTempDir('access-ca-test-');
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: opts.databaseUrl, masterKeyFile: undefined });
   const clock = opts.clock ?? systemClock;
@@ -54,7 +54,7 @@ export async function makeTestApp(opts: { clock?: Clock; config?: Partial<AppCon
   const watch = validatingResponses() ? watchResponses() : undefined;
   const app = await buildApp({
     // The tests serve JWKS on 127.0.0.1: the development allowance for private addresses is on.
-    config: { ...defaultAppConfig, authFailuresPerMinute: 0, allowPrivateIdpAddresses: true, ...opts.config }, db, clock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+    config: { ...defaultAppConfig, authFailuresPerMinute: 0, allowPrivateIdpAddresses: true, ...opts.config }, db, clock, random: opts.random ?? cryptoRandom, keyVault: runtime.vault, logger: false,
     // A test that wraps the store (to make it fail) sees the hot path's writes too: no writer thread then.
     appendWriter: opts.db ? undefined : runtime.database.appendWriter,
     grantRevisions: opts.db ? undefined : runtime.database.grantRevisions(),
