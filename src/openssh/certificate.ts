@@ -34,8 +34,14 @@ export interface Certificate extends CertificateBody {
   blob: Buffer;
 }
 
-/** PROTOCOL.certkeys orders options lexically by their bytes (UTF-8), not by UTF-16 code units. */
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/**
+ * PROTOCOL.certkeys orders options lexically by their bytes (UTF-8), not by UTF-16 code units. The two
+ * orders differ only where surrogates or U+E000 and above are involved; other names (every real one)
+ * compare as they are, without two buffers per comparison.
+ */
+const AFTER_SURROGATES = /[\uD800-\uFFFF]/;
+const byteOrder = (a: string, b: string): number =>
+  AFTER_SURROGATES.test(a) || AFTER_SURROGATES.test(b) ? Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')) : a < b ? -1 : a > b ? 1 : 0;
 const sorted = (o: Record<string, string>) => Object.keys(o).sort(byteOrder);
 
 /** Options and extensions: sorted by name; a value is itself a string inside the data string. */

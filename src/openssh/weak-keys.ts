@@ -65,15 +65,29 @@ const EC_FIELD_PRIME: Record<string, bigint> = {
   'P-521': 2n ** 521n - 1n,
 };
 
+/** The curves' b (SEC 2 §2.4–2.6); all three are y² = x³ − 3x + b with cofactor 1. */
+const EC_B: Record<string, bigint> = {
+  'P-256': 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604bn,
+  'P-384': 0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aefn,
+  'P-521': 0x051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
+};
+
 /**
- * Throws unless both affine coordinates are below the field prime, as Go's crypto/elliptic Unmarshal
- * requires: x + p spells the same point as x, so one key would have two fingerprints. Whether the point
- * is on the curve is left to the key import (OpenSSL checks it).
+ * Throws unless (x, y) is a point of the curve's group, in its one canonical spelling:
+ * - both coordinates below the field prime, as Go's crypto/elliptic Unmarshal requires (x + p spells the
+ *   same point as x, so one key would have two fingerprints);
+ * - y² = x³ − 3x + b. The cofactor is 1, so every curve point but infinity (which has no affine spelling)
+ *   generates the whole prime-order group: no small-subgroup points exist to refuse.
+ * This is the check OpenSSL makes when it imports the key, in a few microseconds instead of ~60.
  */
-export function checkEcCoordinates(crv: string, x: Buffer, y: Buffer): void {
+export function checkEcPoint(crv: string, x: Buffer, y: Buffer): void {
   const p = EC_FIELD_PRIME[crv];
-  if (p === undefined) throw new PublicKeyError(`unsupported curve ${crv}`);
-  if (toBigInt(x) >= p || toBigInt(y) >= p) throw new PublicKeyError(`this ${crv} key has a coordinate not below the field prime; generate a new key with ssh-keygen -t ecdsa`);
+  const b = EC_B[crv];
+  if (p === undefined || b === undefined) throw new PublicKeyError(`unsupported curve ${crv}`);
+  const [X, Y] = [toBigInt(x), toBigInt(y)];
+  if (X >= p || Y >= p) throw new PublicKeyError(`this ${crv} key has a coordinate not below the field prime; generate a new key with ssh-keygen -t ecdsa`);
+  const rhs = ((((X * X) % p) * X - 3n * X + b) % p + p) % p;
+  if ((Y * Y) % p !== rhs) throw new PublicKeyError('the public key is not a valid key of its type: the point is not on the curve');
 }
 
 // ---- RSA ----
