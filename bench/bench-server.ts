@@ -123,7 +123,9 @@ async function realApp(): Promise<Record<string, unknown>> {
   await call(token, 'PUT', `${base}/access/apps/${target.id}/ca/policy`, { principals: { allow: ['deploy', 'bench'] } });
   // cloudflared sends one token until it expires; keys are made before timing.
   const jwt = await idp.sign({ aud: [target.aud], email: 'bench@example.com' }, { expiresIn: '1h' });
-  const keys = Array.from({ length: 64 }, () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey)));
+  // cloudflared's key: P-256, one per host, kept and sent again with each request (sshgen.go), as an
+  // authorized_keys line with its newline. 64 people, each with their own.
+  const keys = Array.from({ length: 64 }, () => `${authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey))}\n`);
 
   // CA create: fresh apps without a CA; CA list: one account per size.
   const creator = await identity.createAccount('create');
