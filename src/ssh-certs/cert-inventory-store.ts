@@ -1,4 +1,4 @@
-import { PostgresAdapter } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { AppendWriter } from '../platform/db/sqlite-append-writer.ts';
 
@@ -9,6 +9,31 @@ export type AuditRow = Database['audit_events'];
 export interface IssuedRecord {
   cert?: CertRow | undefined;
   event: AuditRow;
+}
+
+const CERT_COLUMNS = [
+  'id', 'serial', 'ca_id', 'ca_key_id', 'app_id', 'account_id', 'key_id', 'principals', 'valid_after', 'valid_before', 'identity',
+  'public_key_type', 'public_key_fingerprint', 'critical_options', 'extensions', 'source', 'created_at', 'revoked_at', 'revocation_id',
+] as const satisfies readonly (keyof CertRow)[];
+const EVENT_COLUMNS = ['id', 'account_id', 'type', 'actor', 'subject', 'data', 'created_at'] as const satisfies readonly (keyof AuditRow)[];
+// Every column is listed: a column added to the tables without being added here fails to compile.
+const everyColumn: [Record<Exclude<keyof CertRow, (typeof CERT_COLUMNS)[number]>, never>, Record<Exclude<keyof AuditRow, (typeof EVENT_COLUMNS)[number]>, never>] = [{}, {}];
+void everyColumn;
+
+/** `insert into <table> (<columns>) select * from unnest($1::text[], …)`: one parameter per column. */
+function unnestInsert<R>(table: string, columns: readonly (keyof R & string)[], rows: R[]) {
+  const arrays = columns.map((c) => sql`${rows.map((r) => r[c])}::text[]`);
+  return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)})`;
+}
+
+/**
+ * PostgreSQL: certificates and their events in one statement (atomic by itself: one round trip instead of
+ * begin, two inserts, commit), with one array per column, so the statement is the same text whatever the
+ * batch size and builds in constant time instead of one placeholder per value. Every column is text.
+ */
+function postgresRecord(certs: CertRow[], events: AuditRow[]) {
+  const audit = unnestInsert('audit_events', EVENT_COLUMNS, events);
+  return certs.length === 0 ? audit : sql`with issued as (${unnestInsert('ssh_certificates', CERT_COLUMNS, certs)}) ${audit}`;
 }
 
 /** The inventory of issued certificates. */
@@ -37,10 +62,7 @@ export function createCertInventoryStore(db: Db, appendWriter?: AppendWriter): C
       }
       const certs = records.flatMap((r) => (r.cert ? [r.cert] : []));
       if (postgres) {
-        // One statement is atomic by itself: one round trip instead of four (begin, two inserts, commit).
-        const events = records.map((r) => r.event);
-        if (certs.length === 0) await db.insertInto('audit_events').values(events).execute();
-        else await db.with('issued', (q) => q.insertInto('ssh_certificates').values(certs)).insertInto('audit_events').values(events).execute();
+        await sql`${postgresRecord(certs, records.map((r) => r.event))}`.execute(db);
         return;
       }
       await db.transaction().execute(async (trx) => {
