@@ -2,8 +2,9 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type SqliteDatabase } from 'kysely';
 import { migrationProvider } from './migrations.ts';
+import { lruMemo } from '../lru-memo.ts';
 import type { Database, Db, DbKind } from './schema.ts';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
@@ -103,6 +104,18 @@ class LockedSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * The connection as Kysely sees it, with its prepared statements kept by their SQL text: Kysely's SQLite
+ * driver prepares every query it runs, and preparing cost as much as running the query (half of a token
+ * lookup). Bounded, least recently used out (IN lists of different lengths are different texts); SQLite
+ * prepares a kept statement again by itself after a schema change. Kysely holds its one connection for the
+ * whole of a query, so a kept statement is never in use twice at once.
+ */
+function keepingStatements(sqlite: SQLite.Database): SqliteDatabase {
+  const prepare = lruMemo((text: string) => sqlite.prepare(text), { maxEntries: 500, maxInputLength: 16_384 });
+  return { prepare, close: () => sqlite.close() };
+}
+
 function openSqlite(path: string): OpenDatabase {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   // Made 0600 before SQLite opens it: the WAL and shm files take the database file's mode.
@@ -114,7 +127,7 @@ function openSqlite(path: string): OpenDatabase {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   const lock = createWriteLock();
-  const db = new Kysely<Database>({ dialect: new LockedSqliteDialect({ database: sqlite }, lock) });
+  const db = new Kysely<Database>({ dialect: new LockedSqliteDialect({ database: keepingStatements(sqlite) }, lock) });
   const appendWriter = createSqliteAppendWriter(path, lock.buffer);
   const close = async () => {
     await appendWriter.close();
