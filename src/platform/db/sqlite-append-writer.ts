@@ -39,18 +39,20 @@ function spawn(path: string, lock: SharedArrayBuffer): Worker {
  * SQLite's hot-path commits (issued certificates, decisions) in a worker thread with its own connection:
  * better-sqlite3 is synchronous, so a commit's fsync on the main thread would stop every request for its
  * length. WAL lets this connection write while the main one reads. The inserts of one turn of the event
- * loop travel together as one message at its end; the thread group-commits whatever arrived during its
- * previous commit and answers each commit with one message, so the pipeline never waits on a round trip
- * between the threads. The thread starts on the first write (or at `start`) and keeps the process alive
+ * loop travel together as one message at its end, and while a commit is in flight the next ones wait for
+ * it: the thread gets one message per group commit and answers each with one. The thread starts on the first write (or at `start`) and keeps the process alive
  * only while a write is pending; if it dies, its pending writes fail and the next write starts a new one.
  */
-export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer): AppendWriter {
+export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer, options: { spawn?: typeof spawn } = {}): AppendWriter {
+  const spawnWorker = options.spawn ?? spawn;
   let worker: Worker | null = null;
   let nextId = 1;
   let closed = false;
   let onCommit: ((size: number, seconds: number) => void) | undefined;
-  /** Inserts made in this turn of the event loop, sent together at its end. */
+  /** Inserts not sent yet: those of this turn of the event loop, and any made while a commit is in flight. */
   let outbox: AppendRequest[] = [];
+  /** A send is due at the end of this turn. */
+  let scheduled = false;
   const pending = new Map<number, { resolve: () => void; reject: (e: Error) => void; worker: Worker }>();
 
   /** A message is with the thread and its commit not answered yet: what arrives meanwhile waits in the outbox. */
@@ -112,7 +114,7 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
   }
 
   function start(): Worker {
-    const w = spawn(path, lock);
+    const w = spawnWorker(path, lock);
     w.unref();
     w.on('message', (reply: AppendReply) => {
       for (const id of reply.ids) pending.get(id)?.resolve();
@@ -134,6 +136,8 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
     const lost = (error: Error) => {
       if (worker === w) [worker, inFlight] = [null, false];
       failAll(w, error);
+      // Its inserts that were still waiting failed with it; the outbox keeps only a newer thread's.
+      outbox = outbox.filter((r) => pending.has(r.id));
     };
     w.on('error', (error) => lost(new AppendWriteError(`the store's writer thread failed: ${error.message}`, 'WRITER_FAILED')));
     w.on('exit', (code) => lost(new AppendWriteError(`the store's writer thread stopped (exit ${code})`, 'WRITER_STOPPED')));
@@ -154,7 +158,13 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer):
         // Held while a write is pending, so a short-lived process cannot exit before its commit.
         w.ref();
         outbox.push({ id, rows });
-        if (outbox.length === 1) setImmediate(send);
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(() => {
+            scheduled = false;
+            send();
+          });
+        }
       });
     },
     observe(callback) {
