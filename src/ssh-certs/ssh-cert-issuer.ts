@@ -43,15 +43,18 @@ export interface Issued {
 }
 
 /**
- * Step 1: the user key, or 400 naming what is wrong with it. A checked key is remembered by its line:
- * cloudflared keeps one key file per host and sends it with every `cert_sign`. Parsing is pure, so the
- * memo can be shared by every account; lines up to 1 KiB (any EC or Ed25519 key, RSA up to 4096 bits).
+ * Step 1: the user key, or 400 naming what is wrong with it. A checked key is remembered by its account
+ * and line: cloudflared keeps one key file per host and sends it with every `cert_sign`. Per account, so
+ * that how fast a key is answered says nothing to another account about which keys are in use here; lines
+ * up to 1 KiB (any EC or Ed25519 key, RSA up to 4096 bits). The result is shared: never changed.
  */
-const checkedKey = lruMemo((line: string): UserPublicKey => Object.freeze(parseUserPublicKey(line)), { maxEntries: 1_000, maxInputLength: 1_024 });
+const checkedKey = lruMemo((accountAndLine: string): UserPublicKey =>
+  Object.freeze(parseUserPublicKey(accountAndLine.slice(accountAndLine.indexOf(' ') + 1))), { maxEntries: 1_000, maxInputLength: 1_100 });
 
-function parseKey(line: string): UserPublicKey {
+function parseKey(accountId: string, line: string): UserPublicKey {
   try {
-    return checkedKey(line);
+    // An account id has no space: the first one ends it. Anything but a string is refused unremembered.
+    return typeof line === 'string' ? checkedKey(`${accountId} ${line}`) : parseUserPublicKey(line);
   } catch (error) {
     if (error instanceof PublicKeyError) throw errors.invalidRequest(error.message, '/public_key');
     throw error;
@@ -79,7 +82,7 @@ export function createCertIssuer(deps: {
 
   return {
     async issue(input: IssueInput): Promise<Issued> {
-      const key = parseKey(input.publicKey);
+      const key = parseKey(input.app.account_id, input.publicKey);
       const appId = input.app.id;
       const read = <T>(what: string, load: () => Promise<T>) => (input.cache ? input.cache.get(`${what}:${appId}`, load) : load());
       if (await read(`revoked:${key.fingerprint}`, () => revokedKeys.isKeyRevoked(appId, key.fingerprint))) {

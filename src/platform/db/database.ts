@@ -107,13 +107,16 @@ class LockedSqliteDialect extends SqliteDialect {
 /**
  * The connection as Kysely sees it, with its prepared statements kept by their SQL text: Kysely's SQLite
  * driver prepares every query it runs, and preparing cost as much as running the query (half of a token
- * lookup). Bounded, least recently used out (IN lists of different lengths are different texts); SQLite
- * prepares a kept statement again by itself after a schema change. Kysely holds its one connection for the
- * whole of a query, so a kept statement is never in use twice at once.
+ * lookup). Only statements of a fixed shape are kept (at most 32 parameters): an IN list's length can
+ * follow a client's input, and each length would be another statement, taking memory and pushing out
+ * everyone else's. Bounded, least recently used out; SQLite prepares a kept statement again by itself
+ * after a schema change. Kysely holds its one connection for the whole of a query, so a kept statement
+ * is never in use twice at once.
  */
 function keepingStatements(sqlite: SQLite.Database): SqliteDatabase {
-  const prepare = lruMemo((text: string) => sqlite.prepare(text), { maxEntries: 500, maxInputLength: 16_384 });
-  return { prepare, close: () => sqlite.close() };
+  const kept = lruMemo((text: string) => sqlite.prepare(text), { maxEntries: 500, maxInputLength: 4_096 });
+  const fixedShape = (text: string) => text.length <= 4_096 && text.split('?').length - 1 <= 32;
+  return { prepare: (text) => (fixedShape(text) ? kept(text) : sqlite.prepare(text)), close: () => sqlite.close() };
 }
 
 function openSqlite(path: string): OpenDatabase {

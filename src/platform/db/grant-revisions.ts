@@ -149,12 +149,14 @@ export function createSqliteGrantRevisionReader(
   db: Db,
 ): GrantRevisionReader {
   const statement = connection.prepare('SELECT revision FROM grant_revisions WHERE account_id = ?');
-  const queued = queryFetch(db);
   return coalescing(async (ids) => {
-    if (connection.inTransaction) return queued(ids);
+    const inTransaction = connection.inTransaction;
     const found = new Map<string, number>();
     for (const id of ids) {
-      const row = statement.get(id) as { revision: number | bigint } | undefined;
+      // Through the query builder one account at a time: one statement text, whatever the turn's size.
+      const row = inTransaction
+        ? await db.selectFrom('grant_revisions').select('revision').where('account_id', '=', id).executeTakeFirst()
+        : statement.get(id) as { revision: number | bigint } | undefined;
       if (row) found.set(id, Number(row.revision));
     }
     return found;
