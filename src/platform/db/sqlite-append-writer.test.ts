@@ -1,4 +1,4 @@
-import { after, before, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
@@ -15,6 +15,9 @@ parentPort.on('message', (message) => {
   setTimeout(() => parentPort.postMessage({ ids: batch.map((r) => r.id), failed: [], commit: { size: batch.length, seconds: 0.03 } }), 30);
 });`;
 
+/** Every stand-in thread made, ended after each test whatever its outcome. */
+const threads: Worker[] = [];
+
 function fakeWriter(): { writer: AppendWriter; commits: number[]; spawned: () => number } {
   const commits: number[] = [];
   let spawned = 0;
@@ -22,8 +25,7 @@ function fakeWriter(): { writer: AppendWriter; commits: number[]; spawned: () =>
     spawn: () => {
       spawned++;
       const w = new Worker(FAKE, { eval: true });
-      // Never holds the process: a regression fails the test instead of hanging the run.
-      w.ref = () => w;
+      threads.push(w);
       return w;
     },
   });
@@ -35,12 +37,10 @@ const row = (table = 'audit_events') => [{ table, row: { id: 'x' } }];
 const nextTurn = () => new Promise((r) => setImmediate(r));
 
 describe('SQLite append writer (the main thread\'s side)', () => {
-  // The stand-in threads never hold the process, so the tests do while they run.
-  let alive: NodeJS.Timeout;
-  before(() => {
-    alive = setInterval(() => {}, 1_000);
+  // A regression that leaves a write waiting fails its test instead of holding the run open.
+  afterEach(async () => {
+    await Promise.all(threads.splice(0).map((w) => w.terminate()));
   });
-  after(() => clearInterval(alive));
 
   it('keeps one commit in flight: what arrives meanwhile, over several turns, goes as the next commit', async () => {
     const { writer, commits } = fakeWriter();
