@@ -61,6 +61,24 @@ function parseKey(accountId: string, line: string): UserPublicKey {
   }
 }
 
+/** The inventory row and audit event of an issued certificate, written in one commit. */
+function issuedRecord(input: IssueInput, key: UserPublicKey, caKey: { id: string; ca_id: string }, body: CertificateBody, issued: Issued, event: { eventId: string; at: string }): IssuedRecord {
+  const serial = body.serial.toString();
+  return {
+    cert: {
+      id: issued.id, serial, ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
+      key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: issued.validAfter.toISOString(), valid_before: issued.validBefore.toISOString(),
+      identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
+      critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: event.at, revoked_at: null, revocation_id: null,
+    },
+    event: {
+      id: event.eventId, account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: issued.id,
+      data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial, principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
+      created_at: event.at,
+    },
+  };
+}
+
 /** Attempts at most when the store refuses a serial (or id) another certificate already has. */
 const ATTEMPTS = 3;
 
@@ -95,9 +113,8 @@ export function createCertIssuer(deps: {
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const { signer, publicKey } = signers.forKey(caKey);
 
-      // Build, sign, check and record; a certificate whose serial turned out taken is never handed out,
-      // and is made again with a fresh serial.
-      for (let attempt = 1; ; attempt++) {
+      /** Build, sign, check and record one certificate, with a fresh id, nonce and serial. */
+      const makeOne = async (): Promise<Issued> => {
         const id = random.recordId();
         const now = clock.now().getTime();
         const seconds = Math.floor(now / 1000);
@@ -119,32 +136,21 @@ export function createCertIssuer(deps: {
         };
         const cert = await signCertificate(body, signer);
         verifyIssued(cert, body, publicKey);
-
-        const at = new Date(now).toISOString();
-        const validAfter = new Date(Number(body.validAfter) * 1000);
-        const validBefore = new Date(Number(body.validBefore) * 1000);
-        try {
-          await record({
-            cert: {
-              id, serial: body.serial.toString(), ca_id: caKey.ca_id, ca_key_id: caKey.id, app_id: input.app.id, account_id: input.app.account_id,
-              key_id: body.keyId, principals: JSON.stringify(body.principals), valid_after: validAfter.toISOString(), valid_before: validBefore.toISOString(),
-              identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
-              critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: at, revoked_at: null, revocation_id: null,
-            },
-            event: {
-              id: random.recordId(), account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: id,
-              data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial: body.serial.toString(), principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
-              created_at: at,
-            },
-          });
-        } catch (error) {
-          if (isUniqueViolation(error) && attempt < ATTEMPTS) continue;
-          throw error;
-        }
-        return {
+        const issued: Issued = {
           id, serial: body.serial, certificate: `${certTypeFor(key.type)} ${cert.blob.toString('base64')}`,
-          validAfter, validBefore, principals: body.principals,
+          validAfter: new Date(Number(body.validAfter) * 1000), validBefore: new Date(Number(body.validBefore) * 1000), principals: body.principals,
         };
+        await record(issuedRecord(input, key, caKey, body, issued, { eventId: random.recordId(), at: new Date(now).toISOString() }));
+        return issued;
+      };
+
+      // A certificate whose serial (or id) the store already holds is never handed out: it is made again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await makeOne();
+        } catch (error) {
+          if (!isUniqueViolation(error) || attempt >= ATTEMPTS) throw error;
+        }
       }
     },
   };

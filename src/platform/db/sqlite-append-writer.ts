@@ -40,8 +40,9 @@ function spawn(path: string, lock: SharedArrayBuffer): Worker {
  * better-sqlite3 is synchronous, so a commit's fsync on the main thread would stop every request for its
  * length. WAL lets this connection write while the main one reads. The inserts of one turn of the event
  * loop travel together as one message at its end, and while a commit is in flight the next ones wait for
- * it: the thread gets one message per group commit and answers each with one. The thread starts on the first write (or at `start`) and keeps the process alive
- * only while a write is pending; if it dies, its pending writes fail and the next write starts a new one.
+ * it: the thread gets one message per group commit and answers each with one. The thread starts on the
+ * first write (or at `start`) and keeps the process alive only while a write is pending; if it dies, its
+ * pending writes fail and the next write starts a new one.
  */
 export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer, options: { spawn?: typeof spawn } = {}): AppendWriter {
   const spawnWorker = options.spawn ?? spawn;
