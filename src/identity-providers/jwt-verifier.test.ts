@@ -270,4 +270,19 @@ describe('JWT verifier', () => {
     const shorter = row({ ...idp, max_token_lifetime: 3600 });
     await assert.rejects(verifier.verify(await rawToken(privateKey, 'k', claims(`,"iat":${now},"exp":${now + 7200}`)), shorter, AUD), /longer than the 1h this identity provider allows/);
   });
+
+  it('a token with several audiences must have been issued to us (azp); one with a single audience may name another party', async () => {
+    const { jwk, privateKey } = await keyPair('ES256', 'k');
+    const idp = row({ jwks_json: JSON.stringify({ keys: [jwk] }) });
+    const verifier = createJwtVerifier({ clock: systemClock, fetcher: devFetcher() });
+    const now = Math.floor(Date.now() / 1000);
+    const token = (aud: string, azp?: string) =>
+      rawToken(privateKey, 'k', `{"iss":"${ISSUER}","aud":${aud},"email":"a@example.com","iat":${now},"exp":${now + 300}${azp === undefined ? '' : `,"azp":"${azp}"`}}`);
+    const refused = /several audiences and was not issued to this application \(azp\)/;
+    await assert.rejects(verifier.verify(await token(`["${AUD}","other-client"]`), idp, AUD), refused);
+    await assert.rejects(verifier.verify(await token(`["other-client","${AUD}"]`, 'other-client'), idp, AUD), refused);
+    assert.equal((await verifier.verify(await token(`["other-client","${AUD}"]`, AUD), idp, AUD))['email'], 'a@example.com');
+    assert.equal((await verifier.verify(await token(`["${AUD}"]`, 'android-client'), idp, AUD))['email'], 'a@example.com');
+    assert.equal((await verifier.verify(await token(`"${AUD}"`), idp, AUD))['email'], 'a@example.com');
+  });
 });

@@ -124,6 +124,19 @@ function checkTimes(payload: JWTPayload, idp: IdpRow, now: Date): void {
   }
 }
 
+/**
+ * OpenID Connect Core §3.1.2.1: a token with several audiences names the party it was issued to in `azp`,
+ * and that party must be us. Without it, any other client named beside us could replay its token here.
+ * A token with one audience may carry another `azp` (Google's cross-client tokens): its audience is us alone.
+ */
+function checkAuthorizedParty(payload: JWTPayload, audience: string): void {
+  const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  if (auds.length <= 1) return;
+  if (payload['azp'] !== audience) {
+    throw new TokenRejected('token names several audiences and was not issued to this application (azp): it may be another client\'s');
+  }
+}
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
 
 /**
@@ -279,6 +292,7 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
         throw explain(error);
       }
       checkTimes(payload, idp, now);
+      checkAuthorizedParty(payload, audience);
       return payload;
     },
     /**
