@@ -107,6 +107,12 @@ export function createApi(session: Session, onRejected: () => void): Api {
   };
 }
 
+/** The ids of the accounts a token acts on (`GET /accounts`), so sign-in need not ask for one. */
+export async function accountsOfToken(token: string): Promise<string[]> {
+  const { json } = await call({ token, accountId: '' }, 'GET', `${apiBase()}/accounts?per_page=50`);
+  return Array.isArray(json?.result) ? json.result.map((a: { id: string }) => a.id) : [];
+}
+
 /** Checks a token against an account before the console keeps it: the sign-in step. */
 export async function verifySession(session: Session): Promise<void> {
   await call(session, 'GET', `${apiBase()}/accounts/${encodeURIComponent(session.accountId)}/tokens/verify`);

@@ -12,6 +12,9 @@ export function registerAdminCommands(program: Command, run: Run): void {
     .action((o) => run(o.json, async ({ identity }, out) => {
       const a = await identity.createAccount(o.name);
       out.result(a, `account ${a.id} (${a.name}) created`);
+      if ((await identity.listAccounts()).length === 2) {
+        out.info('note: with several accounts, a new application\'s host must be in a zone of its account; delegate hosts with `access-ca zone create --account <id> --name <dns name>`');
+      }
     }));
   account.command('list').description('list accounts').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
@@ -20,7 +23,7 @@ export function registerAdminCommands(program: Command, run: Run): void {
     }));
 
   const zone = program.command('zone').description('manage zones (DNS names under an account)');
-  zone.command('create').description('create a zone').requiredOption('--account <id>', 'account id').requiredOption('--name <dns name>', 'e.g. example.com').option('--json', 'print JSON')
+  zone.command('create').description('delegate a DNS name to an account: hosts under it can be held only by that account\'s applications').requiredOption('--account <id>', 'account id').requiredOption('--name <dns name>', 'e.g. example.com').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const z = await identity.createZone(o.account, o.name);
       out.result(z, `zone ${z.id} (${z.name}) created in account ${z.account_id}`);

@@ -131,6 +131,33 @@ export function createAuthenticator(deps: {
     throw failures[0] ?? errors.missingCredentials();
   }
 
+  /**
+   * The accounts the request's credentials may act on at account level (`GET /accounts`): an account
+   * token's account, a user's accounts; a zone token acts on its zone alone. Throws the first failure
+   * when no credential is valid.
+   */
+  async function accountsOf(headers: Record<string, string | string[] | undefined>): Promise<string[]> {
+    const failures: ApiError[] = [];
+    const found = new Set<string>();
+    let valid = false;
+    for (const credential of parse(headers)) {
+      if (credential.kind === 'malformed') {
+        failures.push(credential.error);
+        continue;
+      }
+      const principal = await principalOf(credential);
+      if (principal instanceof ApiError) {
+        failures.push(principal);
+        continue;
+      }
+      valid = true;
+      if (principal.kind === 'user') principal.accountIds.forEach((id) => found.add(id));
+      else if (principal.zoneId === null) found.add(principal.accountId);
+    }
+    if (!valid) throw failures[0] ?? errors.missingCredentials();
+    return [...found];
+  }
+
   /** The active token behind an Authorization header, for /tokens/verify; 401 1000 otherwise. */
   async function verifyBearer(authorization: string | undefined) {
     const credentials = parseCredentials({ authorization });
@@ -147,6 +174,8 @@ export function createAuthenticator(deps: {
     /** `authorize`, counting refusals against the client address. */
     authorize: (headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[], address: string) =>
       limited(address, headers, () => authorize(headers, ref, anyOf)),
+    /** `accountsOf`, counting refusals against the client address. */
+    accountsOf: (headers: Record<string, string | string[] | undefined>, address: string) => limited(address, headers, () => accountsOf(headers)),
     /** `verifyBearer`, counting refusals against the client address. */
     verifyBearer: (authorization: string | undefined, address: string) => limited(address, { authorization }, () => verifyBearer(authorization)),
   };

@@ -5,6 +5,7 @@ import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { isPrintableText } from '../platform/text.ts';
 import { auditRow, CLI_ACTOR, type AuditEntry } from '../audit/audit-log.ts';
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
+import { ZoneConflictError } from './host-delegation.ts';
 import { isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
 
 /** SHA-256 of a high-entropy bearer secret: enough to store it, since it cannot be guessed. */
@@ -162,6 +163,7 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
         await store.insertZone(row);
       } catch (error) {
         if (isUniqueViolation(error)) throw new IdentityInputError(`account ${accountId} already has a zone ${clean}`);
+        if (error instanceof ZoneConflictError) throw new IdentityInputError(error.message);
         throw error;
       }
       return { id: row.id, name: row.name, account_id: accountId };

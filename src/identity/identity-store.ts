@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db/schema.ts';
 import type { Database } from '../platform/db/schema.ts';
 import type { AuditRow } from '../audit/audit-log.ts';
+import { zoneGrantConflict, ZoneConflictError } from './host-delegation.ts';
 
 export type AccountRow = Database['accounts'];
 export type ZoneRow = Database['zones'];
@@ -22,7 +23,10 @@ export interface IdentityStore {
   countAccounts(): Promise<number>;
   insertAccount(row: AccountRow): Promise<void>;
   getAccount(id: string): Promise<AccountRow | undefined>;
+  /** These accounts, oldest first (the ones a credential may act on). */
+  accountsIn(ids: readonly string[]): Promise<AccountRow[]>;
   listAccounts(): Promise<AccountRow[]>;
+  /** Inserts a zone unless another account's zone or application holds its name (ZoneConflictError). */
   insertZone(row: ZoneRow): Promise<void>;
   getZone(id: string): Promise<ZoneRow | undefined>;
   listZones(accountId: string): Promise<ZoneRow[]>;
@@ -85,9 +89,15 @@ export function createIdentityStore(db: Db): IdentityStore {
       await db.insertInto('accounts').values(row).execute();
     },
     getAccount: (id) => db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst(),
+    accountsIn: async (ids) => (ids.length === 0 ? []
+      : db.selectFrom('accounts').selectAll().where('id', 'in', [...ids]).orderBy('created_at').orderBy('id').execute()),
     listAccounts: () => db.selectFrom('accounts').selectAll().orderBy('created_at').orderBy('id').execute(),
     async insertZone(row) {
-      await db.insertInto('zones').values(row).execute();
+      await db.transaction().execute(async (trx) => {
+        const conflict = await zoneGrantConflict(trx, row);
+        if (conflict !== undefined) throw new ZoneConflictError(conflict);
+        await trx.insertInto('zones').values(row).execute();
+      });
     },
     getZone: (id) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
     listZones: (accountId) =>

@@ -53,6 +53,20 @@ describe('CLI', () => {
     assert.deepEqual(json((await cli('app', 'list', '--account', a.id, '--json')).stdout).apps.map((x: { id: string }) => x.id), [app.id]);
     assert.deepEqual(json((await cli('app', 'list', '--account', a.id, '--zone', zone.id, '--json')).stdout).apps.map((x: { id: string }) => x.id), [zoneApp.id]);
     assert.equal(json((await cli('account', 'list', '--json')).stdout).accounts.length, 1);
+
+    // A second account: from now on, hosts are the operator's to delegate, by zone.
+    const second = await cli('account', 'create', '--name', 'Team B', '--json');
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stderr, /zone create --account/);
+    const b = json(second.stdout);
+    const unzoned = await cli('app', 'create', '--account', b.id, '--name', 'b', '--domain', 'b.example.net', '--json');
+    assert.notEqual(unzoned.code, 0);
+    assert.match(unzoned.stderr + unzoned.stdout, /no zone of this account/);
+    const taken = await cli('zone', 'create', '--account', b.id, '--name', 'example.com', '--json');
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stderr + taken.stdout, /already delegated to account/);
+    assert.equal((await cli('zone', 'create', '--account', b.id, '--name', 'b.example.net', '--json')).code, 0);
+    assert.equal((await cli('app', 'create', '--account', b.id, '--name', 'b', '--domain', 'b.example.net', '--json')).code, 0);
   });
 
   it('refuses bad input with exit 2, a message on stderr and a JSON error on stdout', async () => {

@@ -97,8 +97,8 @@ test('the web console, driven in Chromium: sign-in, apps, CA, policies, provider
   await page.goto(`${origin}/console`);
   assert.equal(new URL(page.url()).pathname, '/console/', '/console redirects to /console/');
   await heading('Sign in to the access-ca console').waitFor();
-  const signIn = async (token: string) => {
-    await page.getByLabel('Account ID').fill(tenant.accountId);
+  const signIn = async (token: string, account = tenant.accountId) => {
+    await page.getByLabel('Account ID').fill(account);
     await page.getByLabel('API token').fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
   };
@@ -109,8 +109,10 @@ test('the web console, driven in Chromium: sign-in, apps, CA, policies, provider
   await signIn(revoked.value);
   await page.getByRole('alert').filter({ hasText: 'revoked' }).waitFor();
   assert.equal(await page.evaluate('sessionStorage.length'), 0, 'a refused token is not kept');
-  await signIn(admin);
+  // Left empty, the account is found from the token (GET /accounts).
+  await signIn(admin, '');
   await heading('Applications').waitFor();
+  await page.locator('.account code').filter({ hasText: tenant.accountId }).waitFor();
   assert.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage');
   assert.deepEqual(await context.cookies(), [], 'no cookie');
 

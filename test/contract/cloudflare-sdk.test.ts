@@ -25,13 +25,23 @@ function countingFetch() {
   return { seen, fetchFn };
 }
 
+/** Runs the CLI on the server's data directory and returns its JSON output; fails on a non-zero exit. */
+function cliJson(dataDir: string, ...args: string[]): any {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', dataDir, ...args, '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 describe('contract: the official cloudflare SDK against a real server process', () => {
   let server: ServerProcess;
   const publicKeys: string[] = [];
+  /** The first account's zone: once a second account exists, its apps' hosts must be in a zone of its own (identity/host-delegation.ts). */
+  const MAIN_ZONE = 'contract.example.com';
   before(async () => {
     server = await startServer();
     assert.match(server.accountId, /^[0-9a-f]{32}$/);
     assert.ok(server.token.length >= 20);
+    cliJson(server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', MAIN_ZONE);
   });
   after(async () => {
     await server.stop();
@@ -42,7 +52,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
 
   it('SDK v7: create/get/list/delete in the account form', async () => {
     const client = v7();
-    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'sdk7', domain: 'sdk7.example.com', type: 'self_hosted' } as any);
+    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'sdk7', domain: `sdk7.${MAIN_ZONE}`, type: 'self_hosted' } as any);
     const ca = await client.zeroTrust.access.applications.cas.create(app.id!, { account_id: server.accountId });
     assert.match(ca.id!, /^[0-9a-f]{48}$/);
     assert.equal(ca.aud, (app as any).aud);
@@ -55,6 +65,17 @@ describe('contract: the official cloudflare SDK against a real server process', 
     const deleted = await client.zeroTrust.access.applications.cas.delete(app.id!, { account_id: server.accountId });
     assert.deepEqual(deleted, { id: ca.id });
     await assert.rejects(client.zeroTrust.access.applications.cas.get(app.id!, { account_id: server.accountId }), Cloudflare.NotFoundError);
+  });
+
+  it('SDK v7: accounts.list() finds the account the token works in; accounts.get() reads it', async () => {
+    const client = v7();
+    const accounts = [];
+    for await (const a of client.accounts.list()) accounts.push(a);
+    assert.deepEqual(accounts.map((a) => a.id), [server.accountId]);
+    assert.equal(accounts[0]!.type, 'standard');
+    const one = await client.accounts.get({ account_id: server.accountId });
+    assert.equal(one.id, server.accountId);
+    assert.equal(one.name, accounts[0]!.name);
   });
 
   it('SDK v7: the zone form, with a zone made by the CLI', async () => {
@@ -78,7 +99,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
   it('SDK v7: error classes; a 409 is not retried', async () => {
     const { seen, fetchFn } = countingFetch();
     const client = v7({ fetch: fetchFn });
-    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'errs', domain: 'e.example.com', type: 'self_hosted' } as any);
+    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'errs', domain: `e.${MAIN_ZONE}`, type: 'self_hosted' } as any);
     const ca = await client.zeroTrust.access.applications.cas.create(app.id!, { account_id: server.accountId });
     publicKeys.push(ca.public_key!);
     const before = seen.length;
@@ -98,13 +119,15 @@ describe('contract: the official cloudflare SDK against a real server process', 
   it('SDK v7: auto-pagination over 250 CAs with per_page 100 ends after the empty page', async () => {
     const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'account', 'create', '--name', 'paging', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     const accountId = JSON.parse(zone.stdout).id;
+    // A second account: its apps' hosts must be in a zone of its own.
+    cliJson(server.dataDir, 'zone', 'create', '--account', accountId, '--name', 'paging.example.com');
     const tok = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'token', 'create', '--account', accountId, '--permission', 'Access: Apps and Policies Write', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     const { seen, fetchFn } = countingFetch();
     const client = v7({ apiToken: JSON.parse(tok.stdout).value, fetch: fetchFn });
     const made = new Set<string>();
     for (let i = 0; i < 250; i += 10) {
       await Promise.all(Array.from({ length: 10 }, async (_, j) => {
-        const app = await client.zeroTrust.access.applications.create({ account_id: accountId, name: `p${i + j}`, domain: `p${i + j}.example.com`, type: 'self_hosted' } as any);
+        const app = await client.zeroTrust.access.applications.create({ account_id: accountId, name: `p${i + j}`, domain: `p${i + j}.paging.example.com`, type: 'self_hosted' } as any);
         const ca = await client.zeroTrust.access.applications.cas.create(app.id!, { account_id: accountId });
         made.add(ca.id!);
         publicKeys.push(ca.public_key!);
@@ -122,7 +145,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
   it('SDK v4 (legacy core, empty JSON bodies): create/get/list/delete in both forms', async () => {
     const { seen, fetchFn } = countingFetch();
     const client = new CloudflareV4({ apiToken: server.token, baseURL: server.base, fetch: fetchFn } as any);
-    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'v4', domain: 'v4.example.com', type: 'self_hosted' } as any);
+    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'v4', domain: `v4.${MAIN_ZONE}`, type: 'self_hosted' } as any);
     const appId = (app as any).id as string;
     const ca = await client.zeroTrust.access.applications.cas.create(appId, { account_id: server.accountId });
     publicKeys.push(ca.public_key!);
@@ -156,7 +179,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
 
   it('the seed\'s SDK snippet, as printed in the docs, with a real app id and account id', async () => {
     const client = v7();
-    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'seed', domain: 'seed.example.com', type: 'self_hosted' } as any);
+    const app = await client.zeroTrust.access.applications.create({ account_id: server.accountId, name: 'seed', domain: `seed.${MAIN_ZONE}`, type: 'self_hosted' } as any);
     const snippet = `import Cloudflare from 'cloudflare';
 
 const client = new Cloudflare({

@@ -65,11 +65,13 @@ const claimsArb = fc.record({
     { weight: 1, arbitrary: fc.constant(null) },
   ),
   emailVerified: fc.oneof({ weight: 4, arbitrary: fc.constant('true') }, { weight: 2, arbitrary: fc.constantFrom('false', '"true"', '1', 'null', '[true]', '{}', '"false"', '0') }),
-  extra: fc.option(fc.tuple(fc.constantFrom('iss', 'aud', 'exp', 'email_verified', 'sub', 'groups', '__proto__'), anyJsonText), { freq: 4 }),
+  azp: fc.option(fc.constantFrom('__AUD__', '"x"', '1', 'null'), { freq: 2 }),
+  extra: fc.option(fc.tuple(fc.constantFrom('iss', 'aud', 'azp', 'exp', 'email_verified', 'sub', 'groups', '__proto__'), anyJsonText), { freq: 4 }),
 }).map((c) => {
   // The extra member may repeat one above: JSON.parse keeps the last, and so must every reader.
   const members = [`"iss":${c.iss}`, `"aud":${c.aud}`, `"exp":${c.exp}`, `"iat":${c.iat}`];
   if (c.nbf !== null) members.push(`"nbf":${c.nbf}`);
+  if (c.azp !== null) members.push(`"azp":${c.azp}`);
   if (c.email !== null) members.push(`"email":${c.email}`);
   members.push(`"email_verified":${c.emailVerified}`);
   if (c.extra) members.push(`${JSON.stringify(c.extra[0])}:${c.extra[1]}`);
@@ -84,7 +86,8 @@ const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFi
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
- * Whether a verifier must accept these claims, by the rules it states: issuer and audience match; exp
+ * Whether a verifier must accept these claims, by the rules it states: issuer and audience match (with
+ * several audiences, azp is ours); exp
  * and iat present; every time a finite, non-negative number; not expired, not before nbf, not issued in
  * the future (each with 30 s of leeway); neither older nor longer-lived than the provider allows.
  */
@@ -93,6 +96,8 @@ function claimsValid(c: unknown, audience: string, now: number, maxLifetime: num
   if (c['iss'] !== ISSUER) return false;
   const aud = c['aud'];
   if (!(aud === audience || (Array.isArray(aud) && aud.includes(audience)))) return false;
+  // Several audiences: the token must have been issued to us (azp).
+  if (Array.isArray(aud) && aud.length > 1 && c['azp'] !== audience) return false;
   const { exp, iat, nbf } = c;
   if (!isTime(exp) || !isTime(iat) || (nbf !== undefined && !isTime(nbf))) return false;
   if (exp <= now - TOLERANCE) return false;

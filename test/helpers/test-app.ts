@@ -25,6 +25,8 @@ export interface Reply {
 export interface Tenant {
   accountId: string;
   zoneId: string;
+  /** The zone's DNS name: hosts under it are this account's (identity/host-delegation.ts). */
+  zoneName: string;
   write: string;
   read: string;
   /** A token with no Access permission group's use: it holds only Read, used where Write is needed. */
@@ -79,7 +81,7 @@ export async function makeTestApp(opts: { clock?: Clock; random?: Random; config
       const zoneWrite = await identity.createToken({ accountId: account.id, zoneId: zone.id, permissions: [WRITE] });
       const email = `u${Math.random().toString(36).slice(2, 10)}@example.com`;
       const user = await identity.createUser(email, account.id);
-      return { accountId: account.id, zoneId: zone.id, write: write.value, read: read.value, zoneWrite: zoneWrite.value, email, apiKey: user.api_key };
+      return { accountId: account.id, zoneId: zone.id, zoneName: zone.name, write: write.value, read: read.value, zoneWrite: zoneWrite.value, email, apiKey: user.api_key };
     },
     async call(method, path, o = {}) {
       const headers: Record<string, string> = { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers };

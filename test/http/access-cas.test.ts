@@ -16,7 +16,7 @@ describe('CA routes (HTTP, SQLite)', () => {
 
   async function newApp(kind: 'account' | 'zone' = 'account', token = tenant.write) {
     const id = kind === 'account' ? tenant.accountId : tenant.zoneId;
-    const r = await t.call('POST', scoped(kind, id, '/access/apps'), { token, body: { name: 'ssh', domain: `ssh-${randomUUID()}.example.com` } });
+    const r = await t.call('POST', scoped(kind, id, '/access/apps'), { token, body: { name: 'ssh', domain: `ssh-${randomUUID()}.${tenant.zoneName}` } });
     assert.equal(r.status, 201, r.raw);
     return r.body.result as { id: string; aud: string };
   }
@@ -152,7 +152,7 @@ describe('CA routes (HTTP, SQLite)', () => {
   it('pages the list: 1-based, per_page default 100, max 1000, empty page past the end', async () => {
     const own = await t.tenant();
     for (let i = 0; i < 5; i++) {
-      const a = await t.call('POST', scoped('account', own.accountId, '/access/apps'), { token: own.write, body: { name: `a${i}`, domain: `x${i}-${randomUUID()}.example.com` } });
+      const a = await t.call('POST', scoped('account', own.accountId, '/access/apps'), { token: own.write, body: { name: `a${i}`, domain: `x${i}-${randomUUID()}.${own.zoneName}` } });
       await t.call('POST', scoped('account', own.accountId, `/access/apps/${a.body.result.id}/ca`), { token: own.write });
     }
     const list = (q: string) => t.call('GET', scoped('account', own.accountId, `/access/apps/ca${q}`), { token: own.read });

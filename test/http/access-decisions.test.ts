@@ -27,7 +27,7 @@ describe('cert_sign decides who gets a certificate: Access policies, what the pr
     admin = (await t.identity.createToken({ accountId: tenant.accountId, permissions: ALL })).value;
     idpId = (await t.call('POST', at('/access/identity_providers'), { token: admin, body: { name: 'login', config: { issuer: idp.issuer, jwks: idp.jwks } } })).body.result.id;
     const contractors = (await t.call('POST', at('/access/groups'), { token: admin, body: { name: 'contractors', include: [{ email: { email: 'carol@example.com' } }] } })).body.result;
-    app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'bastion', domain: `bastion-${randomUUID()}.example.com` } })).body.result;
+    app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'bastion', domain: `bastion-${randomUUID()}.${tenant.zoneName}` } })).body.result;
     await t.call('POST', at(`/access/apps/${app.id}/ca`), { token: admin });
     const p = await t.call('POST', at(`/access/apps/${app.id}/policies`), {
       token: admin, body: { name: 'staff', decision: 'allow', include: [{ email_domain: { domain: 'example.com' } }], exclude: [{ group: { id: contractors.id } }] },
@@ -59,7 +59,7 @@ describe('cert_sign decides who gets a certificate: Access policies, what the pr
   });
 
   it('refuses, signs nothing, records nothing but an audit event: other domain, excluded, unverified, root, no policy', async () => {
-    const other = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'no policies', domain: `np-${randomUUID()}.example.com` } })).body.result;
+    const other = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'no policies', domain: `np-${randomUUID()}.${tenant.zoneName}` } })).body.result;
     await t.call('POST', at(`/access/apps/${other.id}/ca`), { token: admin });
     const cases: [string, Record<string, unknown>, RegExp, typeof app?][] = [
       ['another domain', { email: 'eve@partner.example' }, /no Access policy of application "bastion" allows eve@partner\.example/],
@@ -145,11 +145,13 @@ describe('cert_sign decides who gets a certificate: Access policies, what the pr
       assert.equal(r.status, 409, `${domain}: ${r.raw}`);
       assert.equal(r.body.errors[0].code, 12134);
       assert.equal(r.headers['x-should-retry'], 'false');
-      assert.match(r.body.errors[0].message, new RegExp(`host ${host.replace(/\./g, '\\.')} belongs to another application`));
+      // The host is held twice over: by the first account's app and by its zone; either refusal is 409 12134.
+      assert.match(r.body.errors[0].message, new RegExp(`host ${host.replace(/\./g, '\\.')} (belongs to another application|is in a zone of another account)`));
     }
-    const mine = (await t.call('POST', scoped('account', other.accountId, '/access/apps'), { token: otherAdmin, body: { name: 'mine', domain: `mine-${randomUUID()}.example.org` } })).body.result;
+    const mine = (await t.call('POST', scoped('account', other.accountId, '/access/apps'), { token: otherAdmin, body: { name: 'mine', domain: `mine-${randomUUID()}.${other.zoneName}` } })).body.result;
     const steal = await t.call('PUT', scoped('account', other.accountId, `/access/apps/${mine.id}`), { token: otherAdmin, body: { name: 'mine', domain: host } });
     assert.equal(steal.status, 409, 'nor by update');
+    assert.equal(steal.body.errors[0].code, 12134);
     const info = await t.call('GET', `/cdn-cgi/access/app?hostname=${host}`);
     assert.equal(info.status, 404, 'no client_id configured, but the lookup is for the first account\'s app');
     const byHost = await t.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await idp.sign({ aud: [app.aud], email: 'alice@example.com' }), hostname: host } });

@@ -105,7 +105,7 @@ describe('the audit trail: admin changes through the API and the CLI, listed by 
     const reusable = await api('POST', '/access/policies', { name: 'staff', decision: 'allow', include: [{ email_domain: { domain: 'example.com' } }] }, 201);
     await api('PUT', `/access/policies/${reusable.id}`, { name: 'staff', decision: 'deny', include: [{ email_domain: { domain: 'example.com' } }] }, 200);
     await api('DELETE', `/access/policies/${reusable.id}`, undefined, 202);
-    const app = await api('POST', '/access/apps', { name: 'bastion', domain: `${randomUUID()}.example.com` }, 201);
+    const app = await api('POST', '/access/apps', { name: 'bastion', domain: `${randomUUID()}.${a.zoneName}` }, 201);
     const own = await api('POST', `/access/apps/${app.id}/policies`, { name: 'ops', decision: 'allow', include: [{ everyone: {} }] }, 201);
     await api('PUT', `/access/apps/${app.id}/policies/${own.id}`, { name: 'ops', decision: 'allow', include: [{ everyone: {} }], precedence: 5 }, 200);
     await api('DELETE', `/access/apps/${app.id}/policies/${own.id}`, undefined, 202);

@@ -11,7 +11,8 @@ interface Route {
   path: (ids: { app: string; idp: string; appPolicy: string; policy: string; group: string }) => string;
   allowedBy: readonly PermissionGroup[];
   forms: readonly ('account' | 'zone')[];
-  body?: unknown;
+  /** A request body; a function gets the victim's zone name, so that an app body names a host the victim may hold (a wrong credential let through would write). */
+  body?: unknown | ((zoneName: string) => unknown);
   /** A read of an object that does not exist: with the right group it is 404, which still proves the matrix. */
   readMayBe404?: boolean;
 }
@@ -20,6 +21,8 @@ const BOTH = ['account', 'zone'] as const;
 const EVERYONE = { name: 'intruder', decision: 'allow', include: [{ everyone: {} }] };
 const GROUPS_WRITE = [...APPS_WRITE, ...IDP_WRITE];
 const GROUPS_READ = [...APPS_READ, ...IDP_READ];
+/** An app at a host the victim's account may hold: refused only for the credential, never for the host. */
+const EVIL_APP = (name: string) => (zoneName: string) => ({ name, domain: `evil.${zoneName}` });
 const KEY = authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
 
 // Every scoped route: CONTRACT §1 and our extensions, each in every form it has.
@@ -28,10 +31,10 @@ const ROUTES: Route[] = [
   { method: 'GET', path: (i) => `/access/apps/${i.app}/ca`, allowedBy: APPS_READ, forms: BOTH },
   { method: 'DELETE', path: (i) => `/access/apps/${i.app}/ca`, allowedBy: APPS_WRITE, forms: BOTH },
   { method: 'GET', path: () => '/access/apps/ca', allowedBy: APPS_READ, forms: BOTH },
-  { method: 'POST', path: () => '/access/apps', allowedBy: APPS_WRITE, forms: BOTH, body: { name: 'intruder', domain: 'evil.example.com' } },
+  { method: 'POST', path: () => '/access/apps', allowedBy: APPS_WRITE, forms: BOTH, body: EVIL_APP('intruder') },
   { method: 'GET', path: () => '/access/apps', allowedBy: APPS_READ, forms: BOTH },
   { method: 'GET', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_READ, forms: BOTH },
-  { method: 'PUT', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_WRITE, forms: BOTH, body: { name: 'renamed', domain: 'evil.example.com' } },
+  { method: 'PUT', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_WRITE, forms: BOTH, body: EVIL_APP('renamed') },
   { method: 'DELETE', path: (i) => `/access/apps/${i.app}`, allowedBy: APPS_WRITE, forms: BOTH },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/sign`, allowedBy: CERTS_SIGN, forms: BOTH, body: { public_key: KEY, principals: ['root'] } },
   { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/policy`, allowedBy: APPS_READ, forms: BOTH },
@@ -42,6 +45,7 @@ const ROUTES: Route[] = [
   { method: 'PUT', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
   { method: 'DELETE', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'] },
   { method: 'GET', path: () => '/access/audit', allowedBy: AUDIT_READ, forms: ['account'] },
+  { method: 'GET', path: () => '', allowedBy: PERMISSION_GROUPS, forms: ['account'] },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/rotate`, allowedBy: APPS_WRITE, forms: BOTH },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/rotate/activate`, allowedBy: APPS_WRITE, forms: BOTH },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/rotate/retire`, allowedBy: APPS_WRITE, forms: BOTH },
@@ -86,7 +90,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
     assert.equal(idp.status, 201, idp.raw);
     for (const kind of BOTH) {
       const scopeId = kind === 'account' ? victim.accountId : victim.zoneId;
-      const app = await t.call('POST', scoped(kind, scopeId, '/access/apps'), { token: victim.write, body: { name: kind, domain: `${kind}.ok.example.com` } });
+      const app = await t.call('POST', scoped(kind, scopeId, '/access/apps'), { token: victim.write, body: { name: kind, domain: `${kind}.ok.${victim.zoneName}` } });
       const made = async (path: string, body: unknown) => {
         const r = await t.call('POST', scoped(kind, scopeId, path), { token: allGroups, body });
         assert.equal(r.status, 201, r.raw);
@@ -148,14 +152,18 @@ describe('security: every route refuses every wrong credential, and nothing chan
           ['lone email', { 'x-auth-email': victim.email }, 400, 6003],
           ['unknown token', { authorization: 'Bearer 0123456789abcdefghij0123456789abcdefghij' }, 403, 9109],
           ['unknown key', { 'x-auth-email': victim.email, 'x-auth-key': attacker.apiKey }, 403, 9103],
-          ['every group but the ones that allow it', { authorization: `Bearer ${await tokenWithout(route.allowedBy)}` }, 403, 9109],
+          // A token holds at least one group: a route any group allows has no token without one.
+          ...(route.allowedBy.length < PERMISSION_GROUPS.length
+            ? [['every group but the ones that allow it', { authorization: `Bearer ${await tokenWithout(route.allowedBy)}` }, 403, 9109] as [string, Record<string, string>, number, number]]
+            : []),
           ['other account token with every group', { authorization: `Bearer ${attackerAll.value}` }, 403, 10000],
           ['other account user', { 'x-auth-email': attacker.email, 'x-auth-key': attacker.apiKey }, 403, 10000],
           ['zone token of another zone, every group', { authorization: `Bearer ${otherZoneToken.value}` }, 403, 10000],
         ];
         expectedCalls += cases.length;
         for (const [name, headers, status, code] of cases) {
-          const r = await t.call(route.method, path, { headers, ...(route.body ? { body: route.body } : {}) });
+          const body = typeof route.body === 'function' ? route.body(victim.zoneName) : route.body;
+          const r = await t.call(route.method, path, { headers, ...(body ? { body } : {}) });
           calls++;
           const label = `${route.method} ${path} with ${name}`;
           assert.equal(r.status, status, `${label}: ${r.raw}`);
@@ -167,7 +175,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (37 * 2 + 6));
+    assert.equal(calls, 9 * (37 * 2 + 7) - 1);
     assert.deepEqual(await snapshot(), before);
   });
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiFailure, verifySession } from '../api.ts';
+import { accountsOfToken, ApiFailure, verifySession } from '../api.ts';
 import type { Session } from '../session.ts';
 import { TextField } from '../components/field.tsx';
 import { ErrorNote, Notice } from '../components/status.tsx';
@@ -19,6 +19,12 @@ function refusal(error: unknown): string {
   return 'Sign-in failed: the server could not be reached.';
 }
 
+/** The one account a token works in, or undefined when it works in none or several. */
+async function onlyAccount(token: string): Promise<string | undefined> {
+  const ids = await accountsOfToken(token);
+  return ids.length === 1 ? ids[0] : undefined;
+}
+
 /**
  * Sign-in with an API token and the account it works in. The token is checked against the account at
  * once (tokens/verify) and kept only in this tab's sessionStorage.
@@ -35,15 +41,21 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
   const submit = async (e: Event) => {
     e.preventDefault();
     setError(undefined);
-    const account = accountId.trim().toLowerCase();
-    if (!ACCOUNT_ID.test(account)) {
+    const typed = accountId.trim().toLowerCase();
+    if (typed !== '' && !ACCOUNT_ID.test(typed)) {
       setAccountError('An account ID is 32 hexadecimal characters (access-ca account list prints it).');
       return;
     }
     setAccountError(undefined);
-    const session = { token: token.trim(), accountId: account };
     setBusy(true);
     try {
+      // Left empty, the account is the token's own: an account token works in exactly one.
+      const account = typed !== '' ? typed : await onlyAccount(token.trim());
+      if (account === undefined) {
+        setAccountError('This token works in no single account (a zone token, or a key of several accounts): enter the account ID.');
+        return;
+      }
+      const session = { token: token.trim(), accountId: account };
       await verifySession(session);
       props.onSignedIn(session);
     } catch (failure) {
@@ -62,7 +74,7 @@ export function SignInPage(props: { onSignedIn(session: Session): void; notice?:
       </p>
       <Notice text={props.notice} />
       <form onSubmit={submit} aria-describedby={error ? 'sign-in-error' : undefined} noValidate>
-        <TextField id="account-id" label="Account ID" value={accountId} onInput={setAccountId} required error={accountError} autocomplete="username" />
+        <TextField id="account-id" label="Account ID (optional: an account token names its own)" value={accountId} onInput={setAccountId} error={accountError} autocomplete="username" />
         <TextField id="api-token" label="API token" type="password" value={token} onInput={setToken} required autocomplete="current-password" />
         <div id="sign-in-error"><ErrorNote error={undefined} messages={error ? [error] : []} /></div>
         <button type="submit" class="primary" disabled={busy || token.trim() === ''}>{busy ? 'Signing in…' : 'Sign in'}</button>

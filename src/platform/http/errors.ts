@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12137 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -30,6 +30,7 @@ export function statusForCode(code: ErrorCode): number {
     case 12133: return 409;
     case 12134: return 409;
     case 12136: return 409;
+    case 12137: return 403;
     case 12140: return 403;
     case 12135: return 404;
     default: {
@@ -108,6 +109,11 @@ export const errors = {
   /** A policy or group that others still use; removing it would change who gets in. */
   inUse: (detail: string) => accessError(12133, 'in_use', detail),
   hostTaken: (host: string) => accessError(12134, 'domain_taken', `the host ${host} belongs to another application`, { source: { pointer: '/domain' } }),
+  hostOfAnotherAccount: (host: string) => accessError(12134, 'domain_taken', `the host ${host} is in a zone of another account`, { source: { pointer: '/domain' } }),
+  /** Among several accounts, a host is held only through a zone the operator delegated (identity/host-delegation.ts). */
+  hostNotDelegated: (host: string) => accessError(12137, 'domain_not_delegated',
+    `the host ${host} is in no zone of this account; an operator delegates hosts to an account with \`access-ca zone create --account <id> --name <dns name>\``,
+    { source: { pointer: '/domain' } }),
   /** A CA key rotation step that does not follow from the keys as they are (one rotation at a time). */
   rotationConflict: (detail: string) => accessError(12136, 'ca_rotation_conflict', detail),
   policyRefused: (detail: string) => accessError(12140, 'refused_by_policy', detail),

@@ -1,0 +1,107 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
+import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
+import { zoneNamesHolding } from '../../src/identity/host-delegation.ts';
+
+describe('zone names that can hold a host', () => {
+  it('are the host and its parents down to two labels, longest first; a wildcard is held as the name after its star', () => {
+    assert.deepEqual(zoneNamesHolding('a.B.example.com'), ['a.b.example.com', 'b.example.com', 'example.com']);
+    assert.deepEqual(zoneNamesHolding('*.example.com'), ['example.com']);
+    assert.deepEqual(zoneNamesHolding('localhost'), []);
+    assert.equal(zoneNamesHolding(`${'a.'.repeat(300)}com`).length, 126, 'at most a DNS name\'s 127 labels');
+  });
+});
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  const unavailable = kind === 'postgres' ? await postgresUnavailable() : null;
+  describe(`hosts are delegated by zone (${kind})`, { skip: unavailable ?? false }, () => {
+    let t: TestApp;
+    let pg: TestDatabase | undefined;
+    let a: Tenant;
+    let b: Tenant;
+    const apps = (who: Tenant) => scoped('account', who.accountId, '/access/apps');
+    const create = (who: Tenant, domain: string) => t.call('POST', apps(who), { token: who.write, body: { name: 'ssh', domain } });
+    const appCount = async (who: Tenant) => (await t.call('GET', apps(who), { token: who.read })).body.result.length;
+
+    before(async () => {
+      pg = kind === 'postgres' ? await postgresTestDatabase() : undefined;
+      t = await makeTestApp(pg ? { databaseUrl: pg.url } : {});
+      a = await t.tenant();
+    });
+    after(async () => {
+      await t.close();
+      await pg?.drop();
+    });
+
+    it('with one account, a host in no zone is first come, first served', async () => {
+      const r = await create(a, 'solo.example.net');
+      assert.equal(r.status, 201, r.raw);
+    });
+
+    it('with two accounts, a host in no zone is refused (403 12137), says how to delegate it, and writes nothing', async () => {
+      b = await t.tenant();
+      const before = await appCount(a);
+      const r = await create(a, 'unzoned.example.net');
+      assert.equal(r.status, 403, r.raw);
+      assert.equal(r.body.errors[0].code, 12137);
+      assert.match(r.body.errors[0].message, /no zone of this account.*access-ca zone create --account/);
+      assert.equal(await appCount(a), before);
+    });
+
+    it('a host in another account\'s zone is that account\'s: 409 12134, whatever its case, port, path or wildcard', async () => {
+      for (const domain of [`ssh.${b.zoneName}`, b.zoneName, `X.Deep.${b.zoneName.toUpperCase()}:2222/p`, `*.${b.zoneName}`]) {
+        const r = await create(a, domain);
+        assert.equal(r.status, 409, `${domain}: ${r.raw}`);
+        assert.equal(r.body.errors[0].code, 12134);
+        assert.match(r.body.errors[0].message, /zone of another account/);
+        assert.equal(r.headers['x-should-retry'], 'false');
+      }
+      assert.equal((await create(b, `ssh.${b.zoneName}`)).status, 201);
+      assert.equal((await create(b, `*.${b.zoneName}`)).status, 201);
+    });
+
+    it('an app keeps the host it holds when it changes otherwise, and cannot move to a host it may not hold', async () => {
+      const app = (await t.call('GET', apps(a), { token: a.read })).body.result.find((x: { domain: string }) => x.domain === 'solo.example.net');
+      const url = `${apps(a)}/${app.id}`;
+      const renamed = await t.call('PUT', url, { token: a.write, body: { name: 'renamed', domain: 'solo.example.net' } });
+      assert.equal(renamed.status, 200, renamed.raw);
+      const moved = await t.call('PUT', url, { token: a.write, body: { name: 'renamed', domain: 'elsewhere.example.net' } });
+      assert.equal(moved.status, 403, moved.raw);
+      assert.equal(moved.body.errors[0].code, 12137);
+      const intoB = await t.call('PUT', url, { token: a.write, body: { name: 'renamed', domain: `h.${b.zoneName}` } });
+      assert.equal(intoB.status, 409, intoB.raw);
+      const own = await t.call('PUT', url, { token: a.write, body: { name: 'renamed', domain: `h.${a.zoneName}` } });
+      assert.equal(own.status, 200, own.raw);
+      assert.equal((await t.call('GET', url, { token: a.read })).body.result.domain, `h.${a.zoneName}`);
+    });
+
+    it('the longest zone wins: a zone inside another account\'s zone carves its hosts out', async () => {
+      const inner = await t.identity.createZone(a.accountId, `inner.${b.zoneName}`);
+      assert.equal(inner.name, `inner.${b.zoneName}`);
+      assert.equal((await create(a, `x.inner.${b.zoneName}`)).status, 201);
+      assert.equal((await create(b, `y.inner.${b.zoneName}`)).status, 409);
+      assert.equal((await create(b, `y.outer.${b.zoneName}`)).status, 201);
+    });
+
+    it('an operator cannot grant a zone that takes hosts another account already holds, nor another account\'s zone', async () => {
+      const c = await t.tenant();
+      await assert.rejects(t.identity.createZone(c.accountId, b.zoneName), /already delegated to account/);
+      // b holds ssh.<zone> and y.outer.<zone> through its own zone, which a longer zone would take from it.
+      await assert.rejects(t.identity.createZone(c.accountId, `ssh.${b.zoneName}`), /holds the host ssh\./);
+      await assert.rejects(t.identity.createZone(c.accountId, `outer.${b.zoneName}`), /holds the host y\.outer\./);
+      assert.equal((await create(c, `z.outer.${b.zoneName}`)).status, 409, 'nothing was granted');
+    });
+
+    it('a zone around another account\'s longer zone leaves that zone\'s hosts where they are', async () => {
+      const c = await t.tenant();
+      const parent = `p${Date.now().toString(36)}.example.org`;
+      await t.identity.createZone(a.accountId, `in.${parent}`);
+      assert.equal((await create(a, `x.in.${parent}`)).status, 201);
+      await t.identity.createZone(c.accountId, parent);
+      assert.equal((await create(c, `s.${parent}`)).status, 201);
+      assert.equal((await create(a, `s2.${parent}`)).status, 409);
+      assert.equal((await create(a, `x2.in.${parent}`)).status, 201);
+    });
+  });
+}
