@@ -13,6 +13,7 @@ import { createAuthFailureLimiter } from './identity/auth-failure-limiter.ts';
 import { decorateScopedRequests } from './identity/scoped-route.ts';
 import { registerTokenVerifyRoutes } from './identity/token-verify-routes.ts';
 import { registerAccountsRoutes } from './identity/accounts-routes.ts';
+import { registerZonesRoutes } from './identity/zones-routes.ts';
 import { createAccessAppsStore } from './access-apps/access-apps-store.ts';
 import { createAccessAppsService } from './access-apps/access-apps-service.ts';
 import { registerAccessAppsRoutes } from './access-apps/access-apps-routes.ts';
@@ -197,6 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const routeDeps = { auth, basePath: config.basePath };
     registerTokenVerifyRoutes(v4, routeDeps);
     registerAccountsRoutes(v4, { ...routeDeps, store: identityStore });
+    registerZonesRoutes(v4, { ...routeDeps, store: identityStore });
     registerAccessCasRoutes(v4, { ...routeDeps, cas });
     registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, grants, metrics, now: () => clock.now() });
     registerAccessAppsRoutes(v4, { ...routeDeps, apps, policySchema: PolicyView });

@@ -8,7 +8,7 @@ import type { AppInput, AppPolicyEntry, AppView } from './access-apps-schemas.ts
 import type { Db } from '../platform/db/schema.ts';
 import { hostOfDomain } from '../platform/hostnames.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
-import { checkHostClaim } from '../identity/host-delegation.ts';
+import { checkHostClaim, checkHostMove } from '../identity/host-delegation.ts';
 
 /** A write that lost the host to another application (any account, any node) is a 409 naming the host. */
 async function ownHost<T>(host: string | null, work: Promise<T>): Promise<T> {
@@ -71,13 +71,6 @@ export function createAccessAppsService(deps: { store: AccessAppsStore; links: A
   /** The links to write with the app, checked first, so that a bad list writes nothing. */
   const linkWriter = async (scope: Scope, appId: string, existing: boolean, entries: AppPolicyEntry[] | undefined) =>
     entries === undefined ? undefined : links.writer(appId, await links.resolve(scope, existing ? appId : null, entries));
-  /** What runs in the app's transaction: the host claim when it takes a new host, then the links. */
-  const inWrite = (accountId: string, claim: string | null, write: ((trx: Db) => Promise<void>) | undefined) =>
-    claim === null ? write : async (trx: Db) => {
-      await checkHostClaim(trx, accountId, claim);
-      await write?.(trx);
-    };
-
   return {
     async create(scope: Scope, input: AppInput): Promise<AppView> {
       const at = stamp();
@@ -91,7 +84,7 @@ export function createAccessAppsService(deps: { store: AccessAppsStore; links: A
         updated_at: at,
       };
       const write = await linkWriter(scope, row.id, false, input.policies);
-      await ownHost(row.host, store.insert(row, inWrite(scope.accountId, row.host, write)));
+      await ownHost(row.host, store.insert(row, write, (trx) => checkHostClaim(trx, scope, row.host)));
       return withPolicies(row);
     },
     async get(scope: Scope, id: string): Promise<AppView> {
@@ -107,12 +100,10 @@ export function createAccessAppsService(deps: { store: AccessAppsStore; links: A
     async update(scope: Scope, id: string, input: AppInput): Promise<AppView> {
       const key = id.toLowerCase();
       const fields = normalize(input);
-      const before = await store.get(scope, key);
-      if (!before) throw errors.notFound();
+      if (!(await store.get(scope, key))) throw errors.notFound();
       const write = await linkWriter(scope, key, true, input.policies);
-      // An app keeps the host it holds; only a move to another host is a claim.
-      const claim = fields.host === before.host ? null : fields.host;
-      const row = await ownHost(fields.host, store.update(scope, key, { ...fields, updated_at: stamp() }, inWrite(scope.accountId, claim, write)));
+      const move = (trx: Db) => checkHostMove(trx, scope, key, fields.host);
+      const row = await ownHost(fields.host, store.update(scope, key, { ...fields, updated_at: stamp() }, write, move));
       if (!row) throw errors.notFound();
       return withPolicies(row);
     },

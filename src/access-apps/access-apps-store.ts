@@ -7,11 +7,12 @@ export type AppFields = Pick<AppRow, 'name' | 'domain' | 'host' | 'type' | 'sess
 
 /** Persistence of Access applications; every read and write is confined to one scope. */
 export interface AccessAppsStore {
-  /** Inserts the row and runs `also` in the same transaction (the app's policy links). */
-  insert(row: AppRow, also?: (trx: Db) => Promise<void>): Promise<void>;
+  /** Inserts the row in one transaction with `first` before it (the host claim) and `also` after it (the app's policy links). */
+  insert(row: AppRow, also?: (trx: Db) => Promise<void>, first?: (trx: Db) => Promise<void>): Promise<void>;
   get(scope: Scope, id: string): Promise<AppRow | undefined>;
   list(scope: Scope, offset: number, limit: number): Promise<{ rows: AppRow[]; total: number }>;
-  update(scope: Scope, id: string, fields: AppFields, also?: (trx: Db) => Promise<void>): Promise<AppRow | undefined>;
+  /** Updates the row in one transaction with `first` before it and `also` after it, as `insert` does. */
+  update(scope: Scope, id: string, fields: AppFields, also?: (trx: Db) => Promise<void>, first?: (trx: Db) => Promise<void>): Promise<AppRow | undefined>;
   delete(scope: Scope, id: string): Promise<boolean>;
   /** Apps whose aud tag is one of these, in any scope: how a signed token names its application. */
   findByAud(auds: readonly string[]): Promise<AppRow[]>;
@@ -39,8 +40,9 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
   const get = (scope: Scope, id: string) =>
     inScope(db.selectFrom('access_apps').selectAll(), scope).where('id', '=', id).executeTakeFirst();
   return {
-    async insert(row, also) {
+    async insert(row, also, first) {
       await db.transaction().execute(async (trx) => {
+        await first?.(trx);
         await trx.insertInto('access_apps').values(row).execute();
         await also?.(trx);
       });
@@ -55,8 +57,9 @@ export function createAccessAppsStore(db: Db): AccessAppsStore {
       ]);
       return { rows, total: Number(count?.n ?? 0) };
     },
-    async update(scope, id, fields, also) {
+    async update(scope, id, fields, also, first) {
       const updated = await db.transaction().execute(async (trx) => {
+        await first?.(trx);
         const r = await inScope(trx.updateTable('access_apps').set(fields), scope).where('id', '=', id).executeTakeFirst();
         if (Number(r.numUpdatedRows) === 0) return false;
         await also?.(trx);

@@ -278,11 +278,16 @@ describe('JWT verifier', () => {
     const now = Math.floor(Date.now() / 1000);
     const token = (aud: string, azp?: string) =>
       rawToken(privateKey, 'k', `{"iss":"${ISSUER}","aud":${aud},"email":"a@example.com","iat":${now},"exp":${now + 300}${azp === undefined ? '' : `,"azp":"${azp}"`}}`);
-    const refused = /several audiences and was not issued to this application \(azp\)/;
+    const refused = /several audiences and was not issued to this application or its provider's client \(azp\)/;
     await assert.rejects(verifier.verify(await token(`["${AUD}","other-client"]`), idp, AUD), refused);
     await assert.rejects(verifier.verify(await token(`["other-client","${AUD}"]`, 'other-client'), idp, AUD), refused);
     assert.equal((await verifier.verify(await token(`["other-client","${AUD}"]`, AUD), idp, AUD))['email'], 'a@example.com');
     assert.equal((await verifier.verify(await token(`["${AUD}"]`, 'android-client'), idp, AUD))['email'], 'a@example.com');
     assert.equal((await verifier.verify(await token(`"${AUD}"`), idp, AUD))['email'], 'a@example.com');
+    // Keycloak's audience mapper: issued to the provider's client, with the app's tag beside it.
+    const withClient = row({ ...idp, client_id: 'our-client', audiences: '["https://api"]' });
+    assert.equal((await verifier.verify(await token(`["our-client","${AUD}"]`, 'our-client'), withClient, AUD))['email'], 'a@example.com');
+    assert.equal((await verifier.verify(await token(`["https://api","${AUD}"]`, 'https://api'), withClient, AUD))['email'], 'a@example.com');
+    await assert.rejects(verifier.verify(await token(`["our-client","${AUD}"]`, 'their-client'), withClient, AUD), refused);
   });
 });

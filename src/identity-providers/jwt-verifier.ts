@@ -125,16 +125,18 @@ function checkTimes(payload: JWTPayload, idp: IdpRow, now: Date): void {
 }
 
 /**
- * OpenID Connect Core §3.1.2.1: a token with several audiences names the party it was issued to in `azp`,
- * and that party must be us. Without it, any other client named beside us could replay its token here.
- * A token with one audience may carry another `azp` (Google's cross-client tokens): its audience is us alone.
+ * OpenID Connect Core §3.1.3.7: a token with several audiences names the party it was issued to in `azp`,
+ * and that party must be one of ours: the audience verified, the provider's client or an audience the
+ * provider entry lists (a Keycloak audience mapper: aud [client, app tag], azp client). Without it, any
+ * other client named beside us could replay its token here. A token with one audience may carry another
+ * `azp` (Google's cross-client tokens): its audience is us alone.
  */
-function checkAuthorizedParty(payload: JWTPayload, audience: string): void {
+function checkAuthorizedParty(payload: JWTPayload, idp: IdpRow, audience: string): void {
   const auds = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
   if (auds.length <= 1) return;
-  if (payload['azp'] !== audience) {
-    throw new TokenRejected('token names several audiences and was not issued to this application (azp): it may be another client\'s');
-  }
+  const azp = payload['azp'];
+  const ours = azp === audience || (typeof azp === 'string' && (azp === idp.client_id || (JSON.parse(idp.audiences) as string[]).includes(azp)));
+  if (!ours) throw new TokenRejected('token names several audiences and was not issued to this application or its provider\'s client (azp): it may be another client\'s');
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url');
@@ -292,7 +294,7 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
         throw explain(error);
       }
       checkTimes(payload, idp, now);
-      checkAuthorizedParty(payload, audience);
+      checkAuthorizedParty(payload, idp, audience);
       return payload;
     },
     /**

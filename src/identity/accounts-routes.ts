@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { rfc3339 } from '../platform/clock.ts';
 import { envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { errors } from '../platform/http/errors.ts';
-import { pageOffset, PageQuery, pageRequest, resultInfo } from '../platform/http/pagination.ts';
+import { pageOfList, PageQuery, pageRequest } from '../platform/http/pagination.ts';
 import type { Authenticator } from './authenticate.ts';
 import type { AccountRow, IdentityStore } from './identity-store.ts';
 import { PERMISSION_GROUPS } from './permission-groups.ts';
@@ -27,11 +27,11 @@ const accountView = (a: AccountRow) => ({ id: a.id, name: a.name, type: 'standar
 export function registerAccountsRoutes(app: FastifyInstance, deps: { auth: Authenticator; basePath: string; store: Pick<IdentityStore, 'accountsIn' | 'getAccount'> }): void {
   const { auth, store } = deps;
   app.get('/accounts', { schema: { querystring: PageQuery, response: { 200: pageEnvelopeSchema(AccountView) } } }, async (request) => {
+    // Who asks comes first, as on every route: a caller without a credential learns nothing of the query's rules.
+    const reach = await auth.reachOf(request.headers, request.ip);
     const page = pageRequest(request.query as { page?: string; per_page?: string });
-    const rows = await store.accountsIn(await auth.accountsOf(request.headers, request.ip));
-    const offset = pageOffset(page);
-    const items = rows.slice(offset, offset + page.perPage).map(accountView);
-    return okPage(items, resultInfo(page, items.length, rows.length));
+    const { items, info } = pageOfList(await store.accountsIn(reach.accounts), page, accountView);
+    return okPage(items, info);
   });
   scopedRouter(app, auth, deps.basePath)({
     method: 'GET', path: '', forms: ['account'], permissions: PERMISSION_GROUPS, status: 200, response: envelopeSchema(AccountView),

@@ -132,13 +132,13 @@ export function createAuthenticator(deps: {
   }
 
   /**
-   * The accounts the request's credentials may act on at account level (`GET /accounts`): an account
-   * token's account, a user's accounts; a zone token acts on its zone alone. Throws the first failure
-   * when no credential is valid.
+   * What the request's credentials may act on (`GET /accounts`, `GET /zones`): an account token's account,
+   * a user's accounts, a zone token's zone alone. Throws the first failure when no credential is valid.
    */
-  async function accountsOf(headers: Record<string, string | string[] | undefined>): Promise<string[]> {
+  async function reachOf(headers: Record<string, string | string[] | undefined>): Promise<{ accounts: string[]; zones: string[] }> {
     const failures: ApiError[] = [];
-    const found = new Set<string>();
+    const accounts = new Set<string>();
+    const zones = new Set<string>();
     let valid = false;
     for (const credential of parse(headers)) {
       if (credential.kind === 'malformed') {
@@ -151,11 +151,12 @@ export function createAuthenticator(deps: {
         continue;
       }
       valid = true;
-      if (principal.kind === 'user') principal.accountIds.forEach((id) => found.add(id));
-      else if (principal.zoneId === null) found.add(principal.accountId);
+      if (principal.kind === 'user') principal.accountIds.forEach((id) => accounts.add(id));
+      else if (principal.zoneId === null) accounts.add(principal.accountId);
+      else zones.add(principal.zoneId);
     }
     if (!valid) throw failures[0] ?? errors.missingCredentials();
-    return [...found];
+    return { accounts: [...accounts], zones: [...zones] };
   }
 
   /** The active token behind an Authorization header, for /tokens/verify; 401 1000 otherwise. */
@@ -174,8 +175,8 @@ export function createAuthenticator(deps: {
     /** `authorize`, counting refusals against the client address. */
     authorize: (headers: Record<string, string | string[] | undefined>, ref: ScopeRef, anyOf: readonly PermissionGroup[], address: string) =>
       limited(address, headers, () => authorize(headers, ref, anyOf)),
-    /** `accountsOf`, counting refusals against the client address. */
-    accountsOf: (headers: Record<string, string | string[] | undefined>, address: string) => limited(address, headers, () => accountsOf(headers)),
+    /** `reachOf`, counting refusals against the client address. */
+    reachOf: (headers: Record<string, string | string[] | undefined>, address: string) => limited(address, headers, () => reachOf(headers)),
     /** `verifyBearer`, counting refusals against the client address. */
     verifyBearer: (authorization: string | undefined, address: string) => limited(address, { authorization }, () => verifyBearer(authorization)),
   };

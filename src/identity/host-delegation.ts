@@ -37,21 +37,59 @@ export class ZoneConflictError extends Error {
   override name = 'ZoneConflictError';
 }
 
-/** Claims and grants take turns on PostgreSQL; SQLite's write transactions (`begin immediate`) already do. */
+/**
+ * Claims and grants take turns, and each decides on what the one before it committed. On PostgreSQL that
+ * is an advisory lock taken first in the transaction, at READ COMMITTED whatever the server's default (a
+ * REPEATABLE READ snapshot would predate the lock); SQLite's write transactions (`begin immediate`) already
+ * take turns.
+ */
 async function serialize(trx: Db): Promise<void> {
-  if (trx.getExecutor().adapter instanceof PostgresAdapter) await sql`select pg_advisory_xact_lock(${HOST_CLAIMS_LOCK})`.execute(trx);
+  if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await sql`set transaction isolation level read committed`.execute(trx);
+  await sql`select pg_advisory_xact_lock(${HOST_CLAIMS_LOCK})`.execute(trx);
 }
 
-/** Refuses, inside the transaction that writes it, a host this account may not hold: another's zone is a 409, no zone among several accounts a 403. */
-export async function checkHostClaim(trx: Db, accountId: string, host: string): Promise<void> {
-  await serialize(trx);
+/** Where an application lives: its account, and for a zone-level application its zone. */
+export interface AppPlace {
+  accountId: string;
+  zoneId: string | null;
+}
+
+async function checkHost(trx: Db, place: AppPlace, host: string): Promise<void> {
   const zone = await zoneHolding(trx, host);
+  // A zone-level application holds hosts of its own zone only, as on Cloudflare: a zone's token cannot
+  // reach into the account's other zones.
+  if (place.zoneId !== null) {
+    if (zone?.id === place.zoneId) return;
+    if (zone && zone.account_id !== place.accountId) throw errors.hostOfAnotherAccount(host);
+    throw errors.hostOutsideZone(host);
+  }
   if (zone) {
-    if (zone.account_id !== accountId) throw errors.hostOfAnotherAccount(host);
+    if (zone.account_id !== place.accountId) throw errors.hostOfAnotherAccount(host);
     return;
   }
-  const another = await trx.selectFrom('accounts').select('id').where('id', '<>', accountId).limit(1).executeTakeFirst();
+  const another = await trx.selectFrom('accounts').select('id').where('id', '<>', place.accountId).limit(1).executeTakeFirst();
   if (another) throw errors.hostNotDelegated(host);
+}
+
+/**
+ * Refuses, first in the transaction that writes a new application, a host it may not hold: another
+ * account's zone is a 409; no zone among several accounts, or a host outside a zone-level app's zone, a 403.
+ */
+export async function checkHostClaim(trx: Db, place: AppPlace, host: string | null): Promise<void> {
+  await serialize(trx);
+  if (host !== null) await checkHost(trx, place, host);
+}
+
+/**
+ * The same, first in the transaction that changes an application: an application keeps the host it holds
+ * (rules may have tightened since it took it), so only a move to another host is a claim. The host it
+ * holds is read here, after the lock, not before the transaction, so a concurrent move cannot slip by.
+ */
+export async function checkHostMove(trx: Db, place: AppPlace, appId: string, host: string | null): Promise<void> {
+  await serialize(trx);
+  const current = await trx.selectFrom('access_apps').select('host').where('id', '=', appId).executeTakeFirst();
+  if (host !== null && current?.host !== host) await checkHost(trx, place, host);
 }
 
 /**

@@ -29,6 +29,8 @@ export interface IdentityStore {
   /** Inserts a zone unless another account's zone or application holds its name (ZoneConflictError). */
   insertZone(row: ZoneRow): Promise<void>;
   getZone(id: string): Promise<ZoneRow | undefined>;
+  /** The zones of these accounts and these zones, oldest first, optionally of one name, with their account's name. */
+  zonesIn(accountIds: readonly string[], zoneIds: readonly string[], name?: string): Promise<(ZoneRow & { account_name: string })[]>;
   listZones(accountId: string): Promise<ZoneRow[]>;
   insertUser(row: UserRow, accountId: string, events?: readonly AuditRow[]): Promise<void>;
   /** On every request with a global key: one lookup by email and key hash, then the memberships. */
@@ -100,6 +102,17 @@ export function createIdentityStore(db: Db): IdentityStore {
       });
     },
     getZone: (id) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
+    async zonesIn(accountIds, zoneIds, name) {
+      if (accountIds.length === 0 && zoneIds.length === 0) return [];
+      let q = db.selectFrom('zones').innerJoin('accounts', 'accounts.id', 'zones.account_id')
+        .selectAll('zones').select('accounts.name as account_name')
+        .where((eb) => eb.or([
+          ...(accountIds.length > 0 ? [eb('zones.account_id', 'in', [...accountIds])] : []),
+          ...(zoneIds.length > 0 ? [eb('zones.id', 'in', [...zoneIds])] : []),
+        ]));
+      if (name !== undefined) q = q.where('zones.name', '=', name);
+      return q.orderBy('zones.created_at').orderBy('zones.id').execute();
+    },
     listZones: (accountId) =>
       db.selectFrom('zones').selectAll().where('account_id', '=', accountId).orderBy('created_at').orderBy('id').execute(),
     async insertUser(row, accountId, events = []) {

@@ -67,7 +67,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
     await assert.rejects(client.zeroTrust.access.applications.cas.get(app.id!, { account_id: server.accountId }), Cloudflare.NotFoundError);
   });
 
-  it('SDK v7: accounts.list() finds the account the token works in; accounts.get() reads it', async () => {
+  it('SDK v7: accounts.list() finds the account the token works in, zones.list() the names delegated to it', async () => {
     const client = v7();
     const accounts = [];
     for await (const a of client.accounts.list()) accounts.push(a);
@@ -76,6 +76,10 @@ describe('contract: the official cloudflare SDK against a real server process', 
     const one = await client.accounts.get({ account_id: server.accountId });
     assert.equal(one.id, server.accountId);
     assert.equal(one.name, accounts[0]!.name);
+    const zones = [];
+    for await (const z of client.zones.list({ name: MAIN_ZONE })) zones.push(z);
+    assert.deepEqual(zones.map((z) => [z.name, z.account.id]), [[MAIN_ZONE, server.accountId]]);
+    assert.equal((await client.zones.get({ zone_id: zones[0]!.id })).name, MAIN_ZONE);
   });
 
   it('SDK v7: the zone form, with a zone made by the CLI', async () => {

@@ -561,7 +561,7 @@ describe('fuzz: every route family answers in its contract, never 5xx, and a ref
   const claimsText = () => objectText({
     iss: required(mostly(fc.constant(JSON.stringify(idp.issuer)), stringText(fc.constantFrom(`${idp.issuer}/`, 'https://other.example', '')))),
     aud: required(mostly(
-      // Several audiences name the app as azp (OIDC Core 3.1.2.1); the member rides in the aud's text so the draws stay as they were.
+      // Several audiences name the app as azp (OIDC Core 3.1.3.7); the member rides in the aud's text so the draws stay as they were.
       fc.constantFrom(JSON.stringify(w.appWithCa.aud), JSON.stringify([w.appWithCa.aud]), `${JSON.stringify(['x', w.appWithCa.aud])},"azp":${JSON.stringify(w.appWithCa.aud)}`),
       stringText(fc.constantFrom(w.appWithoutCa.aud, 'f'.repeat(64))),
       arrayText(stringText(fc.constantFrom(w.appWithCa.aud, w.appWithoutCa.aud, 'x')), 3),

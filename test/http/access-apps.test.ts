@@ -102,7 +102,7 @@ describe('Access application routes (HTTP, SQLite)', () => {
 
   it('keeps zone apps out of the account list and account apps out of the zone', async () => {
     const zoneApps = scoped('zone', tenant.zoneId, '/access/apps');
-    const z = (await t.call('POST', zoneApps, { token: tenant.zoneWrite, body: { name: 'zone app', domain: 'z.example.com' } })).body.result;
+    const z = (await t.call('POST', zoneApps, { token: tenant.zoneWrite, body: { name: 'zone app', domain: `z.${tenant.zoneName}` } })).body.result;
     const acct = await t.call('GET', `${apps}?per_page=1000`, { token: tenant.read });
     assert.ok(!acct.body.result.some((a: { id: string }) => a.id === z.id));
     const zone = await t.call('GET', zoneApps, { token: tenant.read });

@@ -25,7 +25,7 @@ describe('Access policies and groups: Cloudflare\'s routes and shapes, account a
 
   for (const kind of ['account', 'zone'] as const) {
     const at = (path: string) => scoped(kind, kind === 'account' ? tenant.accountId : tenant.zoneId, path);
-    const newApp = async () => (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'a', domain: `${randomUUID()}.example.com` } })).body.result;
+    const newApp = async () => (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'a', domain: `${randomUUID()}.${tenant.zoneName}` } })).body.result;
 
     it(`${kind}: application policies — create (precedence assigned), list in order, get, update, delete`, async () => {
       const app = await newApp();
@@ -67,7 +67,7 @@ describe('Access policies and groups: Cloudflare\'s routes and shapes, account a
       assert.equal(made.body.result.reusable, true);
       assert.equal(made.body.result.app_count, 0);
       const deny = (await t.call('POST', path, { token: admin, body: { name: 'no partners', decision: 'deny', include: [{ email_domain: { domain: 'partner.example' } }] } })).body.result;
-      const app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'r', domain: `${randomUUID()}.example.com`, policies: [{ id: deny.id, precedence: 1 }, made.body.result.id] } })).body.result;
+      const app = (await t.call('POST', at('/access/apps'), { token: admin, body: { name: 'r', domain: `${randomUUID()}.${tenant.zoneName}`, policies: [{ id: deny.id, precedence: 1 }, made.body.result.id] } })).body.result;
       assert.deepEqual(app.policies.map((p: any) => [p.name, p.precedence, p.reusable]), [['no partners', 1, true], ['everyone', 2, true]]);
       assert.equal((await t.call('GET', `${path}/${deny.id}`, { token: tenant.read })).body.result.app_count, 1);
       const inUse = await t.call('DELETE', `${path}/${deny.id}`, { token: admin });

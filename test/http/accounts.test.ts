@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 
-describe('GET /accounts and /accounts/{id}: where a credential finds its account id', () => {
+describe('GET /accounts and /zones: where a credential finds its account id and the names delegated to it', () => {
   let t: TestApp;
   let a: Tenant;
   let b: Tenant;
@@ -46,12 +46,43 @@ describe('GET /accounts and /accounts/{id}: where a credential finds its account
 
   it('no credential, a malformed one or an unknown token is refused as on every route', async () => {
     assert.equal((await t.call('GET', 'accounts')).body.errors[0].code, 9106);
+    assert.equal((await t.call('GET', 'zones?page=0')).body.errors[0].code, 9106, 'the credential before the query');
     const bad = await t.call('GET', 'accounts', { headers: { authorization: 'Basic x' } });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.errors[0].code, 6003);
     const unknown = await t.call('GET', 'accounts', { token: 'x'.repeat(40) });
     assert.equal(unknown.status, 403);
     assert.equal(unknown.body.errors[0].code, 9109);
+  });
+
+  it('GET /zones lists the zones of the credential\'s accounts (a zone token: its own), by name too', async () => {
+    const r = await t.call('GET', 'zones', { token: a.read });
+    assert.equal(r.status, 200, r.raw);
+    assert.deepEqual(r.body.result.map((z: { id: string }) => z.id), [a.zoneId]);
+    const [zone] = r.body.result;
+    assert.equal(zone.name, a.zoneName);
+    assert.equal(zone.status, 'active');
+    assert.equal(zone.account.id, a.accountId);
+    assert.match(zone.account.name, /^acct-/);
+    assert.deepEqual((await t.call('GET', `zones?name=${a.zoneName.toUpperCase()}`, { token: a.read })).body.result.map((z: { id: string }) => z.id), [a.zoneId]);
+    assert.deepEqual((await t.call('GET', `zones?name=${b.zoneName}`, { token: a.read })).body.result, [], 'another account\'s zone, even by name');
+    const extra = await t.identity.createZone(a.accountId, `extra${Date.now().toString(36)}.example.org`);
+    assert.deepEqual((await t.call('GET', 'zones', { token: a.zoneWrite })).body.result.map((z: { id: string }) => z.id), [a.zoneId], 'a zone token sees its zone alone');
+    const all = await t.call('GET', 'zones?per_page=1&page=2', { token: a.read });
+    assert.deepEqual(all.body.result.map((z: { id: string }) => z.id), [extra.id]);
+    assert.equal(all.body.result_info.total_count, 2);
+  });
+
+  it('GET /zones/{id}: its own zone with any group, or with its zone token; another account\'s is 403 10000', async () => {
+    for (const token of [a.read, a.zoneWrite]) {
+      const own = await t.call('GET', scoped('zone', a.zoneId, ''), { token });
+      assert.equal(own.status, 200, own.raw);
+      assert.equal(own.body.result.name, a.zoneName);
+    }
+    const other = await t.call('GET', scoped('zone', b.zoneId, ''), { token: a.read });
+    assert.equal(other.status, 403);
+    assert.equal(other.body.errors[0].code, 10000);
+    assert.equal((await t.call('GET', 'zones', { token: 'y'.repeat(40) })).body.errors[0].code, 9109);
   });
 
   it('GET /accounts/{id}: its own account with any permission group; another\'s is 403 10000, a malformed id 400 7003', async () => {

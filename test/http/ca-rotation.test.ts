@@ -47,7 +47,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
 
   /** A new app in this scope with a CA and the certificate policy the signing calls need. */
   async function appWithCa(kind: Kind) {
-    const app = (await expect(t.call('POST', scoped(kind, scopeId(kind), '/access/apps'), { token: writer.value, body: { name: 'ssh', domain: `ssh-${randomUUID()}.example.com` } }), 201)).body.result as { id: string; aud: string };
+    const app = (await expect(t.call('POST', scoped(kind, scopeId(kind), '/access/apps'), { token: writer.value, body: { name: 'ssh', domain: `ssh-${randomUUID()}.${tenant.zoneName}` } }), 201)).body.result as { id: string; aud: string };
     const ca = (await expect(call(kind, 'POST', `/access/apps/${app.id}/ca`), 200)).body.result as { id: string; public_key: string };
     await expect(t.call('PUT', scoped(kind, scopeId(kind), `/access/apps/${app.id}/ca/policy`), { token: writer.value, body: { principals: { allow: ['deploy'] } } }), 200);
     return { app, ca };
@@ -262,7 +262,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
   });
 
   it('CLI: `access-ca ca` verbs on the data dir, seen by the API at once, audited as cli; a refused step exits 2 naming the situation', async () => {
-    const app = (await expect(t.call('POST', scoped('zone', tenant.zoneId, '/access/apps'), { token: writer.value, body: { name: 'c', domain: `c-${randomUUID()}.example.com` } }), 201)).body.result;
+    const app = (await expect(t.call('POST', scoped('zone', tenant.zoneId, '/access/apps'), { token: writer.value, body: { name: 'c', domain: `c-${randomUUID()}.${tenant.zoneName}` } }), 201)).body.result;
     const ca = (...args: string[]) => runCliInProcess(['--data-dir', t.dir, 'ca', ...args, '--account', tenant.accountId, '--zone', tenant.zoneId, '--app', app.id]);
     const json = async (...args: string[]) => {
       const r = await ca(...args, '--json');

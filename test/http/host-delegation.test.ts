@@ -76,6 +76,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await t.call('GET', url, { token: a.read })).body.result.domain, `h.${a.zoneName}`);
     });
 
+    it('a zone-level application holds hosts of its own zone only: not the account\'s other zones, nor no zone', async () => {
+      const zoneApps = scoped('zone', a.zoneId, '/access/apps');
+      const inZone = (domain: string) => t.call('POST', zoneApps, { token: a.zoneWrite, body: { name: 'z', domain } });
+      assert.equal((await inZone(`z.${a.zoneName}`)).status, 201);
+      const sibling = await t.identity.createZone(a.accountId, `sib${Date.now().toString(36)}.example.org`);
+      for (const domain of [`z.${sibling.name}`, 'z.unzoned.example.net']) {
+        const r = await inZone(domain);
+        assert.equal(r.status, 403, `${domain}: ${r.raw}`);
+        assert.equal(r.body.errors[0].code, 12137);
+        assert.match(r.body.errors[0].message, /not in this zone/);
+      }
+      assert.equal((await inZone(`z.${b.zoneName}`)).status, 409);
+      // The account itself may use its other zone.
+      assert.equal((await create(a, `z.${sibling.name}`)).status, 201);
+    });
+
     it('the longest zone wins: a zone inside another account\'s zone carves its hosts out', async () => {
       const inner = await t.identity.createZone(a.accountId, `inner.${b.zoneName}`);
       assert.equal(inner.name, `inner.${b.zoneName}`);

@@ -110,9 +110,12 @@ export const errors = {
   inUse: (detail: string) => accessError(12133, 'in_use', detail),
   hostTaken: (host: string) => accessError(12134, 'domain_taken', `the host ${host} belongs to another application`, { source: { pointer: '/domain' } }),
   hostOfAnotherAccount: (host: string) => accessError(12134, 'domain_taken', `the host ${host} is in a zone of another account`, { source: { pointer: '/domain' } }),
+  /** A zone-level application's host lies in its zone (identity/host-delegation.ts). */
+  hostOutsideZone: (host: string) => accessError(12137, 'domain_not_delegated',
+    `the host ${host} is not in this zone; a zone's applications hold hosts under the zone's name`, { source: { pointer: '/domain' } }),
   /** Among several accounts, a host is held only through a zone the operator delegated (identity/host-delegation.ts). */
   hostNotDelegated: (host: string) => accessError(12137, 'domain_not_delegated',
-    `the host ${host} is in no zone of this account; an operator delegates hosts to an account with \`access-ca zone create --account <id> --name <dns name>\``,
+    `the host ${host} is in no zone of this account (GET /zones lists them); an operator delegates hosts to an account with \`access-ca zone create --account <id> --name <dns name>\``,
     { source: { pointer: '/domain' } }),
   /** A CA key rotation step that does not follow from the keys as they are (one rotation at a time). */
   rotationConflict: (detail: string) => accessError(12136, 'ca_rotation_conflict', detail),

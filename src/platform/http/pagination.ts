@@ -48,3 +48,10 @@ export function resultInfo(p: PageRequest, count: number, totalCount: number): R
     total_pages: Math.ceil(totalCount / p.perPage),
   };
 }
+
+/** One page of a list already held in memory (a credential's few accounts or zones), with its result_info. */
+export function pageOfList<T, V>(rows: readonly T[], p: PageRequest, view: (row: T) => V): { items: V[]; info: ResultInfo } {
+  const offset = pageOffset(p);
+  const items = rows.slice(offset, offset + p.perPage).map(view);
+  return { items, info: resultInfo(p, items.length, rows.length) };
+}
