@@ -20,10 +20,15 @@ const EVENT_COLUMNS = ['id', 'account_id', 'type', 'actor', 'subject', 'data', '
 const everyColumn: [Record<Exclude<keyof CertRow, (typeof CERT_COLUMNS)[number]>, never>, Record<Exclude<keyof AuditRow, (typeof EVENT_COLUMNS)[number]>, never>] = [{}, {}];
 void everyColumn;
 
-/** `insert into <table> (<columns>) select * from unnest($1::text[], …)`: one parameter per column. */
+/**
+ * `insert into <table> (<columns>) select * from unnest($1::text[], …) on conflict (id) do nothing`: one
+ * parameter per column. A row whose id is already there is this very record, written by a commit whose
+ * reply was lost (ids are 80 random bits): the batch writer's retry then succeeds instead of making the
+ * issuer sign again beside an orphan "issued" row. Any other conflict (a serial) still fails.
+ */
 function unnestInsert<R>(table: string, columns: readonly (keyof R & string)[], rows: R[]) {
   const arrays = columns.map((c) => sql`${rows.map((r) => r[c])}::text[]`);
-  return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)})`;
+  return sql`insert into ${sql.table(table)} (${sql.join(columns.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(arrays)}) on conflict (id) do nothing`;
 }
 
 /**
@@ -66,8 +71,9 @@ export function createCertInventoryStore(db: Db, appendWriter?: AppendWriter): C
         return;
       }
       await db.transaction().execute(async (trx) => {
-        if (certs.length > 0) await trx.insertInto('ssh_certificates').values(certs).execute();
-        await trx.insertInto('audit_events').values(records.map((r) => r.event)).execute();
+        // As on PostgreSQL: a record already there by its id is this one, written before.
+        if (certs.length > 0) await trx.insertInto('ssh_certificates').values(certs).onConflict((oc) => oc.column('id').doNothing()).execute();
+        await trx.insertInto('audit_events').values(records.map((r) => r.event)).onConflict((oc) => oc.column('id').doNothing()).execute();
       });
     },
     get: (id) => db.selectFrom('ssh_certificates').selectAll().where('id', '=', id).executeTakeFirst(),

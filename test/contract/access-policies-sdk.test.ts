@@ -27,7 +27,7 @@ describe('contract: Access policies and groups through the official cloudflare S
 
     it(`SDK v7 (${form}): application policies — create, list (auto-paging), get, update, delete`, async () => {
       const client = v7();
-      const app = await client.zeroTrust.access.applications.create({ ...scope(), name: 'pol', domain: `${randomUUID()}.example.com`, type: 'self_hosted' } as any);
+      const app = await client.zeroTrust.access.applications.create({ ...scope(), name: 'pol', domain: `${randomUUID()}.policies-zone.example.com`, type: 'self_hosted' } as any);
       const made = [];
       for (let i = 0; i < 5; i++) {
         made.push(await client.zeroTrust.access.applications.policies.create(app.id!, { ...scope(), ...everyone, name: `p${i}`, decision: i === 0 ? 'deny' : 'allow', include: [{ email_domain: { domain: `d${i}.example.com` } }] } as any));
