@@ -28,6 +28,12 @@ export function registerAdminCommands(program: Command, run: Run): void {
       const z = await identity.createZone(o.account, o.name);
       out.result(z, `zone ${z.id} (${z.name}) created in account ${z.account_id}`);
     }));
+  verb(zone, 'delete', [], (c) => c.description('withdraw a zone from its account: refused while applications, tokens, policies or groups live in it; the account\'s applications keep the hosts they hold')
+    .requiredOption('--account <id>', 'account id').requiredOption('--zone <id>', 'zone id').option('--json', 'print JSON')
+    .action((o) => run(o.json, async ({ identity }, out) => {
+      const z = await identity.deleteZone(o.account, o.zone);
+      out.result(z, `zone ${z.id} (${z.name}) deleted from account ${z.account_id}`);
+    })));
   zone.command('list').description('list the zones of an account').requiredOption('--account <id>', 'account id').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity }, out) => {
       const zones = await identity.listZones(o.account);

@@ -168,6 +168,17 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
       }
       return { id: row.id, name: row.name, account_id: accountId };
     },
+    /** Withdraws a delegation: the account's applications keep the hosts they hold, new ones need another zone. */
+    async deleteZone(accountId: string, zoneId: string) {
+      const zone = await requireZone(accountId, zoneId);
+      try {
+        await store.deleteZone(zone.id);
+      } catch (error) {
+        if (error instanceof ZoneConflictError) throw new IdentityInputError(error.message);
+        throw error;
+      }
+      return { id: zone.id, name: zone.name, account_id: zone.account_id };
+    },
     async listZones(accountId: string) {
       await requireAccount(accountId);
       return (await store.listZones(accountId)).map((z) => ({ id: z.id, name: z.name, account_id: z.account_id, created_at: z.created_at }));

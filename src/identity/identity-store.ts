@@ -29,6 +29,11 @@ export interface IdentityStore {
   /** Inserts a zone unless another account's zone or application holds its name (ZoneConflictError). */
   insertZone(row: ZoneRow): Promise<void>;
   getZone(id: string): Promise<ZoneRow | undefined>;
+  /**
+   * Deletes a zone that holds nothing of its own; otherwise says what it holds (ZoneConflictError): the
+   * schema would cascade to its applications, CAs, tokens, policies and groups, which no operator means.
+   */
+  deleteZone(id: string): Promise<void>;
   /** The zones of these accounts and these zones, oldest first, optionally of one name, with their account's name. */
   zonesIn(accountIds: readonly string[], zoneIds: readonly string[], name?: string): Promise<(ZoneRow & { account_name: string })[]>;
   listZones(accountId: string): Promise<ZoneRow[]>;
@@ -102,6 +107,19 @@ export function createIdentityStore(db: Db): IdentityStore {
       });
     },
     getZone: (id) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
+    async deleteZone(id) {
+      await db.transaction().execute(async (trx) => {
+        const held: string[] = [];
+        const kinds = [['access_apps', 'applications'], ['api_tokens', 'API tokens'], ['access_policies', 'policies'], ['access_groups', 'groups']] as const;
+        for (const [table, what] of kinds) {
+          const r = await trx.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).where('zone_id', '=', id).executeTakeFirst();
+          const n = Number(r?.n ?? 0);
+          if (n > 0) held.push(`${n} ${what}`);
+        }
+        if (held.length > 0) throw new ZoneConflictError(`zone ${id} still holds ${held.join(', ')}; delete them first`);
+        await trx.deleteFrom('zones').where('id', '=', id).execute();
+      });
+    },
     async zonesIn(accountIds, zoneIds, name) {
       if (accountIds.length === 0 && zoneIds.length === 0) return [];
       let q = db.selectFrom('zones').innerJoin('accounts', 'accounts.id', 'zones.account_id')

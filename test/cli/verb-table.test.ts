@@ -50,6 +50,8 @@ const rows: Row[] = [
   { verb: 'account list', argv: () => ['account', 'list'] },
   { verb: 'zone create', argv: () => ['zone', 'create', ...acc(), '--name', 'example.com'], keep: (v) => (ids['zone'] = v['id'] as string) },
   { verb: 'zone list', argv: () => ['zone', 'list', ...acc()] },
+  { verb: 'zone create', argv: () => ['zone', 'create', ...acc(), '--name', 'spare.example.org'], keep: (v) => (ids['spareZone'] = v['id'] as string) },
+  { verb: 'zone delete', argv: () => ['zone', 'delete', ...acc(), '--zone', ids['spareZone']!] },
   { verb: 'token create', argv: () => ['token', 'create', ...acc(), '--permission', 'Access: Apps and Policies Read', '--name', 'ci'], keep: (v) => (ids['token'] = v['id'] as string) },
   { verb: 'token list', argv: () => ['token', 'list'] },
   { verb: 'token revoke', argv: () => ['token', 'revoke', ids['token']!] },

@@ -92,6 +92,20 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await create(a, `z.${sibling.name}`)).status, 201);
     });
 
+    it('an operator withdraws a zone only once nothing lives in it; the account\'s apps keep their hosts, new claims need a zone', async () => {
+      // a's own zone holds a zone-level application and a zone token.
+      await assert.rejects(t.identity.deleteZone(a.accountId, a.zoneId), /still holds \d+ applications?.*API tokens/);
+      await assert.rejects(t.identity.deleteZone(b.accountId, a.zoneId), /no zone/);
+      const spare = await t.identity.createZone(a.accountId, `spare${Date.now().toString(36)}.example.org`);
+      assert.equal((await create(a, `kept.${spare.name}`)).status, 201);
+      assert.deepEqual(await t.identity.deleteZone(a.accountId, spare.id), { id: spare.id, name: spare.name, account_id: a.accountId });
+      const r = await create(a, `new.${spare.name}`);
+      assert.equal(r.status, 403, r.raw);
+      assert.equal(r.body.errors[0].code, 12137);
+      const kept = (await t.call('GET', `${apps(a)}?per_page=1000`, { token: a.read })).body.result.filter((x: { domain: string }) => x.domain === `kept.${spare.name}`);
+      assert.equal(kept.length, 1, 'the app keeps its host');
+    });
+
     it('the longest zone wins: a zone inside another account\'s zone carves its hosts out', async () => {
       const inner = await t.identity.createZone(a.accountId, `inner.${b.zoneName}`);
       assert.equal(inner.name, `inner.${b.zoneName}`);
