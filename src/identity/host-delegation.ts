@@ -43,7 +43,7 @@ export class ZoneConflictError extends Error {
  * REPEATABLE READ snapshot would predate the lock); SQLite's write transactions (`begin immediate`) already
  * take turns.
  */
-async function serialize(trx: Db): Promise<void> {
+export async function takeHostTurn(trx: Db): Promise<void> {
   if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
   await sql`set transaction isolation level read committed`.execute(trx);
   await sql`select pg_advisory_xact_lock(${HOST_CLAIMS_LOCK})`.execute(trx);
@@ -77,7 +77,7 @@ async function checkHost(trx: Db, place: AppPlace, host: string): Promise<void> 
  * account's zone is a 409; no zone among several accounts, or a host outside a zone-level app's zone, a 403.
  */
 export async function checkHostClaim(trx: Db, place: AppPlace, host: string | null): Promise<void> {
-  await serialize(trx);
+  await takeHostTurn(trx);
   if (host !== null) await checkHost(trx, place, host);
 }
 
@@ -87,7 +87,7 @@ export async function checkHostClaim(trx: Db, place: AppPlace, host: string | nu
  * holds is read here, after the lock, not before the transaction, so a concurrent move cannot slip by.
  */
 export async function checkHostMove(trx: Db, place: AppPlace, appId: string, host: string | null): Promise<void> {
-  await serialize(trx);
+  await takeHostTurn(trx);
   const current = await trx.selectFrom('access_apps').select('host').where('id', '=', appId).executeTakeFirst();
   if (host !== null && current?.host !== host) await checkHost(trx, place, host);
 }
@@ -97,7 +97,7 @@ export async function checkHostMove(trx: Db, place: AppPlace, appId: string, hos
  * account's application holds a host under it that no zone of its own account keeps.
  */
 export async function zoneGrantConflict(trx: Db, zone: Pick<ZoneRow, 'account_id' | 'name'>): Promise<string | undefined> {
-  await serialize(trx);
+  await takeHostTurn(trx);
   const same = await trx.selectFrom('zones').select('account_id').where('name', '=', zone.name)
     .where('account_id', '<>', zone.account_id).executeTakeFirst();
   if (same) return `zone ${zone.name} is already delegated to account ${same.account_id}`;

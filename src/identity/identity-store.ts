@@ -1,7 +1,7 @@
 import type { Db } from '../platform/db/schema.ts';
 import type { Database } from '../platform/db/schema.ts';
 import type { AuditRow } from '../audit/audit-log.ts';
-import { zoneGrantConflict, ZoneConflictError } from './host-delegation.ts';
+import { takeHostTurn, zoneGrantConflict, ZoneConflictError } from './host-delegation.ts';
 
 export type AccountRow = Database['accounts'];
 export type ZoneRow = Database['zones'];
@@ -109,6 +109,8 @@ export function createIdentityStore(db: Db): IdentityStore {
     getZone: (id) => db.selectFrom('zones').selectAll().where('id', '=', id).executeTakeFirst(),
     async deleteZone(id) {
       await db.transaction().execute(async (trx) => {
+        // In turn with host claims: an application claimed into this zone meanwhile would go with the cascade.
+        await takeHostTurn(trx);
         const held: string[] = [];
         const kinds = [['access_apps', 'applications'], ['api_tokens', 'API tokens'], ['access_policies', 'policies'], ['access_groups', 'groups']] as const;
         for (const [table, what] of kinds) {
