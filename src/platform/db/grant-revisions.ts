@@ -85,7 +85,7 @@ export interface GrantRevisionReader {
 }
 
 /** Each asked account's revision (an account with none yet is at 0). */
-type FetchRevisions = (accountIds: string[]) => Promise<Map<string, number>>;
+export type FetchRevisions = (accountIds: string[]) => Promise<Map<string, number>>;
 
 /** Through the query builder, in bounded statements (a turn can hold many accounts' requests). */
 function queryFetch(db: Db): FetchRevisions {
@@ -100,32 +100,48 @@ function queryFetch(db: Db): FetchRevisions {
 }
 
 /**
- * The reads asked for in one turn of the event loop share one fetch, made at the end of that turn: it
- * starts after every one of them was asked, so each still sees every change acknowledged before its
- * request arrived (a fetch already under way is never shared, as it might not). Under load this is one
- * read (PostgreSQL: one round trip) for all the requests that arrived together.
+ * Reads share fetches, as commits share a group commit: at most one fetch is under way, and everything
+ * asked meanwhile waits for the next, made at the end of the turn in which the last one answered. A fetch
+ * already under way is never shared, as it may have started before the request arrived: each read still
+ * sees every change acknowledged before its request arrived. Under load this is one read (PostgreSQL: one
+ * round trip) per round trip, not one per request.
  */
-function coalescing(fetch: FetchRevisions): GrantRevisionReader {
+export function coalescing(fetch: FetchRevisions): GrantRevisionReader {
   let asked = new Map<string, { resolve: (revision: number) => void; reject: (error: unknown) => void }[]>();
+  let reading = false;
+  let scheduled = false;
+
+  function schedule(): void {
+    if (reading || scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      void read();
+    });
+  }
 
   async function read(): Promise<void> {
     const batch = asked;
     asked = new Map();
+    reading = true;
     try {
       const found = await fetch([...batch.keys()]);
       for (const [accountId, waiters] of batch) for (const w of waiters) w.resolve(found.get(accountId) ?? 0);
     } catch (error) {
       for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
+    } finally {
+      reading = false;
+      if (asked.size > 0) schedule();
     }
   }
 
   return {
     current(accountId) {
       return new Promise((resolve, reject) => {
-        if (asked.size === 0) setImmediate(() => void read());
         const waiters = asked.get(accountId);
         if (waiters) waiters.push({ resolve, reject });
         else asked.set(accountId, [{ resolve, reject }]);
+        schedule();
       });
     },
   };
