@@ -1,3 +1,4 @@
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../platform/db/schema.ts';
 import type { Database } from '../platform/db/schema.ts';
 import type { AuditRow } from '../audit/audit-log.ts';
@@ -111,6 +112,10 @@ export function createIdentityStore(db: Db): IdentityStore {
       await db.transaction().execute(async (trx) => {
         // In turn with host claims: an application claimed into this zone meanwhile would go with the cascade.
         await takeHostTurn(trx);
+        // PostgreSQL: the zone's row first. A token, policy or group being made in the zone holds its key
+        // (the foreign key's check) until it commits, so the counts below wait for it and see it; one made
+        // after waits for this delete and fails on the key, instead of being created and cascaded away.
+        if (trx.getExecutor().adapter instanceof PostgresAdapter) await sql`select id from zones where id = ${id} for update`.execute(trx);
         const held: string[] = [];
         const kinds = [['access_apps', 'applications'], ['api_tokens', 'API tokens'], ['access_policies', 'policies'], ['access_groups', 'groups']] as const;
         for (const [table, what] of kinds) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
 import { zoneNamesHolding } from '../../src/identity/host-delegation.ts';
+import { isForeignKeyViolation } from '../../src/platform/db/db-errors.ts';
 
 describe('zone names that can hold a host', () => {
   it('are the host and its parents down to two labels, longest first; a wildcard is held as the name after its star', () => {
@@ -104,6 +105,25 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(r.body.errors[0].code, 12137);
       const kept = (await t.call('GET', `${apps(a)}?per_page=1000`, { token: a.read })).body.result.filter((x: { domain: string }) => x.domain === `kept.${spare.name}`);
       assert.equal(kept.length, 1, 'the app keeps its host');
+    });
+
+    it('zone delete waits for what is being made in the zone: a group committed meanwhile keeps the zone; one made after it is refused', async () => {
+      const spare = await t.identity.createZone(a.accountId, `race${Date.now().toString(36)}.example.org`);
+      const at = new Date().toISOString();
+      const group = { id: `g${Date.now().toString(36)}`, account_id: a.accountId, zone_id: spare.id, name: 'in flight', include: '[]', exclude: '[]', require: '[]', created_at: at, updated_at: at };
+      let deleting: Promise<unknown> | undefined;
+      // The group's insert is made but not committed when the delete starts, as a request on another node would be.
+      await t.db.transaction().execute(async (trx) => {
+        await trx.insertInto('access_groups').values(group).execute();
+        deleting = t.identity.deleteZone(a.accountId, spare.id).then(() => 'deleted', (e: Error) => e.message);
+        await new Promise((r) => setTimeout(r, 300));
+      });
+      assert.match(String(await deleting), /still holds 1 groups?/);
+      assert.equal((await t.db.selectFrom('access_groups').select('id').where('id', '=', group.id).execute()).length, 1, 'the group is kept');
+      // Once the zone is empty it goes, and the store refuses anything made in it after (the route answers 404).
+      await t.db.deleteFrom('access_groups').where('id', '=', group.id).execute();
+      await t.identity.deleteZone(a.accountId, spare.id);
+      await assert.rejects(t.db.insertInto('access_groups').values({ ...group, id: `${group.id}x` }).execute(), isForeignKeyViolation);
     });
 
     it('the longest zone wins: a zone inside another account\'s zone carves its hosts out', async () => {

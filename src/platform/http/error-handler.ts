@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError, errors } from './errors.ts';
 import { failure } from './envelope.ts';
 import { closingFlag } from './closing.ts';
+import { isForeignKeyViolation } from '../db/db-errors.ts';
 
 /** Sends an ApiError in the v4 envelope with its status and headers. */
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
@@ -67,6 +68,9 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return errors.invalidRequest('malformed request');
   }
+  // A write that names an object (a zone, an app, a policy) deleted by another request meanwhile, on any
+  // node: what it refers to is gone, as it would have been had it arrived a moment later.
+  if (isForeignKeyViolation(error)) return errors.notFound('an object this request refers to was deleted meanwhile');
   request.log.error({ err: error }, 'unexpected fault');
   return errors.internal();
 }

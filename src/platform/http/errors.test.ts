@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { errors, statusForCode } from './errors.ts';
+import type { FastifyRequest } from 'fastify';
+import { toApiError } from './error-handler.ts';
 
 describe('error catalog', () => {
   it('maps each situation to the contract\'s status and code', () => {
@@ -30,5 +32,18 @@ describe('error catalog', () => {
     assert.equal(errors.caAlreadyExists().headers['x-should-retry'], 'false');
     assert.equal(errors.rateLimited(1).headers['retry-after'], '1');
     assert.equal(errors.notFound().headers['x-should-retry'], undefined);
+  });
+});
+
+describe('faults that are not ours', () => {
+  const request = { routeOptions: {}, log: { error: () => {} } } as unknown as FastifyRequest;
+  it('a foreign key that no longer holds (its object deleted meanwhile, on either store) is 404 12135; anything else unknown is 500 10001', () => {
+    for (const code of ['23503', 'SQLITE_CONSTRAINT_FOREIGNKEY']) {
+      const e = toApiError(Object.assign(new Error('violates foreign key constraint'), { code }), request);
+      assert.deepEqual([e.status, e.code], [404, 12135], code);
+      assert.doesNotMatch(e.detail ?? '', /constraint|foreign/, 'the store\'s wording stays in the log');
+    }
+    const other = toApiError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }), request);
+    assert.deepEqual([other.status, other.code], [500, 10001]);
   });
 });
