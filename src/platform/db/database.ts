@@ -141,11 +141,29 @@ function openSqlite(path: string): OpenDatabase {
   return { db, kind: 'sqlite', describe: path, withStartupLock: (work) => retryWhileBusy(() => work(db)), appendWriter, grantRevisions, close };
 }
 
-function openPostgres(url: string): OpenDatabase {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
-  // An idle client whose connection drops (a restart, a failover, an administrator) is discarded by the
-  // pool; without a listener the 'error' event would end the whole process.
+/**
+ * Bounds on every PostgreSQL connection: a server that does not answer a connect is given up on (and a
+ * request waits no longer for a free connection); TCP keepalives find a peer that vanished; and a session
+ * left idle inside a transaction (a node frozen or cut off between two statements) is ended by the server,
+ * so the row and advisory locks it holds — host claims take one for every node — do not stop every node.
+ */
+export interface PostgresBounds {
+  connectMs: number;
+  idleInTransactionMs: number;
+}
+
+export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, idleInTransactionMs: 60_000 };
+
+function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
+  const pool = new pg.Pool({
+    connectionString: url, max: 10, connectionTimeoutMillis: bounds.connectMs, keepAlive: true,
+    idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
+  });
+  // A client whose connection drops (a restart, a failover, an administrator, the idle-in-transaction
+  // bound) must not end the process with an unheard 'error' event: an idle one is the pool's to hear, one
+  // checked out between two statements its own. Its transaction then fails, and the pool drops it.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {
@@ -165,8 +183,8 @@ export class DatabaseOpenError extends Error {
 }
 
 /** Opens the store and runs pending migrations. */
-export async function openDatabase(location: DatabaseLocation): Promise<OpenDatabase> {
-  const opened = location.kind === 'sqlite' ? openSqlite(location.path) : openPostgres(location.url);
+export async function openDatabase(location: DatabaseLocation, options: { postgres?: PostgresBounds } = {}): Promise<OpenDatabase> {
+  const opened = location.kind === 'sqlite' ? openSqlite(location.path) : openPostgres(location.url, options.postgres ?? POSTGRES_BOUNDS);
   try {
     await migrate(opened);
     return opened;
