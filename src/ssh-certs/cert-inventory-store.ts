@@ -30,7 +30,23 @@ void everyColumn;
  */
 function jsonInsert<R>(table: string, columns: readonly (keyof R & string)[], rows: R[]) {
   const list = sql.join(columns.map((c) => sql.ref(c)));
-  return sql`insert into ${sql.table(table)} (${list}) select ${list} from json_populate_recordset(null::${sql.table(table)}, ${JSON.stringify(rows)}::json) on conflict (id) do nothing`;
+  return sql`insert into ${sql.table(table)} (${list}) select ${list} from json_populate_recordset(null::${sql.table(table)}, ${jsonRows(columns, rows)}::json) on conflict (id) do nothing`;
+}
+
+/**
+ * The listed columns of each row, as JSON PostgreSQL accepts. Text is checked at the edge, but a lone
+ * surrogate that got past it would make PostgreSQL refuse the whole batch (JSON escapes it, PostgreSQL's
+ * parser rejects the escape); it is written as U+FFFD, as the driver's text encoding would.
+ */
+function jsonRows<R>(columns: readonly (keyof R & string)[], rows: R[]): string {
+  return JSON.stringify(rows.map((row) => {
+    const picked: Record<string, unknown> = {};
+    for (const c of columns) {
+      const value = row[c];
+      picked[c] = typeof value === 'string' && !value.isWellFormed() ? value.toWellFormed() : value;
+    }
+    return picked;
+  }));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sql } from 'kysely';
-import { openDatabase, type OpenDatabase } from '../../src/platform/db/database.ts';
+import { DatabaseOpenError, openDatabase, type OpenDatabase } from '../../src/platform/db/database.ts';
 import { takeHostTurn } from '../../src/identity/host-delegation.ts';
 import { postgresTestDatabase, postgresUnavailable, type TestDatabase } from '../helpers/databases.ts';
 
@@ -51,7 +51,7 @@ describe('PostgreSQL connections are bounded', { skip: unavailable ?? false }, (
     const port = (silent.address() as { port: number }).port;
     const started = Date.now();
     try {
-      await assert.rejects(openDatabase({ kind: 'postgres', url: `postgres://nobody@127.0.0.1:${port}/none` }, { postgres: { connectMs: 500, idleInTransactionMs: 60_000 } }));
+      await assert.rejects(openDatabase({ kind: 'postgres', url: `postgres://nobody@127.0.0.1:${port}/none` }, { postgres: { connectMs: 500, idleInTransactionMs: 60_000 } }), DatabaseOpenError);
       assert.ok(Date.now() - started < 5_000, `given up after ${Date.now() - started} ms`);
     } finally {
       silent.close();

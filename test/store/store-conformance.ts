@@ -349,12 +349,18 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
         assert.equal(await s.countForApp(a.id), 50);
         assert.equal((await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute()).length, 50);
       }
+      // Text is checked at the edge; a lone surrogate that got past it is written as U+FFFD, and its batch is not refused.
+      const odd = rec('4000');
+      odd.cert!.key_id = `k \ud800 cert=${odd.cert!.id}`;
+      await s.record([odd, rec('4001')]);
+      assert.match((await s.get(odd.cert!.id))?.key_id ?? '', new RegExp(`^k \ufffd+ cert=${odd.cert!.id}$`));
+      assert.equal(await s.countForApp(a.id), 52);
       await assert.rejects(s.record([rec('5000'), rec('1000')]), isUniqueViolation, 'a serial is unique per CA');
-      assert.equal(await s.countForApp(a.id), 50, 'the failed batch left nothing behind');
+      assert.equal(await s.countForApp(a.id), 52, 'the failed batch left nothing behind');
       const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).execute();
-      assert.equal(events.length, 50);
+      assert.equal(events.length, 52);
       await createAccessAppsStore(opened.db).delete({ accountId, zoneId: null }, a.id);
-      assert.equal(await s.countForApp(a.id), 50);
+      assert.equal(await s.countForApp(a.id), 52);
     });
 
     it('inventory: the KRL\'s index holds only revoked certificates, and revoked ones are found through it', async () => {

@@ -9,6 +9,7 @@ import type { Database, Db, DbKind } from './schema.ts';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
 import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader } from './grant-revisions.ts';
+import { isStoreTimeout } from './db-errors.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
 export interface OpenDatabase {
@@ -155,15 +156,17 @@ export interface PostgresBounds {
 export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, idleInTransactionMs: 60_000 };
 
 function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
-  const pool = new pg.Pool({
-    connectionString: url, max: 10, connectionTimeoutMillis: bounds.connectMs, keepAlive: true,
-    idle_in_transaction_session_timeout: bounds.idleInTransactionMs,
-  });
+  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: bounds.connectMs, keepAlive: true, keepAliveInitialDelayMillis: 30_000 });
   // A client whose connection drops (a restart, a failover, an administrator, the idle-in-transaction
   // bound) must not end the process with an unheard 'error' event: an idle one is the pool's to hear, one
   // checked out between two statements its own. Its transaction then fails, and the pool drops it.
   pool.on('error', () => {});
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    // Set on the session, not as a startup parameter, which a pooler such as PgBouncer would refuse. The
+    // client runs it before anything its first user sends. If it fails, so does the connection.
+    client.query(`set idle_in_transaction_session_timeout = ${Math.floor(bounds.idleInTransactionMs)}`).catch(() => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {
@@ -192,7 +195,7 @@ export async function openDatabase(location: DatabaseLocation, options: { postgr
     await opened.close();
     const code = String((error as { code?: unknown })?.code ?? '');
     // Connection and authentication failures are the operator's to fix; anything else is a fault.
-    if (/^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|28P01|28000|3D000)$/.test(code)) {
+    if (/^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|28P01|28000|3D000)$/.test(code) || isStoreTimeout(error)) {
       throw new DatabaseOpenError(`cannot open the store at ${opened.describe}: ${(error as Error).message}`);
     }
     throw error;

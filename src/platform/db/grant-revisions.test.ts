@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { coalescing } from './grant-revisions.ts';
+import { StoreTimeoutError } from './db-errors.ts';
 
 /** A store whose revisions the test moves, and whose fetches answer only when the test says so. */
 function fakeStore() {
@@ -74,5 +75,25 @@ describe('grant revision reads share fetches, one under way at a time', () => {
     assert.equal(store.fetches.length, 2);
     store.fetches[1]!.answer();
     assert.equal(await next, 3);
+  });
+
+  it('a fetch that never answers fails its reads at the bound; the next read gets a fresh fetch, and the late answer is dropped', async () => {
+    const store = fakeStore();
+    const reader = coalescing(store.fetch, 50);
+    store.revisions.set('a', 1);
+    const silent = reader.current('a');
+    await turn();
+    const next = reader.current('a');
+    await assert.rejects(silent, StoreTimeoutError);
+    await turn();
+    assert.equal(store.fetches.length, 2, 'a new fetch once the silent one was given up');
+    store.revisions.set('a', 2);
+    store.fetches[0]!.answer();
+    store.fetches[1]!.answer();
+    assert.equal(await next, 1, 'the second fetch started before the change: it answers what it saw');
+    const third = reader.current('a');
+    await turn();
+    store.fetches[2]!.answer();
+    assert.equal(await third, 2);
   });
 });

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db, DbKind } from './schema.ts';
+import { StoreTimeoutError } from './db-errors.ts';
 
 /**
  * The tables whose rows decide whether a certificate is granted, and how a row names its account: its
@@ -84,6 +85,9 @@ export interface GrantRevisionReader {
   current(accountId: string): Promise<number>;
 }
 
+/** How long one revision read may take before its requests are answered 503 (a primary-key lookup). */
+export const REVISION_READ_BOUND_MS = 10_000;
+
 /** Each asked account's revision (an account with none yet is at 0). */
 export type FetchRevisions = (accountIds: string[]) => Promise<Map<string, number>>;
 
@@ -104,9 +108,11 @@ function queryFetch(db: Db): FetchRevisions {
  * asked meanwhile waits for the next, made at the end of the turn in which the last one answered. A fetch
  * already under way is never shared, as it may have started before the request arrived: each read still
  * sees every change acknowledged before its request arrived. Under load this is one read (PostgreSQL: one
- * round trip) per round trip, not one per request.
+ * round trip) per round trip, not one per request. A fetch that has not answered within `boundMs` fails
+ * its reads (their requests are answered 503), and the next starts: a connection that went silent must
+ * not hold every later read behind it. Its late answer is dropped.
  */
-export function coalescing(fetch: FetchRevisions): GrantRevisionReader {
+export function coalescing(fetch: FetchRevisions, boundMs = REVISION_READ_BOUND_MS): GrantRevisionReader {
   let asked = new Map<string, { resolve: (revision: number) => void; reject: (error: unknown) => void }[]>();
   let reading = false;
   let scheduled = false;
@@ -124,12 +130,17 @@ export function coalescing(fetch: FetchRevisions): GrantRevisionReader {
     const batch = asked;
     asked = new Map();
     reading = true;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreTimeoutError(`the store did not answer a revision read within ${boundMs} ms`)), boundMs);
+    });
     try {
-      const found = await fetch([...batch.keys()]);
+      const found = await Promise.race([(async () => fetch([...batch.keys()]))(), late]);
       for (const [accountId, waiters] of batch) for (const w of waiters) w.resolve(found.get(accountId) ?? 0);
     } catch (error) {
       for (const waiters of batch.values()) for (const w of waiters) w.reject(error);
     } finally {
+      clearTimeout(timer);
       reading = false;
       if (asked.size > 0) schedule();
     }

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError, errors } from './errors.ts';
 import { failure } from './envelope.ts';
 import { closingFlag } from './closing.ts';
-import { isForeignKeyViolation } from '../db/db-errors.ts';
+import { isDanglingReference, isStoreTimeout } from '../db/db-errors.ts';
 
 /** Sends an ApiError in the v4 envelope with its status and headers. */
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
@@ -69,8 +69,16 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
     return errors.invalidRequest('malformed request');
   }
   // A write that names an object (a zone, an app, a policy) deleted by another request meanwhile, on any
-  // node: what it refers to is gone, as it would have been had it arrived a moment later.
-  if (isForeignKeyViolation(error)) return errors.notFound('an object this request refers to was deleted meanwhile');
+  // node: what it refers to is gone, as it would have been had it arrived a moment later. Logged: a
+  // missing check would look the same.
+  if (isDanglingReference(error)) {
+    request.log.warn({ err: error }, 'a write named an object deleted meanwhile');
+    return errors.notFound('an object this request refers to was deleted meanwhile');
+  }
+  if (isStoreTimeout(error)) {
+    request.log.warn({ err: error }, 'the store did not answer in time');
+    return errors.storeBusy();
+  }
   request.log.error({ err: error }, 'unexpected fault');
   return errors.internal();
 }

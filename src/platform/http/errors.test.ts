@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { errors, statusForCode } from './errors.ts';
 import type { FastifyRequest } from 'fastify';
 import { toApiError } from './error-handler.ts';
+import { StoreTimeoutError } from '../db/db-errors.ts';
 
 describe('error catalog', () => {
   it('maps each situation to the contract\'s status and code', () => {
@@ -36,14 +37,27 @@ describe('error catalog', () => {
 });
 
 describe('faults that are not ours', () => {
-  const request = { routeOptions: {}, log: { error: () => {} } } as unknown as FastifyRequest;
-  it('a foreign key that no longer holds (its object deleted meanwhile, on either store) is 404 12135; anything else unknown is 500 10001', () => {
-    for (const code of ['23503', 'SQLITE_CONSTRAINT_FOREIGNKEY']) {
-      const e = toApiError(Object.assign(new Error('violates foreign key constraint'), { code }), request);
-      assert.deepEqual([e.status, e.code], [404, 12135], code);
-      assert.doesNotMatch(e.detail ?? '', /constraint|foreign/, 'the store\'s wording stays in the log');
+  const request = { routeOptions: {}, log: { error: () => {}, warn: () => {} } } as unknown as FastifyRequest;
+  const fault = (message: string, code?: string) => Object.assign(new Error(message), code === undefined ? {} : { code });
+  const answer = (e: unknown) => { const a = toApiError(e, request); return [a.status, a.code, a.headers['retry-after']]; };
+
+  it('a write naming an object deleted meanwhile (either store) is 404 12135, in words of ours', () => {
+    for (const e of [fault('insert or update on table "api_tokens" violates foreign key constraint "x"', '23503'), fault('FOREIGN KEY constraint failed', 'SQLITE_CONSTRAINT_FOREIGNKEY')]) {
+      assert.deepEqual(answer(e), [404, 12135, undefined]);
+      assert.doesNotMatch(toApiError(e, request).detail ?? '', /constraint|foreign/);
     }
-    const other = toApiError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }), request);
-    assert.deepEqual([other.status, other.code], [500, 10001]);
+  });
+
+  it('deleting a row still referenced is not "deleted meanwhile": left to the route, else a logged 500', () => {
+    assert.deepEqual(answer(fault('update or delete on table "access_policies" violates foreign key constraint "y"', '23503')), [500, 10001, undefined]);
+  });
+
+  it('a store that does not answer in time (a revision read, a pooled connection) is 503 10503 with retry-after', () => {
+    assert.deepEqual(answer(new StoreTimeoutError('slow')), [503, 10503, '1']);
+    assert.deepEqual(answer(fault('timeout exceeded when trying to connect')), [503, 10503, '1']);
+  });
+
+  it('anything else unknown is 500 10001', () => {
+    assert.deepEqual(answer(fault('disk I/O error', 'SQLITE_IOERR')), [500, 10001, undefined]);
   });
 });

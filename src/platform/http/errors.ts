@@ -128,5 +128,6 @@ export const errors = {
     new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(retryAfterSeconds) }),
   internal: () => one(10001, 'Internal error'),
   /** A request that reached a server already stopping (on a kept-alive connection): try again, elsewhere. */
+  storeBusy: () => new ApiError([{ code: 10503, message: 'The store did not answer in time; retry the request' }], { 'retry-after': '1' }),
   shuttingDown: () => new ApiError([{ code: 10503, message: 'The server is shutting down; retry the request' }], { 'retry-after': '1', connection: 'close' }),
 } as const;
