@@ -156,17 +156,28 @@ export interface PostgresBounds {
 export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, idleInTransactionMs: 60_000 };
 
 function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
-  const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: bounds.connectMs, keepAlive: true, keepAliveInitialDelayMillis: 30_000 });
+  // The connect bound is the client's own (it ends the socket and fails the connect), not pg-pool's
+  // connectionTimeoutMillis, whose timer is known to leave a checkout hanging and a late connection leaked
+  // under load (brianc/node-postgres#3197, #3543, PR #3721). A wait for a free connection is not bounded
+  // here; the grant-revision read is (grant-revisions.ts).
+  class BoundedClient extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: bounds.connectMs });
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url, max: 10, keepAlive: true, keepAliveInitialDelayMillis: 30_000, Client: BoundedClient,
+    // On the session, not as a startup parameter (which a pooler such as PgBouncer refuses), before the
+    // client is handed out; if it fails, so does the connect.
+    onConnect: async (client) => {
+      await client.query(`set idle_in_transaction_session_timeout = ${Math.floor(bounds.idleInTransactionMs)}`);
+    },
+  });
   // A client whose connection drops (a restart, a failover, an administrator, the idle-in-transaction
   // bound) must not end the process with an unheard 'error' event: an idle one is the pool's to hear, one
   // checked out between two statements its own. Its transaction then fails, and the pool drops it.
   pool.on('error', () => {});
-  pool.on('connect', (client) => {
-    client.on('error', () => {});
-    // Set on the session, not as a startup parameter, which a pooler such as PgBouncer would refuse. The
-    // client runs it before anything its first user sends. If it fails, so does the connection.
-    client.query(`set idle_in_transaction_session_timeout = ${Math.floor(bounds.idleInTransactionMs)}`).catch(() => {});
-  });
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {

@@ -17,14 +17,13 @@ export class StoreTimeoutError extends Error {
 }
 
 /**
- * True when the store did not answer in time: our own bound, or pg-pool's wait for a connection (a
- * connect that timed out, or every connection busy for the bound). pg-pool gives those no code, only
- * these messages.
+ * True when the store did not answer in time: our own bound, or a PostgreSQL connect past its bound
+ * (pg's client and pool give those no code, only these messages).
  */
 export function isStoreTimeout(error: unknown): boolean {
   if (error instanceof StoreTimeoutError) return true;
   const message = error instanceof Error ? error.message : '';
-  return message === 'timeout exceeded when trying to connect' || message === 'Connection terminated due to connection timeout';
+  return message === 'timeout exceeded when trying to connect' || message === 'Connection terminated due to connection timeout' || message === 'timeout expired';
 }
 
 /**

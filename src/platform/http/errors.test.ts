@@ -52,9 +52,9 @@ describe('faults that are not ours', () => {
     assert.deepEqual(answer(fault('update or delete on table "access_policies" violates foreign key constraint "y"', '23503')), [500, 10001, undefined]);
   });
 
-  it('a store that does not answer in time (a revision read, a pooled connection) is 503 10503 with retry-after', () => {
+  it('a store that does not answer in time (a revision read, a connect) is 503 10503 with retry-after', () => {
     assert.deepEqual(answer(new StoreTimeoutError('slow')), [503, 10503, '1']);
-    assert.deepEqual(answer(fault('timeout exceeded when trying to connect')), [503, 10503, '1']);
+    assert.deepEqual(answer(fault('timeout expired')), [503, 10503, '1'], 'a PostgreSQL connect past its bound');
   });
 
   it('anything else unknown is 500 10001', () => {
