@@ -143,8 +143,8 @@ function openSqlite(path: string): OpenDatabase {
 }
 
 /**
- * Bounds on every PostgreSQL connection: a server that does not answer a connect is given up on (and a
- * request waits no longer for a free connection); TCP keepalives find a peer that vanished; and a session
+ * Bounds on every PostgreSQL connection: a server that does not answer a connect is given up on; TCP
+ * keepalives find a peer that vanished; and a session
  * left idle inside a transaction (a node frozen or cut off between two statements) is ended by the server,
  * so the row and advisory locks it holds — host claims take one for every node — do not stop every node.
  */
