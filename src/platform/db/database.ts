@@ -8,7 +8,7 @@ import { lruMemo } from '../lru-memo.ts';
 import type { Database, Db, DbKind } from './schema.ts';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
-import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader } from './grant-revisions.ts';
+import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader, type RevisionTable } from './grant-revisions.ts';
 import { isStoreTimeout } from './db-errors.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
@@ -27,8 +27,8 @@ export interface OpenDatabase {
    * sqlite-append-writer.ts). PostgreSQL's driver never holds the event loop, so it needs none.
    */
   appendWriter?: AppendWriter;
-  /** Each account's grant revision, read the fastest way the engine allows (grant-revisions.ts). */
-  grantRevisions(): GrantRevisionReader;
+  /** Each account's grant revision (or another per-account counter), read the fastest way the engine allows (grant-revisions.ts). */
+  grantRevisions(table?: RevisionTable): GrantRevisionReader;
   close(): Promise<void>;
 }
 
@@ -138,7 +138,7 @@ function openSqlite(path: string): OpenDatabase {
     await db.destroy();
   };
   // Prepared on first use: the table exists only once migrations have run.
-  const grantRevisions = () => createSqliteGrantRevisionReader(sqlite, db);
+  const grantRevisions = (table?: RevisionTable) => createSqliteGrantRevisionReader(sqlite, db, table);
   return { db, kind: 'sqlite', describe: path, withStartupLock: (work) => retryWhileBusy(() => work(db)), appendWriter, grantRevisions, close };
 }
 
@@ -188,7 +188,7 @@ function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
         await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn);
       }
     });
-  return { db, kind: 'postgres', describe: redact(url), withStartupLock, grantRevisions: () => createGrantRevisionReader(db), close: () => db.destroy() };
+  return { db, kind: 'postgres', describe: redact(url), withStartupLock, grantRevisions: (table?: RevisionTable) => createGrantRevisionReader(db, table), close: () => db.destroy() };
 }
 
 /** The store could not be opened; the message says where and why, without any password. */

@@ -19,7 +19,24 @@ const GRANT_TABLES: Record<string, 'account' | 'app' | 'ca'> = {
   ssh_revoked_keys: 'app',
 };
 
-function accountOf(row: 'NEW' | 'OLD', via: 'account' | 'app' | 'ca'): string {
+/** How a row names its account: its own `account_id`, through its application, or through its CA's application. */
+export type AccountVia = 'account' | 'app' | 'ca';
+
+/** A per-account counter bumped by triggers: its table, the names its triggers take, and the tables it watches. */
+export interface RevisionCounter {
+  table: string;
+  /** Trigger names start with this (SQLite: `<prefix>_<table>_<op>`; PostgreSQL: `<prefix>_<table>`). */
+  triggerPrefix: string;
+  /** PostgreSQL's trigger function. */
+  functionName: string;
+  tables: Record<string, AccountVia>;
+}
+
+const GRANTS: RevisionCounter = {
+  table: 'grant_revisions', triggerPrefix: 'grant_revision', functionName: 'access_ca_bump_grant_revision', tables: GRANT_TABLES,
+};
+
+function accountOf(row: 'NEW' | 'OLD', via: AccountVia): string {
   if (via === 'account') return `${row}.account_id`;
   if (via === 'app') return `(SELECT account_id FROM access_apps WHERE id = ${row}.app_id)`;
   return `(SELECT a.account_id FROM ssh_cas c JOIN access_apps a ON a.id = c.app_id WHERE c.id = ${row}.ca_id)`;
@@ -30,15 +47,15 @@ function accountOf(row: 'NEW' | 'OLD', via: 'account' | 'app' | 'ca'): string {
  * the app's own delete) bumps nothing: the app's delete bumped its account in the same transaction. No
  * conflict clause inside: an outer statement's (an upsert's) would override it.
  */
-function sqliteTriggers(): string[] {
+function sqliteTriggers(counter: RevisionCounter): string[] {
   const statements: string[] = [];
-  for (const [table, via] of Object.entries(GRANT_TABLES)) {
+  for (const [table, via] of Object.entries(counter.tables)) {
     for (const op of ['INSERT', 'UPDATE', 'DELETE'] as const) {
       const account = accountOf(op === 'DELETE' ? 'OLD' : 'NEW', via);
-      statements.push(`CREATE TRIGGER grant_revision_${table}_${op.toLowerCase()} AFTER ${op} ON ${table} BEGIN
-  INSERT INTO grant_revisions (account_id, revision) SELECT x, 0 FROM (SELECT ${account} AS x)
-    WHERE x IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grant_revisions WHERE account_id = x);
-  UPDATE grant_revisions SET revision = revision + 1 WHERE account_id = ${account};
+      statements.push(`CREATE TRIGGER ${counter.triggerPrefix}_${table}_${op.toLowerCase()} AFTER ${op} ON ${table} BEGIN
+  INSERT INTO ${counter.table} (account_id, revision) SELECT x, 0 FROM (SELECT ${account} AS x)
+    WHERE x IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${counter.table} WHERE account_id = x);
+  UPDATE ${counter.table} SET revision = revision + 1 WHERE account_id = ${account};
 END`);
     }
   }
@@ -46,8 +63,8 @@ END`);
 }
 
 /** PostgreSQL: one function reads the row as JSON and finds its account the same three ways. */
-function postgresTriggers(): string[] {
-  const fn = `CREATE FUNCTION access_ca_bump_grant_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+function postgresTriggers(counter: RevisionCounter): string[] {
+  const fn = `CREATE FUNCTION ${counter.functionName}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   r jsonb := to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END);
   acct text := r->>'account_id';
@@ -58,27 +75,34 @@ BEGIN
     SELECT a.account_id INTO acct FROM ssh_cas c JOIN access_apps a ON a.id = c.app_id WHERE c.id = r->>'ca_id';
   END IF;
   IF acct IS NOT NULL THEN
-    INSERT INTO grant_revisions (account_id, revision) VALUES (acct, 1)
-      ON CONFLICT (account_id) DO UPDATE SET revision = grant_revisions.revision + 1;
+    INSERT INTO ${counter.table} (account_id, revision) VALUES (acct, 1)
+      ON CONFLICT (account_id) DO UPDATE SET revision = ${counter.table}.revision + 1;
   END IF;
   RETURN NULL;
 END $$`;
-  return [fn, ...Object.keys(GRANT_TABLES).map((table) =>
-    `CREATE TRIGGER grant_revision_${table} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION access_ca_bump_grant_revision()`)];
+  return [fn, ...Object.keys(counter.tables).map((table) =>
+    `CREATE TRIGGER ${counter.triggerPrefix}_${table} AFTER INSERT OR UPDATE OR DELETE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${counter.functionName}()`)];
 }
 
 /**
- * Migration 0006: a revision per account, bumped by triggers in the same transaction as any change to
- * what grants a certificate — whichever node, CLI verb or import made it. Triggers rather than code, so
- * that no write path can forget.
+ * A counter's table and its triggers: bumped in the same transaction as any change to a watched table,
+ * whichever node, CLI verb or import made it. Triggers rather than code, so that no write path can forget.
  */
-export async function createGrantRevisions(db: Kysely<any>, kind: DbKind): Promise<void> {
-  await db.schema.createTable('grant_revisions')
+export async function createRevisionCounter(db: Kysely<any>, kind: DbKind, counter: RevisionCounter): Promise<void> {
+  await db.schema.createTable(counter.table)
     .addColumn('account_id', 'text', (c) => c.primaryKey())
     .addColumn('revision', 'bigint', (c) => c.notNull())
     .execute();
-  for (const statement of kind === 'postgres' ? postgresTriggers() : sqliteTriggers()) await sql.raw(statement).execute(db);
+  for (const statement of kind === 'postgres' ? postgresTriggers(counter) : sqliteTriggers(counter)) await sql.raw(statement).execute(db);
 }
+
+/** Migration 0006: the grant revision, bumped with every change to what grants a certificate. */
+export async function createGrantRevisions(db: Kysely<any>, kind: DbKind): Promise<void> {
+  await createRevisionCounter(db, kind, GRANTS);
+}
+
+/** The counters a reader can read: what grants a certificate, and what a host enforces (migration 0009). */
+export type RevisionTable = 'grant_revisions' | 'fleet_revisions';
 
 /** Reads an account's grant revision: one primary-key lookup, made once per request that uses a cache. */
 export interface GrantRevisionReader {
@@ -92,11 +116,11 @@ export const REVISION_READ_BOUND_MS = 10_000;
 export type FetchRevisions = (accountIds: string[]) => Promise<Map<string, number>>;
 
 /** Through the query builder, in bounded statements (a turn can hold many accounts' requests). */
-function queryFetch(db: Db): FetchRevisions {
+function queryFetch(db: Db, table: RevisionTable): FetchRevisions {
   return async (ids) => {
     const found = new Map<string, number>();
     for (let i = 0; i < ids.length; i += 500) {
-      const rows = await db.selectFrom('grant_revisions').select(['account_id', 'revision']).where('account_id', 'in', ids.slice(i, i + 500)).execute();
+      const rows = await db.selectFrom(table).select(['account_id', 'revision']).where('account_id', 'in', ids.slice(i, i + 500)).execute();
       for (const r of rows) found.set(r.account_id, Number(r.revision));
     }
     return found;
@@ -159,8 +183,8 @@ export function coalescing(fetch: FetchRevisions, boundMs = REVISION_READ_BOUND_
 }
 
 /** Through the query builder: PostgreSQL, and any store given only as a `Db`. */
-export function createGrantRevisionReader(db: Db): GrantRevisionReader {
-  return coalescing(queryFetch(db));
+export function createGrantRevisionReader(db: Db, table: RevisionTable = 'grant_revisions'): GrantRevisionReader {
+  return coalescing(queryFetch(db, table));
 }
 
 /**
@@ -174,15 +198,16 @@ export function createGrantRevisionReader(db: Db): GrantRevisionReader {
 export function createSqliteGrantRevisionReader(
   connection: { prepare(sql: string): { get(...params: unknown[]): unknown }; readonly inTransaction: boolean },
   db: Db,
+  table: RevisionTable = 'grant_revisions',
 ): GrantRevisionReader {
-  const statement = connection.prepare('SELECT revision FROM grant_revisions WHERE account_id = ?');
+  const statement = connection.prepare(`SELECT revision FROM ${table} WHERE account_id = ?`);
   return coalescing(async (ids) => {
     const inTransaction = connection.inTransaction;
     const found = new Map<string, number>();
     for (const id of ids) {
       // Through the query builder one account at a time: one statement text, whatever the turn's size.
       const row = inTransaction
-        ? await db.selectFrom('grant_revisions').select('revision').where('account_id', '=', id).executeTakeFirst()
+        ? await db.selectFrom(table).select('revision').where('account_id', '=', id).executeTakeFirst()
         : statement.get(id) as { revision: number | bigint } | undefined;
       if (row) found.set(id, Number(row.revision));
     }

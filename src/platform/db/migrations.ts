@@ -1,10 +1,23 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
-import { createGrantRevisions } from './grant-revisions.ts';
+import { createGrantRevisions, createRevisionCounter, type RevisionCounter } from './grant-revisions.ts';
 import { createCaListing } from './ca-listing.ts';
 
 type AnyDb = Kysely<any>;
+
+/**
+ * What a host trusts and enforces, per account: which CA keys cover which hostnames (applications, their
+ * CAs and keys, targets), what is revoked (every revocation moves its app's KRL version), and the host
+ * CA. A host's bundle and KRL carry this revision as their version, so it only grows.
+ */
+const FLEET: RevisionCounter = {
+  table: 'fleet_revisions', triggerPrefix: 'fleet_revision', functionName: 'access_ca_bump_fleet_revision',
+  tables: {
+    access_apps: 'account', ssh_cas: 'app', ssh_ca_keys: 'ca', ssh_revoked_keys: 'app', ssh_krl_versions: 'app',
+    infrastructure_targets: 'account', host_cas: 'account', host_ca_keys: 'account', host_revoked_keys: 'account',
+  },
+};
 
 /** Forward-only migrations, numbered; each runs in its own transaction. Never edit a released one. */
 function migrations(kind: DbKind): Record<string, Migration> {
@@ -275,6 +288,80 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await db.schema.dropIndex('ssh_certificates_account').execute();
         await db.schema.dropIndex('ssh_certificates_app_revoked').execute();
         await sql`create index ssh_certificates_app_revoked on ssh_certificates (app_id, valid_before) where revoked_at is not null`.execute(db);
+      },
+    },
+    '0009_fleet': {
+      async up(db: AnyDb) {
+        await db.schema.createTable('infrastructure_targets')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('hostname', 'text', (c) => c.notNull())
+          .addColumn('host', 'text', (c) => c.notNull())
+          .addColumn('ipv4', 'text')
+          .addColumn('ipv4_vnet', 'text')
+          .addColumn('ipv6', 'text')
+          .addColumn('ipv6_vnet', 'text')
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addColumn('aliases', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('modified_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('infrastructure_targets_account').on('infrastructure_targets').columns(['account_id', 'created_at']).execute();
+        await db.schema.createIndex('infrastructure_targets_host').on('infrastructure_targets').columns(['account_id', 'host']).execute();
+        await db.schema.createTable('host_join_tokens')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('target_id', 'text', (c) => c.notNull().references('infrastructure_targets.id').onDelete('cascade'))
+          .addColumn('secret_sha256', 'text', (c) => c.notNull().unique())
+          .addColumn('host_key_fingerprints', 'text', (c) => c.notNull())
+          .addColumn('challenge', 'text')
+          .addColumn('challenge_expires_at', 'text')
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('used_at', 'text')
+          .addColumn('created_by', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('host_join_tokens_target').on('host_join_tokens').column('target_id').execute();
+        await db.schema.createTable('host_enrollments')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('target_id', 'text', (c) => c.notNull().references('infrastructure_targets.id').onDelete('cascade'))
+          .addColumn('secret_sha256', 'text', (c) => c.notNull().unique())
+          .addColumn('host_keys', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('last_seen_at', 'text')
+          .execute();
+        await db.schema.createIndex('host_enrollments_account').on('host_enrollments').columns(['account_id', 'created_at']).execute();
+        await db.schema.createIndex('host_enrollments_target').on('host_enrollments').column('target_id').execute();
+        await db.schema.createTable('host_cas')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().unique().references('accounts.id').onDelete('cascade'))
+          .addColumn('max_ttl', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('host_ca_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('ca_id', 'text', (c) => c.notNull().references('host_cas.id').onDelete('cascade'))
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('private_key_sealed', blob, (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index host_ca_keys_one_active on host_ca_keys (ca_id) where state = 'active'`.execute(db);
+        await db.schema.createIndex('host_ca_keys_ca').on('host_ca_keys').column('ca_id').execute();
+        await db.schema.createTable('host_revoked_keys')
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('fingerprint', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('host_revoked_keys_pk', ['account_id', 'fingerprint'])
+          .execute();
+        // The host's KRL holds the account's revoked user keys: found through their revocation's account.
+        await db.schema.createIndex('ssh_revocations_account').on('ssh_revocations').columns(['account_id', 'kind']).execute();
+        await createRevisionCounter(db, kind, FLEET);
       },
     },
   };

@@ -150,6 +150,67 @@ export interface Database {
   };
   /** Which policies an application evaluates, in precedence order (unique within an app). */
   access_app_policies: { app_id: string; policy_id: string; precedence: number };
+  /** Cloudflare's infrastructure targets: the hosts of an account, which enroll and trust the CAs that cover them. */
+  infrastructure_targets: {
+    id: string;
+    account_id: string;
+    /** As the operator wrote it; `host` is its lowercased form, which applications' hosts are matched against. */
+    hostname: string;
+    host: string;
+    ipv4: string | null;
+    ipv4_vnet: string | null;
+    ipv6: string | null;
+    ipv6_vnet: string | null;
+    /** JSON object of string tags. */
+    tags: string;
+    /** JSON array of further names the host is reached by (ours): principals of its host certificates. */
+    aliases: string;
+    created_at: string;
+    modified_at: string;
+  };
+  /** Single-use tokens a host enrolls with; only their hash is kept. */
+  host_join_tokens: {
+    id: string;
+    account_id: string;
+    target_id: string;
+    secret_sha256: string;
+    /** JSON array of the `SHA256:` fingerprints of host keys the token is bound to; empty: any host key. */
+    host_key_fingerprints: string;
+    /** The enrollment challenge last handed out for this token, and until when it may be answered. */
+    challenge: string | null;
+    challenge_expires_at: string | null;
+    expires_at: string;
+    used_at: string | null;
+    created_by: string;
+    created_at: string;
+  };
+  /** An enrolled host: its credential's hash, bound to one target and the host keys it proved. */
+  host_enrollments: {
+    id: string;
+    account_id: string;
+    target_id: string;
+    secret_sha256: string;
+    /** JSON array of the host keys' OpenSSH public key blobs (base64). */
+    host_keys: string;
+    created_at: string;
+    last_seen_at: string | null;
+  };
+  /** One host CA per account: signs host keys, so that clients check hosts against a CA instead of a fingerprint. */
+  host_cas: { id: string; account_id: string; /** Longest host certificate, in seconds. */ max_ttl: number; created_at: string };
+  host_ca_keys: {
+    id: string;
+    ca_id: string;
+    account_id: string;
+    state: string;
+    algorithm: string;
+    public_key: string;
+    private_key_sealed: Uint8Array;
+    created_at: string;
+  };
+  /** Host keys clients must refuse (`@revoked` in known_hosts), and the host CA must not certify. */
+  host_revoked_keys: { account_id: string; fingerprint: string; public_key: string; reason: string; created_at: string };
+  /** Per account, bumped by triggers with every change to what a host trusts or enforces (migration 0009). */
+  fleet_revisions: { account_id: string; revision: number | string | bigint };
   audit_events: {
     id: string;
     account_id: string;

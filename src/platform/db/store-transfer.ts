@@ -6,12 +6,16 @@ export const TRANSFER_TABLES = [
   'accounts', 'zones', 'users', 'account_members', 'api_tokens', 'api_token_permissions', 'access_apps',
   'ssh_cas', 'ssh_ca_keys', 'identity_providers', 'ssh_cert_policies', 'ssh_certificates', 'audit_events',
   'access_groups', 'access_policies', 'access_app_policies', 'ssh_revocations', 'ssh_revoked_keys', 'ssh_krl_versions',
+  'infrastructure_targets', 'host_join_tokens', 'host_enrollments', 'host_cas', 'host_ca_keys', 'host_revoked_keys',
 ] as const satisfies readonly (keyof Database)[];
 
 type Table = (typeof TRANSFER_TABLES)[number];
 
 /** Tables added after the first export format: an older export is read with them empty. */
-const LATER_TABLES: readonly Table[] = ['access_groups', 'access_policies', 'access_app_policies', 'ssh_revocations', 'ssh_revoked_keys', 'ssh_krl_versions'];
+const LATER_TABLES: readonly Table[] = [
+  'access_groups', 'access_policies', 'access_app_policies', 'ssh_revocations', 'ssh_revoked_keys', 'ssh_krl_versions',
+  'infrastructure_targets', 'host_join_tokens', 'host_enrollments', 'host_cas', 'host_ca_keys', 'host_revoked_keys',
+];
 
 /** A whole deployment: rows as they are stored, sealed keys still sealed under the same master key. */
 export interface StoreExport {
