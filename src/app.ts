@@ -58,6 +58,8 @@ import { defaultMetricsAccess, type MetricsAccess } from './observability/metric
 import { registerMetrics } from './observability/metrics-routes.ts';
 import { codeMigrationNames, createReadiness } from './observability/readiness.ts';
 import { registerHealthRoutes } from './observability/health-routes.ts';
+import { createInfrastructure } from './infrastructure/register-infrastructure.ts';
+import { DEFAULT_KRL_EXPIRY_MARGIN_S } from './infrastructure/host-bundle-service.ts';
 
 export interface AppConfig {
   /** The v4 API's prefix, `/client/v4` unless configured. */
@@ -84,6 +86,8 @@ export interface AppConfig {
   consoleDir?: string;
   /** Who may read /metrics (loopback only when unset); see observability/metrics-access.ts. */
   metricsAccess?: MetricsAccess;
+  /** Seconds a revoked certificate stays in hosts' KRLs past its end, for hosts whose clocks lag. */
+  krlExpiryMarginS: number;
 }
 
 export const defaultAppConfig: AppConfig = {
@@ -95,6 +99,7 @@ export const defaultAppConfig: AppConfig = {
   trustProxy: [],
   globalKeys: true,
   connections: defaultConnectionLimits,
+  krlExpiryMarginS: DEFAULT_KRL_EXPIRY_MARGIN_S,
 };
 
 export interface AppDeps {
@@ -112,6 +117,8 @@ export interface AppDeps {
   appendWriter?: AppendWriter | undefined;
   /** How each account's grant revision is read (OpenDatabase.grantRevisions); through `db` when not given. */
   grantRevisions?: GrantRevisionReader | undefined;
+  /** How each account's fleet revision is read (OpenDatabase.grantRevisions('fleet_revisions')); through `db` when not given. */
+  fleetRevisions?: GrantRevisionReader | undefined;
   /** The app's metrics; a fresh set (its own registry) when not given. */
   metrics?: Metrics;
 }
@@ -193,6 +200,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, revokedKeys: revocationStore, clock, random,
   });
 
+  const infrastructure = createInfrastructure({
+    db, clock, random, vault: keyVault, audit, limiter, revisions: deps.fleetRevisions ?? createGrantRevisionReader(db, 'fleet_revisions'),
+    keyComment: config.caKeyComment, krlExpiryMarginS: config.krlExpiryMarginS,
+  });
+
   await app.register(async (v4) => {
     registerJsonBodyParser(v4);
     const routeDeps = { auth, basePath: config.basePath };
@@ -207,7 +219,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
     registerAuditRoutes(v4, { ...routeDeps, audit });
     registerInventoryRoutes(v4, { ...routeDeps, revocations });
+    await infrastructure.registerV4(v4, routeDeps);
   }, { prefix: config.basePath });
+  await infrastructure.registerRoot(app);
   const certSign = createCertSignService({ metrics, apps: createTokenAppLookup({ apps: appsStore, cache: grants }), idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
   await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });
   registerConsole(app, { dir: config.consoleDir ?? defaultConsoleDir(), apiBase: config.basePath });

@@ -10,6 +10,7 @@ import { requireApp, type AccessAppsStore, type AppRow } from '../access-apps/ac
 import { fingerprintOf } from '../openssh/user-public-key.ts';
 import { CA_KEY_ALGORITHM, caKeyAad, generateCaKey } from './ca-key-material.ts';
 import type { AccessCasStore, CaKeyRow, CaKeyState, CaRecord, RotationRefusal } from './access-cas-store.ts';
+import { rotationRefusal, STATE_ORDER } from './key-rotation.ts';
 import type { CaKeyView, CaView, TrustedKeysView } from './access-cas-schemas.ts';
 
 export interface AccessCasDeps {
@@ -25,23 +26,7 @@ export interface AccessCasDeps {
 /** Who acted when the caller does not say: the operator on the data directory (the admin verbs). */
 const OPERATOR = 'cli';
 
-/** The order keys are listed in, and servers are told to trust them. */
-const STATE_ORDER: Record<CaKeyState, number> = { active: 0, next: 1, previous: 2 };
-
-/** The catalog error for a rotation step the CA's keys do not allow; each message names the situation. */
-function refusal(reason: RotationRefusal): ApiError {
-  switch (reason) {
-    case 'no_ca': return errors.notFound();
-    case 'next_exists': return errors.rotationConflict('the CA already has a next key; activate it before rotating again');
-    case 'previous_exists': return errors.rotationConflict('the CA\'s previous key is not retired yet; retire it before rotating again');
-    case 'no_next': return errors.rotationConflict('the CA has no next key to activate; rotate first');
-    case 'no_previous': return errors.rotationConflict('the CA has no previous key to retire');
-    default: {
-      const unreachable: never = reason;
-      return unreachable;
-    }
-  }
-}
+const refusal = (reason: RotationRefusal): ApiError => rotationRefusal(reason);
 
 /**
  * The per-app short-lived certificate CA: Cloudflare's `/access/apps/{app_id}/ca` family, and its key

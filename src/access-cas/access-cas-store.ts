@@ -1,13 +1,13 @@
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { inScope } from '../access-apps/access-apps-store.ts';
+import { keyRotationSteps, type CaKeyState, type RotationRefusal, type RotationStep } from './key-rotation.ts';
+
+export type { CaKeyState, RotationRefusal, RotationStep };
 
 export type CaRow = Database['ssh_cas'];
 export type CaKeyRow = Database['ssh_ca_keys'];
 type AuditRow = Database['audit_events'];
-
-/** A CA key's part in a rotation: `active` signs; `next` and `previous` are trusted beside it. */
-export type CaKeyState = 'active' | 'next' | 'previous';
 
 /** A CA with its app's aud and its active key's public blob (base64). */
 export interface CaRecord {
@@ -16,12 +16,6 @@ export interface CaRecord {
   aud: string;
   public_key: string;
 }
-
-/** Why a rotation step wrote nothing: the CA is gone, or its keys are not in the state the step needs. */
-export type RotationRefusal = 'no_ca' | 'next_exists' | 'previous_exists' | 'no_next' | 'no_previous';
-
-/** The outcome of one rotation step: what it changed, or why it changed nothing. */
-export type RotationStep<T, R extends RotationRefusal> = ({ ok: true } & T) | { ok: false; refused: R };
 
 /** Persistence of per-app SSH CAs and their sealed keys. */
 export interface AccessCasStore {
@@ -51,22 +45,6 @@ export interface AccessCasStore {
   /** Deletes the previous key, with its event. */
   retirePreviousKey(caId: string, event: (retired: CaKeyRow) => AuditRow): Promise<RotationStep<{ retired: CaKeyRow }, 'no_ca' | 'no_previous'>>;
 }
-
-/**
- * Runs one rotation step of a CA with the CA's row locked, so that steps on one CA follow one another on
- * every node: the first statement is a write to that row (a row lock on PostgreSQL, the write lock on
- * SQLite), and the keys are read only after it. Undefined when the CA does not exist.
- */
-async function withCaLocked<T>(db: Db, caId: string, step: (trx: Db, keys: CaKeyRow[]) => Promise<T>): Promise<T | undefined> {
-  return db.transaction().execute(async (trx) => {
-    const locked = await trx.updateTable('ssh_cas').set((eb) => ({ created_at: eb.ref('created_at') })).where('id', '=', caId).executeTakeFirst();
-    if (locked.numUpdatedRows === 0n) return undefined;
-    const keys = await trx.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').orderBy('id').execute();
-    return step(trx, keys);
-  });
-}
-
-const keyIn = (keys: CaKeyRow[], state: CaKeyState) => keys.find((k) => k.state === state);
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
 export function createAccessCasStore(db: Db): AccessCasStore {
@@ -111,41 +89,6 @@ export function createAccessCasStore(db: Db): AccessCasStore {
         .selectAll('ssh_ca_keys').where('ssh_cas.app_id', '=', appId).where('ssh_ca_keys.state', '=', 'active').executeTakeFirst(),
     keysOf: (caId) => db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).orderBy('created_at').orderBy('id').execute(),
 
-    async addNextKey(key, event) {
-      const step = await withCaLocked(db, key.ca_id, async (trx, keys): Promise<RotationStep<object, 'next_exists' | 'previous_exists'>> => {
-        if (keyIn(keys, 'next')) return { ok: false, refused: 'next_exists' };
-        if (keyIn(keys, 'previous')) return { ok: false, refused: 'previous_exists' };
-        await trx.insertInto('ssh_ca_keys').values({ ...key, state: 'next' }).execute();
-        await trx.insertInto('audit_events').values(event).execute();
-        return { ok: true };
-      });
-      return step ?? { ok: false, refused: 'no_ca' };
-    },
-    async activateNextKey(caId, event) {
-      const step = await withCaLocked(db, caId, async (trx, keys): Promise<RotationStep<{ active: CaKeyRow; previous: CaKeyRow }, 'no_next'>> => {
-        const next = keyIn(keys, 'next');
-        const active = keyIn(keys, 'active');
-        // A CA always has an active key (it is made with one and only this step moves it); without a next
-        // key there is nothing to move to.
-        if (!next || !active) return { ok: false, refused: 'no_next' };
-        // Demote first: the partial unique index allows one active key per CA at every statement.
-        await trx.updateTable('ssh_ca_keys').set({ state: 'previous' }).where('id', '=', active.id).where('state', '=', 'active').execute();
-        await trx.updateTable('ssh_ca_keys').set({ state: 'active' }).where('id', '=', next.id).where('state', '=', 'next').execute();
-        const moved = { active: { ...next, state: 'active' }, previous: { ...active, state: 'previous' } };
-        await trx.insertInto('audit_events').values(event(moved)).execute();
-        return { ok: true, ...moved };
-      });
-      return step ?? { ok: false, refused: 'no_ca' };
-    },
-    async retirePreviousKey(caId, event) {
-      const step = await withCaLocked(db, caId, async (trx, keys): Promise<RotationStep<{ retired: CaKeyRow }, 'no_previous'>> => {
-        const previous = keyIn(keys, 'previous');
-        if (!previous) return { ok: false, refused: 'no_previous' };
-        await trx.deleteFrom('ssh_ca_keys').where('id', '=', previous.id).execute();
-        await trx.insertInto('audit_events').values(event(previous)).execute();
-        return { ok: true, retired: previous };
-      });
-      return step ?? { ok: false, refused: 'no_ca' };
-    },
+    ...keyRotationSteps<CaKeyRow>(db, { cas: 'ssh_cas', keys: 'ssh_ca_keys' }),
   };
 }

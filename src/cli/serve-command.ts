@@ -10,7 +10,7 @@ import { createIdentityService } from '../identity/identity-service.ts';
 import type { Command } from 'commander';
 import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
 import { firstToken, firstTokenShown, type FirstToken } from './first-start.ts';
-import { listenError, parseLogLevel, parseShutdownTimeout, readTlsFiles } from './serve-options.ts';
+import { listenError, parseLogLevel, parseKrlExpiryMargin, parseShutdownTimeout, readTlsFiles } from './serve-options.ts';
 import { MetricsConfigError, parseMetricsAccess, type MetricsAccess } from '../observability/metrics-access.ts';
 import type { Streams } from './output.ts';
 
@@ -24,6 +24,8 @@ export interface ServeOptions {
   allowPrivateIdpAddresses: boolean;
   /** See AppConfig.globalKeys. */
   globalKeys: boolean;
+  /** See AppConfig.krlExpiryMarginS. */
+  krlExpiryMarginS: number;
   /** Serve HTTPS with this certificate and key (read and checked by readTlsFiles); HTTP without. */
   tls: { cert: Buffer; key: Buffer } | undefined;
   /** How long a stop waits for requests in flight before it closes their connections. */
@@ -159,8 +161,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
       redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
     });
     app = await buildApp({
-      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, metricsAccess: opts.metricsAccess }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
-      keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), tls: opts.tls,
+      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+      keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'), tls: opts.tls,
     });
     try {
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -232,6 +234,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   shutdownTimeout?: string;
+  krlExpiryMargin?: string;
 }
 
 /** Registers `access-ca serve` and its options. */
@@ -244,6 +247,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
     .option('--shutdown-timeout <duration>', 'on SIGTERM/SIGINT, how long requests in flight may take to finish, e.g. 10s (env ACCESS_CA_SHUTDOWN_TIMEOUT, default 10s)')
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
     .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
+    .option('--krl-expiry-margin <duration>', 'how long a revoked certificate stays in hosts\' KRLs after it expires, for hosts whose clocks lag (env ACCESS_CA_KRL_EXPIRY_MARGIN, default 1h)')
     .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
     .action(async (o: ServeFlags) => {
       try {
@@ -256,6 +260,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
           logLevel: parseLogLevel(env['ACCESS_CA_LOG_LEVEL']),
           tls: readTlsFiles(o.tlsCert ?? env['ACCESS_CA_TLS_CERT'], o.tlsKey ?? env['ACCESS_CA_TLS_KEY']),
           shutdownTimeoutMs: parseShutdownTimeout(o.shutdownTimeout ?? env['ACCESS_CA_SHUTDOWN_TIMEOUT']),
+          krlExpiryMarginS: parseKrlExpiryMargin(o.krlExpiryMargin ?? env['ACCESS_CA_KRL_EXPIRY_MARGIN']),
           metricsAccess: metricsAccessFrom(env),
           allowPrivateIdpAddresses: o.allowPrivateIdp === true || deps.allowPrivateIdp,
           streams: deps.streams,

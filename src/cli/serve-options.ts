@@ -28,6 +28,17 @@ export function parseShutdownTimeout(value: string | undefined): number {
   return Math.round(seconds * 1000);
 }
 
+/** `--krl-expiry-margin` (env ACCESS_CA_KRL_EXPIRY_MARGIN): a duration from 0s to 7 days, in seconds; 1h by default. */
+export function parseKrlExpiryMargin(value: string | undefined): number {
+  if (value === undefined || value.trim() === '') return 3600;
+  const text = value.trim();
+  const seconds = text === '0' ? 0 : parseGoDuration(text);
+  if (seconds === null || !Number.isFinite(seconds) || seconds < 0 || seconds > 7 * 86_400) {
+    throw new CliInputError(`--krl-expiry-margin (env ACCESS_CA_KRL_EXPIRY_MARGIN) takes a duration from 0s to 168h, such as 1h; got ${JSON.stringify(value)}`);
+  }
+  return Math.round(seconds);
+}
+
 function readFor(flag: string, file: string): Buffer {
   try {
     return readFileSync(file);

@@ -1,6 +1,6 @@
 import type { Clock } from '../platform/clock.ts';
 import { ApiError, errors } from '../platform/http/errors.ts';
-import { parseCredentials, type Credential } from './credentials.ts';
+import { HOST_CREDENTIAL_PREFIX, JOIN_TOKEN_PREFIX, parseCredentials, type Credential } from './credentials.ts';
 import type { IdentityStore } from './identity-store.ts';
 import { secretHash, tokenStatus } from './identity-service.ts';
 import type { PermissionGroup } from './permission-groups.ts';
@@ -77,6 +77,8 @@ export function createAuthenticator(deps: {
       if (!user) return errors.unknownAuthKey();
       return { kind: 'user', userId: user.id, accountIds: new Set(user.accountIds) };
     }
+    // A host's credential reads its own trust material on /host routes and nothing else: no lookup here.
+    if (credential.token.startsWith(HOST_CREDENTIAL_PREFIX) || credential.token.startsWith(JOIN_TOKEN_PREFIX)) return errors.hostCredentialRefused();
     const token = await store.findTokenBySecret(secretHash(credential.token));
     if (!token || tokenStatus(token, clock.now()) !== 'active') return errors.invalidAccessToken();
     return { kind: 'token', tokenId: token.id, accountId: token.account_id, zoneId: token.zone_id, permissions: new Set(token.permissions) };

@@ -11,6 +11,14 @@ export type Credential =
  */
 export type ParsedCredential = Credential | { kind: 'malformed'; error: ApiError };
 
+/**
+ * A host's credential (infrastructure/host-enrollment-service.ts) starts with this. It is not an API token:
+ * every route but a host's own answers it 403 without looking it up.
+ */
+export const HOST_CREDENTIAL_PREFIX = 'acah_';
+/** A single-use join token a host enrolls with; no route but enrollment takes it. */
+export const JOIN_TOKEN_PREFIX = 'acaj_';
+
 const SECRET = /^[\x21-\x7e]{1,256}$/;
 const EMAIL = /^[^@\s]{1,256}@[^@\s]{1,256}$/;
 

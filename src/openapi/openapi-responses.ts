@@ -1,4 +1,5 @@
 import { Type, type TSchema } from 'typebox';
+import { KnownHostsView } from '../infrastructure/host-schemas.ts';
 
 /**
  * What the OpenAPI document says of answers the route schemas cannot: the error bodies (written by the
@@ -72,6 +73,9 @@ export const otherAnswers: Record<number, Answer> = {
   308: { description: 'Moved: see Location', empty: true },
 };
 
+const krlAnswer = (what: string): Answer =>
+  ({ description: `${what}, with its ETag and X-KRL-Version`, mediaType: 'application/octet-stream', schema: Type.String({ format: 'binary' }) });
+
 const notModified: Answer = { description: 'Unchanged since the entity tag in If-None-Match: no body', empty: true };
 
 /**
@@ -81,10 +85,17 @@ const notModified: Answer = { description: 'Unchanged since the entity tag in If
  */
 export const rawAnswers: Record<string, Record<number, Answer>> = {
   'GET …/access/apps/{app_id}/ca/krl': {
-    200: { description: 'The OpenSSH key revocation list (ssh-keygen -Q -f), with its ETag and X-KRL-Version', mediaType: 'application/octet-stream', schema: Type.String({ format: 'binary' }) },
+    200: krlAnswer('The OpenSSH key revocation list (ssh-keygen -Q -f)'),
     304: notModified,
   },
   'GET …/access/apps/{app_id}/ca/trusted_keys': { 304: notModified },
+  'GET …/infrastructure/targets/{target_id}/krl': { 200: krlAnswer('The KRL the target\'s hosts enforce'), 304: notModified },
+  'GET …/infrastructure/targets/{target_id}/trust_bundle': { 304: notModified },
+  'GET /host/krl': { 200: krlAnswer('The KRL this host enforces'), 304: notModified },
+  'GET /host/trust_bundle': { 304: notModified },
+  'GET /cdn-cgi/access/host_ca': {
+    200: { description: 'The known_hosts lines for a host name: the host CA keys of the account that holds it, and its revoked host keys', schema: KnownHostsView },
+  },
   'POST /cdn-cgi/access/cert_sign': {
     200: { description: 'The signed certificate, as cloudflared reads it', schema: CertSigned },
   },

@@ -18,13 +18,18 @@ const MAX_CACHED = 10_000;
  * id and only saves the import; which key signs is read from the store on every request, so a key of a
  * deleted or rotated CA stops signing as soon as the store says so, on every node.
  */
-export function createCaSigners(deps: { vault: Pick<KeyVault, 'open'> }) {
+export function createCaSigners(deps: {
+  vault: Pick<KeyVault, 'open'>;
+  /** What a sealed key is bound to; an application CA's key (caKeyAad) unless said. */
+  aad?: (caId: string, keyId: string) => string;
+}) {
+  const aad = deps.aad ?? caKeyAad;
   const cache = new Map<string, LoadedCaKey>();
   return {
-    forKey(row: CaKeyRow): LoadedCaKey {
+    forKey(row: Pick<CaKeyRow, 'id' | 'ca_id' | 'public_key' | 'private_key_sealed'>): LoadedCaKey {
       const hit = cache.get(row.id);
       if (hit) return hit;
-      const der = deps.vault.open(row.private_key_sealed, caKeyAad(row.ca_id, row.id));
+      const der = deps.vault.open(row.private_key_sealed, aad(row.ca_id, row.id));
       const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
       der.fill(0);
       const blob = Buffer.from(row.public_key, 'base64');

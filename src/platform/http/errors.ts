@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12137 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12137 | 12138 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -31,6 +31,7 @@ export function statusForCode(code: ErrorCode): number {
     case 12134: return 409;
     case 12136: return 409;
     case 12137: return 403;
+    case 12138: return 403;
     case 12140: return 403;
     case 12135: return 404;
     default: {
@@ -94,6 +95,12 @@ export const errors = {
   missingPermission: (anyOf: readonly string[] = []) =>
     one(9109, anyOf.length === 0 ? 'Unauthorized to access requested resource'
       : `Unauthorized to access requested resource: the token needs one of the permission groups ${anyOf.map((g) => `"${g}"`).join(', ')}`),
+  /** A host credential or join token on a route that is not a host's own: it may read only its host's trust material. */
+  hostCredentialRefused: () => one(9109, 'Unauthorized to access requested resource: a host credential reads only its own host\'s trust bundle, KRL and host certificates (/host routes)'),
+  /** A host route without a valid host credential: unknown, removed, or not one at all. */
+  invalidHostCredential: () => one(9109, 'Invalid host credential: enroll the host with `access-ca host enroll`'),
+  /** A join token that is unknown, used, expired, or answered with another challenge: one answer for all. */
+  invalidJoinToken: (detail = 'the join token is unknown, used or expired; make a new one with `access-ca host join-token`') => accessError(12138, 'invalid_join_token', detail),
   invalidApiToken: () => one(1000, 'Invalid API Token'),
   authenticationError: () => one(10000, 'Authentication error'),
   invalidObjectIdentifier: (path: string) =>

@@ -1,0 +1,153 @@
+import type { Clock } from '../platform/clock.ts';
+import type { Db } from '../platform/db/schema.ts';
+import type { GrantRevisionReader } from '../platform/db/grant-revisions.ts';
+import { entityTag } from '../platform/http/conditional.ts';
+import { ok } from '../platform/http/envelope.ts';
+import { CA_KEY_ALGORITHM } from '../access-cas/ca-key-material.ts';
+import { STATE_ORDER, type CaKeyState } from '../access-cas/key-rotation.ts';
+import { encodeKrl } from '../openssh/krl.ts';
+import { wildcardsCovering } from './host-owner.ts';
+
+/** A revoked certificate stays in hosts' KRLs this long past its end, for hosts whose clocks lag. */
+export const DEFAULT_KRL_EXPIRY_MARGIN_S = 3600;
+/** Bundles and KRLs kept per node; a fleet's targets mostly share a few sets of applications. */
+const MAX_CACHED = 20_000;
+
+/** A target as the bundle needs it: its account and the host its applications are matched against. */
+export interface BundleTarget {
+  id: string;
+  account_id: string;
+  host: string;
+}
+
+/** A built answer: its bytes, their tag, and the fleet revision it was built at (its version). */
+export interface Built {
+  version: number;
+  bytes: Buffer;
+  etag: string;
+}
+
+interface CaKey { app_id: string; ca_id: string; id: string; state: string; public_key: string }
+
+/** A small LRU of built answers. */
+function lru<V>() {
+  const map = new Map<string, V>();
+  return {
+    get(key: string): V | undefined {
+      const hit = map.get(key);
+      if (hit !== undefined) {
+        map.delete(key);
+        map.set(key, hit);
+      }
+      return hit;
+    },
+    set(key: string, value: V): void {
+      map.set(key, value);
+      if (map.size > MAX_CACHED) map.delete(map.keys().next().value!);
+    },
+  };
+}
+
+/**
+ * What a host enforces: every CA key (active, next, previous) of every application of its account whose
+ * host is its hostname (exact or wildcard), as one TrustedUserCAKeys file, and one KRL with a section per
+ * such key and the account's revoked user keys. Both carry the account's fleet revision as their version,
+ * which only grows. Built once per node and revision, and kept until the revision moves: an unchanged
+ * answer (a 304) costs two primary-key reads and no build.
+ */
+export function createHostBundleService(deps: { db: Db; revisions: GrantRevisionReader; clock: Clock; keyComment: string; krlExpiryMarginS: number }) {
+  const { db, revisions, clock } = deps;
+  const bundles = lru<Built & { hash: string }>();
+  const krls = lru<Built>();
+  /** Per target: the revision its applications were looked up at, and which they were. */
+  const appSets = lru<{ version: number; apps: string[] }>();
+
+  async function appsOf(target: BundleTarget, version: number): Promise<string[]> {
+    const known = appSets.get(target.id);
+    if (known && known.version === version) return known.apps;
+    const rows = await db.selectFrom('access_apps').select('id').where('account_id', '=', target.account_id)
+      .where('host', 'in', [target.host, ...wildcardsCovering(target.host)]).orderBy('id').execute();
+    const apps = rows.map((r) => r.id);
+    appSets.set(target.id, { version, apps });
+    return apps;
+  }
+
+  async function caKeys(apps: string[]): Promise<CaKey[]> {
+    if (apps.length === 0) return [];
+    const rows = await db.selectFrom('ssh_ca_keys').innerJoin('ssh_cas', 'ssh_cas.id', 'ssh_ca_keys.ca_id')
+      .select(['ssh_cas.app_id', 'ssh_cas.id as ca_id', 'ssh_ca_keys.id', 'ssh_ca_keys.state', 'ssh_ca_keys.public_key'])
+      .where('ssh_cas.app_id', 'in', apps).execute();
+    return rows.sort((a, b) => a.app_id.localeCompare(b.app_id) || STATE_ORDER[a.state as CaKeyState] - STATE_ORDER[b.state as CaKeyState] || a.id.localeCompare(b.id));
+  }
+
+  const keyLine = (blob: string) => `${CA_KEY_ALGORITHM} ${blob} ${deps.keyComment}`.trimEnd();
+
+  return {
+    /** The account's fleet revision: the version a bundle or KRL built now carries. */
+    version: (accountId: string) => revisions.current(accountId),
+
+    /**
+     * The target's trust bundle as the envelope's bytes. `extra` (the host certificate status) is part of
+     * the answer for an enrolled host; it moves with the same revision.
+     */
+    async bundle(target: BundleTarget, extra: Record<string, unknown> = {}): Promise<Built> {
+      // The revision is read first: what is read after it is at least that new, so a cached answer is never older than its version.
+      const version = await revisions.current(target.account_id);
+      const extraText = JSON.stringify(extra);
+      const key = target.id;
+      const hit = bundles.get(key);
+      if (hit && hit.version === version && hit.hash === extraText) return hit;
+      const keys = await caKeys(await appsOf(target, version));
+      const lines = keys.map((k) => keyLine(k.public_key));
+      const result = {
+        version, target_id: target.id, hostname: target.host,
+        keys: keys.map((k) => ({ public_key: keyLine(k.public_key), app_id: k.app_id, ca_id: k.ca_id, key_id: k.id, state: k.state })),
+        trusted_user_ca_keys: lines.map((l) => `${l}\n`).join(''),
+        ...extra,
+      };
+      const bytes = Buffer.from(JSON.stringify(ok(result)));
+      const built = { version, bytes, etag: entityTag(bytes), hash: extraText };
+      bundles.set(key, built);
+      return built;
+    },
+
+    /** The target's KRL: a section per CA key it trusts, and the account's revoked user keys. */
+    async krl(target: BundleTarget): Promise<Built> {
+      const version = await revisions.current(target.account_id);
+      const apps = await appsOf(target, version);
+      const key = `${target.account_id}/${version}/${apps.join(',')}`;
+      const hit = krls.get(key);
+      if (hit) return hit;
+      const now = clock.now();
+      const keys = await caKeys(apps);
+      const since = new Date(now.getTime() - deps.krlExpiryMarginS * 1000).toISOString();
+      const [certs, revokedKeys] = await Promise.all([
+        apps.length === 0 ? Promise.resolve([]) : db.selectFrom('ssh_certificates').select(['ca_key_id', 'serial'])
+          .where('app_id', 'in', apps).where('revoked_at', 'is not', null).where('valid_before', '>', since).execute(),
+        db.selectFrom('ssh_revoked_keys').innerJoin('ssh_revocations', 'ssh_revocations.id', 'ssh_revoked_keys.revocation_id')
+          .select('ssh_revoked_keys.fingerprint').where('ssh_revocations.account_id', '=', target.account_id).execute(),
+      ]);
+      const serialsByKey = new Map<string, bigint[]>();
+      for (const c of certs) {
+        // Serial 0 is never issued (and OpenSSH cannot revoke it): a stray one must not break every host's KRL.
+        if (c.serial === '0') continue;
+        const list = serialsByKey.get(c.ca_key_id) ?? [];
+        list.push(BigInt(c.serial));
+        serialsByKey.set(c.ca_key_id, list);
+      }
+      const bytes = encodeKrl({
+        version: BigInt(version),
+        generatedDate: BigInt(Math.floor(now.getTime() / 1000)),
+        comment: `access-ca account ${target.account_id}`,
+        // Only keys the target still trusts: certificates of a deleted or retired key are refused anyway.
+        certificates: keys.map((k) => ({ caKeyBlob: Buffer.from(k.public_key, 'base64'), serials: serialsByKey.get(k.id) ?? [], keyIds: [] })),
+        sha256Keys: [...new Set(revokedKeys.map((r) => r.fingerprint))].map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
+      });
+      const built = { version, bytes, etag: entityTag(bytes) };
+      krls.set(key, built);
+      return built;
+    },
+  };
+}
+
+export type HostBundleService = ReturnType<typeof createHostBundleService>;

@@ -1,0 +1,62 @@
+import type { FastifyInstance } from 'fastify';
+import type { Clock } from '../platform/clock.ts';
+import type { Random } from '../platform/random.ts';
+import type { KeyVault } from '../platform/crypto/key-vault.ts';
+import type { Db } from '../platform/db/schema.ts';
+import type { GrantRevisionReader } from '../platform/db/grant-revisions.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Authenticator } from '../identity/authenticate.ts';
+import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
+import { createTargetsStore } from './targets-store.ts';
+import { createTargetsService } from './targets-service.ts';
+import { registerTargetsRoutes } from './targets-routes.ts';
+import { createHostEnrollmentStore } from './host-enrollment-store.ts';
+import { createHostEnrollmentService } from './host-enrollment-service.ts';
+import { createHostCaStore } from './host-ca-store.ts';
+import { createHostCaService } from './host-ca-service.ts';
+import { createHostBundleService } from './host-bundle-service.ts';
+import { registerHostRoutes, registerPublicHostCaRoute } from './host-routes.ts';
+
+/** How often each node writes when its hosts were last seen: one write per interval, not one per poll. */
+const SEEN_FLUSH_MS = 30_000;
+
+/**
+ * The fleet, as one plugin: targets, enrollment, host credentials, bundles and KRLs, the host CA. Returns
+ * what registers its v4 routes (inside the API's prefix) and its public `/cdn-cgi` route.
+ */
+export function createInfrastructure(deps: {
+  db: Db;
+  clock: Clock;
+  random: Random;
+  vault: Pick<KeyVault, 'seal' | 'open'>;
+  audit: AuditLog;
+  limiter: AuthFailureLimiter;
+  /** Each account's fleet revision (OpenDatabase.grantRevisions('fleet_revisions')). */
+  revisions: GrantRevisionReader;
+  keyComment: string;
+  krlExpiryMarginS: number;
+}) {
+  const { db, clock, random, audit } = deps;
+  const targets = createTargetsService({ store: createTargetsStore(db), audit, clock, random });
+  const hostCa = createHostCaService({ db, store: createHostCaStore(db), vault: deps.vault, audit, clock, random });
+  const enrollment = createHostEnrollmentService({ store: createHostEnrollmentStore(db), audit, clock, random, isHostKeyRevoked: hostCa.isHostKeyRevoked });
+  const bundles = createHostBundleService({ db, revisions: deps.revisions, clock, keyComment: deps.keyComment, krlExpiryMarginS: deps.krlExpiryMarginS });
+  return {
+    targets, hostCa, enrollment, bundles,
+    async registerV4(v4: FastifyInstance, routeDeps: { auth: Authenticator; basePath: string }) {
+      registerTargetsRoutes(v4, { ...routeDeps, targets });
+      await registerHostRoutes(v4, { ...routeDeps, limiter: deps.limiter, targets, enrollment, bundles, hostCa });
+    },
+    async registerRoot(app: FastifyInstance) {
+      await registerPublicHostCaRoute(app, { hostCa });
+      const timer = setInterval(() => {
+        enrollment.flushSeen().catch((error: unknown) => app.log.warn({ err: error }, 'could not record when hosts were last seen'));
+      }, SEEN_FLUSH_MS);
+      timer.unref();
+      app.addHook('onClose', async () => {
+        clearInterval(timer);
+        await enrollment.flushSeen().catch(() => {});
+      });
+    },
+  };
+}
