@@ -25,6 +25,7 @@ import type { Output } from './output.ts';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
 import { createRevocationStore } from '../ssh-certs/revocation-store.ts';
 import { createRevocationService, type RevocationService } from '../ssh-certs/revocation-service.ts';
+import { createInfrastructureServices, type InfrastructureServices } from '../infrastructure/register-infrastructure.ts';
 
 /** What admin verbs act through: the same services the HTTP routes use, on the local store. */
 export interface Services {
@@ -42,6 +43,8 @@ export interface Services {
   audit: AuditLog;
   /** The certificate inventory and its revocation. */
   revocations: RevocationService;
+  /** Targets, join tokens, enrolled hosts and the host CA. */
+  fleet: InfrastructureServices;
   /** The store itself, for whole-store verbs (export, import). */
   runtime: StoreRuntime;
 }
@@ -77,6 +80,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
         usedBy: accessStore.referencesTo,
       }),
       policies: createCertPolicyStore(db),
+      fleet: createInfrastructureServices({ db, vault: runtime.vault, audit, ...deps }),
       revocations: createRevocationService({
         store: createRevocationStore(db), apps: appsStore, cas: createAccessCasStore(db), audit: createAuditLog(db, deps), ...deps,
       }),

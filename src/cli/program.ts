@@ -17,6 +17,9 @@ import { registerCertCommands } from './cert-commands.ts';
 import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 import { registerSshdSyncCommand } from './sshd-sync.ts';
+import { registerHostCommands } from './host-commands.ts';
+import { AgentError } from '../host-agent/agent-http.ts';
+import { UnsafePathError } from '../host-agent/file-safety.ts';
 
 const HELP_FOOTER = `
 Results go to stdout (a table or text; one JSON object with --json; only the value with --quiet), so
@@ -56,7 +59,7 @@ function packageVersion(): string {
 
 /** Error classes whose message is meant for the operator as it is. */
 const isUserError = (e: unknown) =>
-  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError;
+  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError || e instanceof UnsafePathError;
 
 /** Marks every required option as such in `--help` (commander enforces them but does not say so). */
 function markRequired(command: Command): void {
@@ -112,7 +115,7 @@ export function createProgram(argv: string[], env: Env, streams: Streams, cwd = 
     } catch (error) {
       // Bad input is 2; the server's or network's refusal (ClientError) and faults are 1.
       exitCode = isUserError(error) ? 2 : 1;
-      const known = isUserError(error) || error instanceof ClientError;
+      const known = isUserError(error) || error instanceof ClientError || error instanceof AgentError;
       const message = known ? (error as Error).message : `unexpected failure: ${(error as Error).message}`;
       if (json) streams.stdout.write(`${terminalJson({ error: message })}\n`);
       streams.stderr.write(`access-ca: ${terminalText(message)}\n`);
@@ -150,6 +153,7 @@ export function createProgram(argv: string[], env: Env, streams: Streams, cwd = 
 
   registerSshClientCommands(program, runClient, env);
   registerSshdSyncCommand(program, runClient, streams);
+  registerHostCommands(program, run, { runClient, streams });
 
   markRequired(program);
   return { program, exitCode: () => exitCode };

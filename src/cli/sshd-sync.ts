@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseUserPublicKey } from '../openssh/user-public-key.ts';
@@ -8,6 +8,17 @@ import { ClientError, CliInputError } from './cli-config.ts';
 import type { Output, Streams } from './output.ts';
 import type { RunClient } from './ssh-client-commands.ts';
 import { terminalJson, terminalText } from './terminal-text.ts';
+import { checkKrl } from '../host-agent/krl-check.ts';
+import { agentRequest, AgentError, AgentStopped } from '../host-agent/agent-http.ts';
+import { checkTrustedDir, readSecretFile, UnsafePathError, writeFileAtomic as writeStrict } from '../host-agent/file-safety.ts';
+import { jitteredDelay, sleep, syncHostLoop, syncHostOnce, sshdConfigLines as sshdHostLines, type SyncReport as HostSyncReport } from '../host-agent/host-sync.ts';
+import { credentialPath, readHostCredential, type HostCredential } from '../host-agent/host-credential.ts';
+import { DEFAULT_AGENT_DIR } from '../host-agent/host-enroll.ts';
+import { serverOrigin } from '../host-agent/agent-http.ts';
+
+export { jitteredDelay };
+
+export { checkKrl };
 
 /** What a host's sshd reads: the CA keys to trust and the revocation list, side by side in one directory. */
 export const TRUST_FILE = 'trusted_user_ca_keys';
@@ -20,7 +31,6 @@ export const MAX_TRUSTED_KEYS_BYTES = 1024 * 1024;
 export const MAX_KRL_BYTES = 16 * 1024 * 1024;
 export const REQUEST_TIMEOUT_MS = 10_000;
 const MAX_TOKEN_FILE_BYTES = 4096;
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 const HEX32 = /^[0-9a-f]{32}$/i;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,9 +40,6 @@ const SSHD_SAFE_PATH = /^\/[A-Za-z0-9._/+@:=,~-]*$/;
 // Contract §8: a token is 1–256 printable ASCII characters without spaces.
 const TOKEN = /^[\x21-\x7e]{1,256}$/;
 const ETAG = /^[\x21-\x7e]{1,256}$/;
-const KRL_MAGIC = Buffer.from('SSHKRL\n\0', 'latin1');
-/** PROTOCOL.krl sections of an unsigned KRL: certificates, explicit keys, SHA-1 and SHA-256 hashes, extensions. */
-const KRL_SECTIONS = new Set([1, 2, 3, 5, 255]);
 
 /** Where to fetch from and where to write: checked flags, nothing read yet. */
 export interface SyncTarget {
@@ -72,38 +79,21 @@ export function syncTarget(o: { server: string; account: string; zone?: string |
 export const sshdConfigLines = (dir: string): string[] => [`TrustedUserCAKeys ${join(dir, TRUST_FILE)}`, `RevokedKeys ${join(dir, KRL_FILE)}`];
 
 /**
- * Reads the API token from a file that only its owner may read or write (0600 or stricter), as OpenSSH
- * insists for private keys. The mode is checked on the open file, before a byte of it is read.
+ * Reads the API token from a file only its owner may read or write (0600 or stricter), owned by the
+ * agent's user, not a link, in a directory nobody else may write: as OpenSSH insists for private keys.
  */
 export function readTokenFile(path: string): string {
-  let fd: number;
+  let raw: Buffer;
   try {
-    fd = openSync(path, 'r');
+    raw = readSecretFile(path, { maxBytes: MAX_TOKEN_FILE_BYTES });
   } catch (error) {
+    if (error instanceof UnsafePathError) throw new CliInputError(`--token-file: ${error.message}`);
     throw new CliInputError(`--token-file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new CliInputError(`--token-file ${path} is not a regular file`);
-    const mode = st.mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new CliInputError(`--token-file ${path} is open to other users (mode ${mode.toString(8).padStart(4, '0')}); it holds a secret: chmod 600 it`);
-    }
-    if (st.size > MAX_TOKEN_FILE_BYTES) throw new CliInputError(`--token-file ${path} is larger than a token (${st.size} bytes)`);
-    const buf = Buffer.alloc(MAX_TOKEN_FILE_BYTES + 1);
-    let length = 0;
-    for (let n = 1; n > 0 && length < buf.length;) length += n = readSync(fd, buf, length, buf.length - length, null);
-    const token = buf.subarray(0, length).toString('utf8').trim();
-    if (!TOKEN.test(token)) throw new CliInputError(`--token-file ${path} does not hold one API token (1–256 printable characters, no spaces)`);
-    return token;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The wait before the next round: the interval ±10 %, so a fleet started together does not poll together. */
-export function jitteredDelay(intervalMs: number, random: () => number = Math.random): number {
-  return Math.round(intervalMs * (0.9 + 0.2 * random()));
+  const token = raw.toString('utf8').trim();
+  raw.fill(0);
+  if (!TOKEN.test(token)) throw new CliInputError(`--token-file ${path} does not hold one API token (1–256 printable characters, no spaces)`);
+  return token;
 }
 
 /** `--interval`: a Go duration (`60s`, `5m`, `1h`) between 1 s and 24 h, in milliseconds. */
@@ -113,49 +103,15 @@ export function parseInterval(text: string): number {
   return Math.round(seconds * 1000);
 }
 
-/**
- * Replaces `dir/name` so that a reader sees the old file or the new one, never a part: a temporary file
- * in the same directory is written, flushed to disk, renamed over the old one, then the directory is
- * flushed so the rename itself survives a crash.
- */
-export function writeFileAtomic(dir: string, name: string, data: Buffer | string, mode = 0o644): void {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-  const final = join(dir, name);
-  const tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    try {
-      for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
-      fchmodSync(fd, mode); // the umask may have narrowed it
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, final);
-  } catch (error) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already renamed or never made
-    }
-    throw error;
-  }
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
-}
+/** Replaces `dir/name` atomically (host-agent/file-safety.ts), 0644: sshd reads it and it holds no secret. */
+export const writeFileAtomic = (dir: string, name: string, data: Buffer | string, mode = 0o644): void => writeStrict(dir, name, data, mode);
 
-/** Makes the directory (0755: sshd reads it as root and it holds no secret); refuses one others may write to. */
+/**
+ * Makes the directory (0755) and refuses one that sshd's StrictModes would: not owned by the agent's user,
+ * writable by others, under a directory another user may write, or behind a symbolic link.
+ */
 export function prepareDir(dir: string): void {
-  const created = mkdirSync(dir, { recursive: true, mode: 0o755 });
-  if (created !== undefined) chmodSync(dir, 0o755);
-  const st = statSync(dir);
-  if (!st.isDirectory()) throw new CliInputError(`--dir ${dir} is not a directory`);
-  // Whoever can write the directory can swap the trust file for one that trusts their own CA.
-  if ((st.mode & 0o022) !== 0) throw new CliInputError(`--dir ${dir} is writable by other users (mode ${(st.mode & 0o7777).toString(8)}); sshd would trust what they put there`);
+  checkTrustedDir(dir, { create: true });
 }
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -188,36 +144,6 @@ export function checkTrustedKeys(body: unknown, header: string): { text: string;
   const listed = keys.map((k) => (typeof k?.public_key === 'string' ? k.public_key.trim().split(/\s+/)[1] : undefined));
   if (listed.length !== lines.length || listed.some((b) => b === undefined || !blobs.has(b))) throw refuse('the file and the keys list disagree');
   return { text: `${header}\n${lines.join('\n')}\n`, keys: lines.length };
-}
-
-/**
- * Checks that bytes are a whole OpenSSH KRL (PROTOCOL.krl): magic, format 1, header, then sections that
- * end exactly at the end. sshd refuses every login when it cannot parse RevokedKeys, so a truncated or
- * foreign file must never be written.
- */
-export function checkKrl(bytes: Buffer): { version: bigint } {
-  const refuse = (why: string) => new ClientError(`refused the server's KRL: ${why}`);
-  // magic(8) format_version(4) krl_version(8) generated_date(8) flags(8), then reserved and comment strings.
-  if (bytes.length < 44) throw refuse('too short');
-  if (!bytes.subarray(0, 8).equals(KRL_MAGIC)) throw refuse('not an OpenSSH KRL (no SSHKRL magic)');
-  if (bytes.readUInt32BE(8) !== 1) throw refuse(`format version ${bytes.readUInt32BE(8)}, not 1`);
-  const version = bytes.readBigUInt64BE(12);
-  let at = 36;
-  const skipString = () => {
-    if (at + 4 > bytes.length) throw refuse('truncated');
-    const n = bytes.readUInt32BE(at);
-    at += 4;
-    if (n > bytes.length - at) throw refuse('truncated');
-    at += n;
-  };
-  skipString();
-  skipString();
-  while (at < bytes.length) {
-    const type = bytes[at++]!;
-    if (!KRL_SECTIONS.has(type)) throw refuse(`section type ${type} is not one an unsigned KRL holds`);
-    skipString();
-  }
-  return { version };
 }
 
 interface FileState {
@@ -264,81 +190,23 @@ export interface SyncDeps {
 
 type Fetched = { status: 'unchanged' } | { status: 'fresh'; body: Buffer; etag: string | null };
 
-async function readBounded(res: Response, limit: number, what: string): Promise<Buffer> {
-  const declared = Number(res.headers.get('content-length') ?? '0');
-  if (declared > limit) {
-    await res.body?.cancel().catch(() => {});
-    throw new ClientError(`${what}: the answer is larger than ${limit} bytes`);
-  }
-  if (!res.body) return Buffer.alloc(0);
-  const reader = res.body.getReader();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new ClientError(`${what}: the answer is larger than ${limit} bytes`);
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks, size);
-}
-
-/** The API's error text, when the answer is our envelope. */
-function apiError(body: Buffer): string {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[]; message?: unknown };
-    const first = parsed.errors?.[0];
-    if (typeof first?.message === 'string') return `${first.message}${typeof first.code === 'number' ? ` (code ${first.code})` : ''}`;
-    if (typeof parsed.message === 'string') return parsed.message;
-  } catch {
-    // not JSON
-  }
-  return 'no reason given';
-}
-
-/** One GET with the token, If-None-Match when a good copy is on disk, a deadline and a size bound. */
+/** One GET with the token, If-None-Match when a good copy is on disk, a deadline and a size bound (agent-http.ts). */
 async function conditionalGet(target: SyncTarget, path: string, token: string, etag: string | undefined, limit: number, what: string, deps: SyncDeps): Promise<Fetched> {
-  const timeoutMs = deps.timeoutMs ?? REQUEST_TIMEOUT_MS;
-  // A timer of our own (AbortSignal.timeout's does not keep the process alive), covering the body too.
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), timeoutMs);
-  const signal = deps.signal ? AbortSignal.any([timeout.signal, deps.signal]) : timeout.signal;
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'user-agent': 'access-ca-sshd-sync' };
-  if (etag) headers['if-none-match'] = etag;
   try {
-    let res: Response;
-    try {
-      // No redirects: the token goes only to the origin the operator named.
-      res = await (deps.fetch ?? fetch)(`${target.caUrl}/${path}`, { headers, redirect: 'manual', signal });
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      throw new ClientError(`cannot reach ${target.server}: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
-    }
-    if (res.status === 304) {
-      await res.body?.cancel().catch(() => {});
+    const got = await agentRequest(target.server, `${target.caUrl.slice(target.server.length)}/${path}`, {
+      headers: { authorization: `Bearer ${token}`, ...(etag ? { 'if-none-match': etag } : {}) }, limit, what,
+    }, deps);
+    if (got.status === 304) {
       if (!etag) throw new ClientError(`${what}: ${target.server} answered 304 to a request without If-None-Match`);
       return { status: 'unchanged' };
     }
-    if (res.status >= 300 && res.status < 400) {
-      await res.body?.cancel().catch(() => {});
-      throw new ClientError(`${what}: ${target.server} redirects (HTTP ${res.status}); give --server as the origin that answers the API`);
-    }
-    if (res.status !== 200) {
-      const hint = res.status === 401 || res.status === 403 ? '; the token needs "Access: Apps and Policies Read" for this account' : '';
-      throw new ClientError(`${what}: ${target.server} answered HTTP ${res.status}: ${apiError(await readBounded(res, MAX_ERROR_BODY_BYTES, what).catch(() => Buffer.alloc(0)))}${hint}`);
-    }
-    const tag = res.headers.get('etag');
-    return { status: 'fresh', body: await readBounded(res, limit, what), etag: tag !== null && ETAG.test(tag) ? tag : null };
+    return { status: 'fresh', body: got.body, etag: got.etag };
   } catch (error) {
-    if (deps.signal?.aborted) throw new SyncStopped();
-    if (timeout.signal.aborted) throw new ClientError(`${what}: no answer from ${target.server} within ${timeoutMs / 1000} s`);
+    if (error instanceof AgentStopped) throw new SyncStopped();
+    if (error instanceof AgentError && / answered HTTP 40[13]:/.test(error.message)) {
+      throw new ClientError(`${error.message}; the token needs "Access: Apps and Policies Read" for this account`);
+    }
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -433,20 +301,6 @@ export async function syncOnce(target: SyncTarget, deps: SyncDeps = {}): Promise
   return { trusted: trustedReport, krl: krlReport, errors: [...new Set(errors)] };
 }
 
-/** Sleeps, waking early (and quietly) when the signal fires. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((done) => {
-    if (signal.aborted) return done();
-    const timer = setTimeout(finish, ms);
-    function finish() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', finish);
-      done();
-    }
-    signal.addEventListener('abort', finish, { once: true });
-  });
-}
-
 export interface Round {
   report?: SyncReport;
   /** The round could not start (token file, directory) or failed as a whole. */
@@ -525,60 +379,143 @@ export async function sshdConfigFromServer(
 
 interface SyncOptions {
   server: string;
-  account: string;
+  account?: string;
   zone?: string;
-  app: string;
-  tokenFile: string;
+  app?: string;
+  tokenFile?: string;
   dir: string;
   once?: boolean;
   interval: string;
   json?: boolean;
+  acceptOlder?: boolean;
+  reloadCommand?: string;
 }
 
-/** `sshd-sync`: keeps a host's TrustedUserCAKeys and RevokedKeys files current from the server's API. */
+/** Loop mode's frame: stops on SIGINT/SIGTERM, whichever mode runs inside. */
+async function untilSignalled(out: Output, loop: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    out.info(`access-ca sshd-sync: ${signal}: stopping`);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await loop(stop.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The one JSON object (or human lines) a host-mode round reports. */
+function hostRoundValue(dir: string, credential: HostCredential | undefined, r: HostSyncReport) {
+  return {
+    dir, trusted_user_ca_keys: r.trusted.path, revoked_keys: r.krl.path, keys: r.trusted.count,
+    bundle_version: r.trusted.version, krl_version: r.krl.version,
+    changed: { trusted_user_ca_keys: r.trusted.changed, revoked_keys: r.krl.changed, host_certificates: r.certificates.filter((c) => c.changed).map((c) => c.path) },
+    reloaded: r.reloaded, sshd_config: sshdHostLines(dir, credential),
+  };
+}
+
+function hostSummary(r: HostSyncReport): string {
+  const what = (f: HostSyncReport['trusted'], unit: string) =>
+    `${f.path}: ${f.count === null ? 'none yet' : unit}${f.error ? ' (kept as it was)' : f.changed ? ' (written)' : ' (unchanged)'}`;
+  return [
+    what(r.trusted, `${r.trusted.count} key${r.trusted.count === 1 ? '' : 's'}, version ${r.trusted.version}`),
+    what(r.krl, `version ${r.krl.version}`),
+    ...r.certificates.map((c) => `${c.path}: ${c.error ? `kept as it was (${c.reason})` : c.changed ? `renewed (${c.reason})` : 'valid'}`),
+  ].join('\n');
+}
+
+/** Host mode: the enrolled host's credential in --dir, and nothing else. */
+async function hostSync(o: SyncOptions, out: Output, streams: Streams): Promise<void> {
+  const server = serverOrigin(o.server);
+  const dir = resolve(o.dir);
+  if (!SSHD_SAFE_PATH.test(dir)) throw new CliInputError(`--dir ${JSON.stringify(dir)}: sshd_config cannot name it as it is; use letters, digits and . _ / + @ : = , ~ - only`);
+  const intervalMs = parseInterval(o.interval);
+  const opts = { dir, server, acceptOlder: o.acceptOlder === true, reloadCommand: o.reloadCommand };
+  const credential = () => {
+    try {
+      return readHostCredential(dir, server);
+    } catch {
+      return undefined;
+    }
+  };
+  if (!existsSync(credentialPath(dir))) {
+    throw new CliInputError(`${credentialPath(dir)} does not exist: enroll this host first with \`access-ca host enroll --server ${server} --join-token-file FILE --dir ${dir}\` (or give --account, --app and --token-file for the deprecated per-application mode)`);
+  }
+  if (o.once) {
+    const report = await syncHostOnce(opts);
+    if (report.errors.length > 0) throw new AgentError(`${report.errors.join('; ')}; kept the last good files`);
+    if (o.json) out.result(hostRoundValue(dir, credential(), report), '');
+    else {
+      streams.stdout.write(`${terminalText(sshdHostLines(dir, credential()).join('\n'))}\n`);
+      out.info(hostSummary(report));
+    }
+    return;
+  }
+  readHostCredential(dir, server); // a bad credential stops the start (exit 2); later it is a failed round
+  out.info(`access-ca sshd-sync: keeping ${dir} in sync with ${server} every ${o.interval} (±10 %)`);
+  if (!o.json) streams.stdout.write(`${terminalText(sshdHostLines(dir, credential()).join('\n'))}\n`);
+  await untilSignalled(out, (signal) => syncHostLoop(opts, {
+    intervalMs, signal,
+    onRound({ report, error, first }) {
+      const message = error ? error.message : report!.errors.length > 0 ? `${report!.errors.join('; ')}; kept the last good files` : null;
+      const changed = report !== undefined && (report.trusted.changed || report.krl.changed || report.certificates.some((c) => c.changed));
+      if (o.json && (first || changed || message)) {
+        streams.stdout.write(`${terminalJson({ time: new Date().toISOString(), ...(report ? hostRoundValue(dir, credential(), report) : {}), ...(message ? { error: message } : {}) })}\n`);
+      }
+      if (message) out.info(`access-ca sshd-sync: ${message}`);
+      else if (first || changed) out.info(hostSummary(report!));
+    },
+  }));
+}
+
+/** The deprecated per-application mode: an account-wide read token, one application's files. */
+async function legacySync(o: SyncOptions, out: Output, streams: Streams): Promise<void> {
+  if (o.account === undefined || o.app === undefined || o.tokenFile === undefined) {
+    throw new CliInputError('the per-application mode needs --account, --app and --token-file together; an enrolled host needs none of them (access-ca host enroll)');
+  }
+  out.info('warning: sshd-sync with an account-wide API token is deprecated and goes away in the next release: the token reads the whole account. Enroll the host instead (access-ca host join-token, then access-ca host enroll) and run sshd-sync with --server and --dir only');
+  const target = syncTarget({ ...o, account: o.account, app: o.app, tokenFile: o.tokenFile });
+  const intervalMs = parseInterval(o.interval);
+  if (o.once) return syncOnceCommand(target, o.json === true, out, streams);
+  readTokenFile(target.tokenFile); // a bad token file stops the start (exit 2); later it is a failed round
+  prepareDir(target.dir);
+  warnCleartext(target, out);
+  out.info(`access-ca sshd-sync: keeping ${target.dir} in sync with application ${target.appId} at ${target.server} every ${o.interval} (±10 %)`);
+  if (!o.json) streams.stdout.write(`${terminalText(sshdConfigLines(target.dir).join('\n'))}\n`);
+  await untilSignalled(out, (signal) => syncLoop(target, {
+    intervalMs, signal,
+    onRound({ report, error, first }) {
+      const message = error ? error.message : report!.errors.length > 0 ? failure(report!) : null;
+      const changed = report !== undefined && (report.trusted.changed || report.krl.changed);
+      if (o.json && (first || changed || message)) {
+        streams.stdout.write(`${terminalJson({ time: new Date().toISOString(), ...(report ? roundValue(target, report) : {}), ...(message ? { error: message } : {}) })}\n`);
+      }
+      if (message) out.info(`access-ca sshd-sync: ${message}`);
+      else if (first || changed) out.info(summary(report!));
+    },
+  }));
+}
+
+/** `sshd-sync`: keeps an enrolled host's TrustedUserCAKeys, RevokedKeys and host certificates current. */
 export function registerSshdSyncCommand(program: Command, runClient: RunClient, streams: Streams): void {
-  program.command('sshd-sync').description('keep this host\'s TrustedUserCAKeys and RevokedKeys files in sync with an app\'s CA (no data dir)')
+  program.command('sshd-sync').description('keep this enrolled host\'s TrustedUserCAKeys, RevokedKeys and host certificates current (no data dir)')
     .requiredOption('--server <url>', 'the access-ca server\'s origin, e.g. https://ca.example.com')
-    .requiredOption('--account <id>', 'account id')
-    .option('--zone <id>', 'the app is zone-level')
-    .requiredOption('--app <id>', 'application id')
-    .requiredOption('--token-file <file>', 'an API token with "Access: Apps and Policies Read" (mode 0600 or stricter)')
-    .requiredOption('--dir <dir>', `where to write ${TRUST_FILE} and ${KRL_FILE} (made 0755)`)
+    .option('--dir <dir>', `the directory host enroll wrote (the credential, ${TRUST_FILE}, ${KRL_FILE}, host certificates)`, DEFAULT_AGENT_DIR)
     .option('--once', 'sync once and exit (non-zero when a file could not be brought up to date)')
     .option('--interval <duration>', 'time between rounds in loop mode, ±10 %', '60s')
+    .option('--reload-command <command>', 'run after a host certificate changes, e.g. "systemctl reload ssh"')
+    .option('--accept-older', 'take a bundle or KRL older than the one this host holds (only after restoring the server from a backup)')
     .option('--json', 'print JSON (in loop mode, one line per round that changed or failed)')
+    .option('--account <id>', 'deprecated per-application mode: account id')
+    .option('--zone <id>', 'deprecated per-application mode: the app is zone-level')
+    .option('--app <id>', 'deprecated per-application mode: application id')
+    .option('--token-file <file>', 'deprecated per-application mode: an API token with "Access: Apps and Policies Read" (mode 0600)')
     .action((o: SyncOptions) => runClient(o.json, async (out) => {
-      const target = syncTarget(o);
-      const intervalMs = parseInterval(o.interval);
-      if (o.once) return syncOnceCommand(target, o.json === true, out, streams);
-      readTokenFile(target.tokenFile); // a bad token file stops the start (exit 2); later it is a failed round
-      prepareDir(target.dir);
-      warnCleartext(target, out);
-      const stop = new AbortController();
-      const onSignal = (signal: NodeJS.Signals) => {
-        out.info(`access-ca sshd-sync: ${signal}: stopping`);
-        stop.abort();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      out.info(`access-ca sshd-sync: keeping ${target.dir} in sync with application ${target.appId} at ${target.server} every ${o.interval} (±10 %)`);
-      if (!o.json) streams.stdout.write(`${terminalText(sshdConfigLines(target.dir).join('\n'))}\n`);
-      try {
-        await syncLoop(target, {
-          intervalMs, signal: stop.signal,
-          onRound({ report, error, first }) {
-            const message = error ? error.message : report!.errors.length > 0 ? failure(report!) : null;
-            const changed = report !== undefined && (report.trusted.changed || report.krl.changed);
-            if (o.json && (first || changed || message)) {
-              streams.stdout.write(`${terminalJson({ time: new Date().toISOString(), ...(report ? roundValue(target, report) : {}), ...(message ? { error: message } : {}) })}\n`);
-            }
-            if (message) out.info(`access-ca sshd-sync: ${message}`);
-            else if (first || changed) out.info(summary(report!));
-          },
-        });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      const legacy = o.account !== undefined || o.app !== undefined || o.tokenFile !== undefined || o.zone !== undefined;
+      return legacy ? legacySync(o, out, streams) : hostSync(o, out, streams);
     }));
 }

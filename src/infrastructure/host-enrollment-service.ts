@@ -7,12 +7,11 @@ import { HOST_CREDENTIAL_PREFIX, JOIN_TOKEN_PREFIX } from '../identity/credentia
 import { secretHash } from '../identity/identity-service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { parseUserPublicKey, PublicKeyError, type UserPublicKey } from '../openssh/user-public-key.ts';
-import { SshsigError, verifySshsig } from '../openssh/sshsig.ts';
+import { HOST_ENROLL_NAMESPACE, SshsigError, verifySshsig } from '../openssh/sshsig.ts';
 import type { EnrolledHost, HostEnrollmentStore } from './host-enrollment-store.ts';
 import type { TargetRow } from './targets-store.ts';
 
-/** The SSHSIG namespace a host signs its enrollment challenge in: a signature made for anything else never enrolls. */
-export const ENROLL_NAMESPACE = 'host-enroll@access-ca';
+export { HOST_ENROLL_NAMESPACE as ENROLL_NAMESPACE };
 /** A join token lives an hour unless the operator says otherwise, and a day at the most. */
 export const DEFAULT_JOIN_TOKEN_TTL_S = 3600;
 export const MAX_JOIN_TOKEN_TTL_S = 86_400;
@@ -128,7 +127,7 @@ export function createHostEnrollmentService(deps: {
         if (bound.length > 0 && !bound.includes(key.fingerprint)) throw errors.invalidJoinToken(`the join token is bound to other host keys than ${key.fingerprint}`);
         let signer: Buffer;
         try {
-          signer = verifySshsig(Buffer.from(proof.signature, 'base64'), ENROLL_NAMESPACE, message).publicBlob;
+          signer = verifySshsig(Buffer.from(proof.signature, 'base64'), HOST_ENROLL_NAMESPACE, message).publicBlob;
         } catch (error) {
           if (error instanceof SshsigError) throw errors.invalidJoinToken(`the signature of host key ${key.fingerprint} does not verify: ${error.message}`);
           throw error;

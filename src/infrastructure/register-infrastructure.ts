@@ -20,6 +20,17 @@ import { registerHostRoutes, registerPublicHostCaRoute } from './host-routes.ts'
 /** How often each node writes when its hosts were last seen: one write per interval, not one per poll. */
 const SEEN_FLUSH_MS = 30_000;
 
+/** The fleet's services over a store, for the routes and for the admin verbs on the data dir. */
+export function createInfrastructureServices(deps: { db: Db; clock: Clock; random: Random; vault: Pick<KeyVault, 'seal' | 'open'>; audit: AuditLog }) {
+  const { db, clock, random, audit } = deps;
+  const targets = createTargetsService({ store: createTargetsStore(db), audit, clock, random });
+  const hostCa = createHostCaService({ db, store: createHostCaStore(db), vault: deps.vault, audit, clock, random });
+  const enrollment = createHostEnrollmentService({ store: createHostEnrollmentStore(db), audit, clock, random, isHostKeyRevoked: hostCa.isHostKeyRevoked });
+  return { targets, hostCa, enrollment };
+}
+
+export type InfrastructureServices = ReturnType<typeof createInfrastructureServices>;
+
 /**
  * The fleet, as one plugin: targets, enrollment, host credentials, bundles and KRLs, the host CA. Returns
  * what registers its v4 routes (inside the API's prefix) and its public `/cdn-cgi` route.
@@ -36,10 +47,8 @@ export function createInfrastructure(deps: {
   keyComment: string;
   krlExpiryMarginS: number;
 }) {
-  const { db, clock, random, audit } = deps;
-  const targets = createTargetsService({ store: createTargetsStore(db), audit, clock, random });
-  const hostCa = createHostCaService({ db, store: createHostCaStore(db), vault: deps.vault, audit, clock, random });
-  const enrollment = createHostEnrollmentService({ store: createHostEnrollmentStore(db), audit, clock, random, isHostKeyRevoked: hostCa.isHostKeyRevoked });
+  const { db, clock } = deps;
+  const { targets, hostCa, enrollment } = createInfrastructureServices(deps);
   const bundles = createHostBundleService({ db, revisions: deps.revisions, clock, keyComment: deps.keyComment, krlExpiryMarginS: deps.krlExpiryMarginS });
   return {
     targets, hostCa, enrollment, bundles,

@@ -191,3 +191,6 @@ function fixedWidth(mpint: Buffer, width: number): Buffer {
   if (v.length > width) throw new SshsigError('an ECDSA signature integer is too large');
   return Buffer.concat([Buffer.alloc(width - v.length), v]);
 }
+
+/** The SSHSIG namespace an access-ca host signs its enrollment challenge in: a signature made for anything else never enrolls. */
+export const HOST_ENROLL_NAMESPACE = 'host-enroll@access-ca';
