@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseCertificate, SSH_CERT_TYPE_HOST } from '../openssh/certificate.ts';
 import { fingerprintOf, parseUserPublicKey } from '../openssh/user-public-key.ts';
+import { verifyP256 } from '../openssh/ecdsa-signature.ts';
+import { p256PublicKeyObject } from '../openssh/ecdsa-p256.ts';
 import { agentRequest, AgentError, AgentStopped, envelopeResult, type AgentHttp } from './agent-http.ts';
 import { checkTrustedDir, writeFileAtomic } from './file-safety.ts';
 import { readHostCredential, type HostCredential } from './host-credential.ts';
@@ -39,6 +41,8 @@ interface HostState {
   krl?: FileState;
   /** What the server last said host certificates must be: signed by this key, naming these principals. */
   host_certificates?: { active_key: string | null; principals: string[] };
+  /** A host certificate changed and sshd has not yet been told (its --reload-command failed). */
+  reload_pending?: boolean;
 }
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
@@ -56,6 +60,7 @@ function readState(dir: string, server: string): HostState {
       server,
       ...(ok(raw.bundle) ? { bundle: raw.bundle } : {}),
       ...(ok(raw.krl) ? { krl: raw.krl } : {}),
+      ...(raw.reload_pending === true ? { reload_pending: true } : {}),
       ...(hc && Array.isArray(hc.principals) && hc.principals.every((p) => typeof p === 'string') && (hc.active_key === null || typeof hc.active_key === 'string')
         ? { host_certificates: hc } : {}),
     };
@@ -117,7 +122,8 @@ export function checkBundle(body: Buffer, headerVersion: string | null, credenti
     hostCertificates = { active_key: h.active_key as string | null, principals: h.principals as string[] };
   }
   // The header names where it came from; when no CA applies the file is explicitly empty and sshd trusts no user CA.
-  const header = `# access-ca host agent: the user CA keys target ${credential.target_id} trusts, from ${server}, version ${version}; replaced when they change, do not edit`;
+  // No version here: the file changes only when the keys do (the version is kept in the state file).
+  const header = `# access-ca host agent: the user CA keys target ${credential.target_id} trusts, from ${server}; replaced when they change, do not edit`;
   return { text: `${header}\n${lines.map((l) => `${l}\n`).join('')}`, keys: lines.length, version: version as number, hostCertificates };
 }
 
@@ -166,6 +172,9 @@ export function renewalReason(certLine: string | null, hostKey: string, want: { 
   return null;
 }
 
+/** The keys in the trust file on disk, which `intact` found to be what a round wrote. */
+const keyLines = (dir: string) => readFileSync(join(dir, TRUST_FILE), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
+
 function readText(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
@@ -188,6 +197,14 @@ function checkIssued(result: Record<string, unknown>, asked: string[], want: { a
     if (cert.certType !== SSH_CERT_TYPE_HOST) throw refuse('not a host certificate');
     if (JSON.stringify(cert.principals) !== JSON.stringify(want.principals)) throw refuse('principals other than the target\'s names');
     if (want.active_key !== null && fingerprintOf(cert.signatureKey) !== want.active_key) throw refuse('signed by another key than the host CA\'s active one');
+    let verified = false;
+    try {
+      verified = verifyP256(p256PublicKeyObject(cert.signatureKey), cert.signed, cert.signature);
+    } catch {
+      // not a P-256 key: refused below
+    }
+    if (!verified) throw refuse('a signature that does not verify under the host CA key');
+    if (byKey.has(key)) throw refuse('two certificates for one key');
     if (Number(cert.validBefore) * 1000 <= now.getTime()) throw refuse('already expired');
     byKey.set(key, `${item.certificate}\n`);
   }
@@ -224,14 +241,14 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
   };
 
   const [bundle, krl] = await Promise.allSettled([
-    agentRequest(server, '/client/v4/host/trust_bundle', { headers: { ...auth, ...(bundleState ? { 'if-none-match': bundleState.etag } : {}) }, limit: MAX_BUNDLE_BYTES, what: 'trust bundle' }, http)
+    agentRequest(server, '/client/v4/host/trust_bundle', { headers: { ...auth, ...(bundleState?.etag ? { 'if-none-match': bundleState.etag } : {}) }, limit: MAX_BUNDLE_BYTES, what: 'trust bundle' }, http)
       .then((got) => {
         if (got.status === 304) return null;
         const checked = checkBundle(got.body, got.headers.get('x-bundle-version'), credential, server);
         older('trust bundle', checked.version, state.bundle?.version);
         return { ...checked, etag: got.etag };
       }),
-    agentRequest(server, '/client/v4/host/krl', { headers: { ...auth, ...(krlState ? { 'if-none-match': krlState.etag } : {}) }, limit: MAX_KRL_BYTES, what: 'KRL' }, http)
+    agentRequest(server, '/client/v4/host/krl', { headers: { ...auth, ...(krlState?.etag ? { 'if-none-match': krlState.etag } : {}) }, limit: MAX_KRL_BYTES, what: 'KRL' }, http)
       .then((got) => {
         if (got.status === 304) return null;
         const version = Number(checkKrl(got.body).version);
@@ -242,7 +259,9 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
   if (http.signal?.aborted) throw new AgentStopped();
 
   const errors: string[] = [];
-  const next: HostState = { server, ...(state.host_certificates ? { host_certificates: state.host_certificates } : {}) };
+  const next: HostState = {
+    server, ...(state.host_certificates ? { host_certificates: state.host_certificates } : {}), ...(state.reload_pending ? { reload_pending: true } : {}),
+  };
   const failed = (outcome: PromiseSettledResult<unknown>) => {
     if (outcome.status === 'rejected') {
       if (outcome.reason instanceof AgentStopped) throw outcome.reason;
@@ -269,13 +288,14 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
     const b = bundle.value;
     const bytes = Buffer.from(b.text, 'utf8');
     const changed = write(TRUST_FILE, bytes);
-    if (b.etag) next.bundle = { etag: b.etag, sha256: sha256(bytes), version: b.version };
+    // Kept without an ETag too: the version held is what refuses a rollback.
+    next.bundle = { etag: b.etag ?? '', sha256: sha256(bytes), version: b.version };
     if (b.hostCertificates) next.host_certificates = b.hostCertificates;
     trusted = { path: join(dir, TRUST_FILE), changed, count: b.keys, version: b.version };
   } else {
     if (bundleState) next.bundle = bundleState;
     else if (state.bundle) next.bundle = { ...state.bundle, etag: '', sha256: '' };
-    trusted = { path: join(dir, TRUST_FILE), changed: false, count: null, version: state.bundle?.version ?? null, ...(bundleError ? { error: bundleError } : {}) };
+    trusted = { path: join(dir, TRUST_FILE), changed: false, count: bundleState ? keyLines(dir) : null, version: state.bundle?.version ?? null, ...(bundleError ? { error: bundleError } : {}) };
   }
 
   let krlReport: FileReport;
@@ -283,7 +303,7 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
   if (krl.status === 'fulfilled' && krl.value !== null) {
     const k = krl.value;
     const changed = write(KRL_FILE, k.bytes);
-    if (k.etag) next.krl = { etag: k.etag, sha256: sha256(k.bytes), version: k.version };
+    next.krl = { etag: k.etag ?? '', sha256: sha256(k.bytes), version: k.version };
     krlReport = { path: join(dir, KRL_FILE), changed, count: k.version, version: k.version };
   } else {
     if (krlState) next.krl = krlState;
@@ -309,10 +329,7 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
           writeFileAtomic(dir, certFileName(d.k.path), issued.get(d.k.public_key)!, 0o644);
           certificates.push({ path: d.path, changed: true, reason: d.reason! });
         }
-        if (opts.reloadCommand) {
-          await runReload(opts.reloadCommand);
-          reloaded = true;
-        }
+        next.reload_pending = true;
       } catch (error) {
         if (error instanceof AgentStopped) throw error;
         errors.push((error as Error).message);
@@ -320,6 +337,17 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
       }
     }
   }
+  // A reload that failed (or a round that stopped before it) is tried again next round: sshd serves the
+  // certificate it read at its last start until it is told.
+  if (next.reload_pending && opts.reloadCommand) {
+    try {
+      await runReload(opts.reloadCommand);
+      reloaded = true;
+      delete next.reload_pending;
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  } else if (!opts.reloadCommand) delete next.reload_pending;
   writeFileAtomic(dir, HOST_STATE_FILE, `${JSON.stringify(next)}\n`, 0o644);
   return { trusted, krl: krlReport, certificates, reloaded, errors: [...new Set(errors)] };
 }

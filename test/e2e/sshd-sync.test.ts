@@ -6,9 +6,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, write
 import { join } from 'node:path';
 import { cleanEnv, MAIN, ROOT, runCliInProcess, runCliProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { addTestUser, startSshd, sshdUnavailable, sshWith, type TestSshd } from '../helpers/sshd.ts';
-import { testTempDir } from '../helpers/temp-dir.ts';
+import { safeTempDir } from '../helpers/temp-dir.ts';
 
-const skip = sshdUnavailable();
+// The host agent refuses directories under the sticky, world-writable /tmp: the work dir lives under /run.
+const safeWork = safeTempDir('access-ca-sync-e2e-');
+const skip = sshdUnavailable() ?? (safeWork === null ? 'no directory with a safe chain of ancestors to run the host agent in' : null);
 
 /** A stock sshd whose trust and revocation come only from the files sshd-sync writes into `dir`. */
 type HostSshd = TestSshd;
@@ -30,7 +32,7 @@ describe('end to end: sshd-sync keeps a stock sshd\'s TrustedUserCAKeys and Revo
   let readTokenFile: string;
   let signToken: string;
   let writeOnlyTokenFile: string;
-  const work = testTempDir('access-ca-sync-e2e-');
+  const work = safeWork!;
   const running: { stop(): Promise<void> }[] = [];
 
   const api = async (method: string, path: string, body?: unknown, token = server.token) => {

@@ -46,13 +46,18 @@ export interface TestSshd {
   stop(): Promise<void>;
 }
 
-/** `trust` is the TrustedUserCAKeys file, or the sshd_config lines to use instead (e.g. with RevokedKeys). */
-export async function startSshd(trust: string | string[]): Promise<TestSshd> {
+/**
+ * `trust` is the TrustedUserCAKeys file, or the sshd_config lines to use instead (e.g. with RevokedKeys).
+ * `hostKey`: the host's own key (an enrolled host's), instead of a fresh one.
+ */
+export async function startSshd(trust: string | string[], opts: { hostKey?: string } = {}): Promise<TestSshd & { pidFile: string; reload(): Promise<void> }> {
   const dir = testTempDir('access-ca-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
-  const hostKey = join(dir, 'host_ed25519');
-  const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
-  if (keygen.status !== 0) throw new Error('ssh-keygen could not make a host key');
+  const hostKey = opts.hostKey ?? join(dir, 'host_ed25519');
+  if (!opts.hostKey) {
+    const keygen = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+    if (keygen.status !== 0) throw new Error('ssh-keygen could not make a host key');
+  }
   const port = await freePort();
   const pidFile = join(dir, 'sshd.pid');
   const config = join(dir, 'sshd_config');
@@ -68,6 +73,14 @@ export async function startSshd(trust: string | string[]): Promise<TestSshd> {
   if (!log.includes('Server listening')) throw new Error(`sshd did not start:\n${log}`);
   return {
     port,
+    pidFile,
+    /** SIGHUP: sshd re-executes itself and reads its config, host keys and certificates again. */
+    async reload() {
+      const before = log.length;
+      process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 'SIGHUP');
+      for (let i = 0; i < 100 && !log.slice(before).includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 50));
+      if (!log.slice(before).includes('Server listening')) throw new Error(`sshd did not come back after SIGHUP:\n${log.slice(before)}`);
+    },
     log: () => log,
     async waitForLog(pattern) {
       for (let i = 0; i < 60 && !pattern.test(log); i++) await new Promise((r) => setTimeout(r, 50));
