@@ -55,6 +55,17 @@ export function createTargetsService(deps: { store: TargetsStore; audit: Pick<Au
     async (trx: Db) => {
       await trx.insertInto('audit_events').values(audit.row({ accountId, type, actor, subject, data })).execute();
     };
+  /**
+   * A target may not take a name in another account's zone: its host certificates would name a host that
+   * tenant's clients trust another host CA for, and it could be matched against that tenant's names.
+   */
+  const checkNames = async (accountId: string, fields: ReturnType<typeof normalize>) => {
+    const names: [string, string][] = [[fields.host, '/hostname'], ...(JSON.parse(fields.aliases) as string[]).map((a, i): [string, string] => [a, `/aliases/${i}`])];
+    for (const [name, pointer] of names) {
+      const owner = await store.zoneAccount(name);
+      if (owner !== undefined && owner !== accountId) throw errors.hostOfAnotherAccount(name, pointer);
+    }
+  };
   const require = async (accountId: string, id: string) => {
     const row = await store.get(accountId, id.toLowerCase());
     if (!row) throw errors.notFound();
@@ -63,7 +74,9 @@ export function createTargetsService(deps: { store: TargetsStore; audit: Pick<Au
   return {
     async create(accountId: string, input: TargetInput, actor: string): Promise<TargetView> {
       const at = now();
-      const row: TargetRow = { id: random.uuid(), account_id: accountId, ...normalize(input), created_at: at, modified_at: at };
+      const fields = normalize(input);
+      await checkNames(accountId, fields);
+      const row: TargetRow = { id: random.uuid(), account_id: accountId, ...fields, created_at: at, modified_at: at };
       await store.insert(row, event(accountId, 'infrastructure_target.created', actor, row.id, { hostname: row.hostname }));
       return targetView(row);
     },
@@ -76,7 +89,9 @@ export function createTargetsService(deps: { store: TargetsStore; audit: Pick<Au
     },
     async update(accountId: string, id: string, input: TargetInput, actor: string): Promise<TargetView> {
       const key = id.toLowerCase();
-      const row = await store.update(accountId, key, { ...normalize(input), modified_at: now() }, event(accountId, 'infrastructure_target.updated', actor, key));
+      const fields = normalize(input);
+      await checkNames(accountId, fields);
+      const row = await store.update(accountId, key, { ...fields, modified_at: now() }, event(accountId, 'infrastructure_target.updated', actor, key));
       if (!row) throw errors.notFound();
       return targetView(row);
     },

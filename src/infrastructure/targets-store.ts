@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database, Db } from '../platform/db/schema.ts';
+import { zoneHolding } from '../identity/host-delegation.ts';
 
 export type TargetRow = Database['infrastructure_targets'];
 
@@ -24,6 +25,8 @@ export interface TargetsStore {
   list(accountId: string, filter: TargetFilter, offset: number, limit: number): Promise<{ rows: TargetRow[]; total: number }>;
   update(accountId: string, id: string, fields: Omit<TargetRow, 'id' | 'account_id' | 'created_at'>, also?: (trx: Db) => Promise<void>): Promise<TargetRow | undefined>;
   delete(accountId: string, id: string, also?: (trx: Db) => Promise<void>): Promise<boolean>;
+  /** The account whose zone holds this host, if a zone does (identity/host-delegation.ts). */
+  zoneAccount(host: string): Promise<string | undefined>;
 }
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
@@ -65,6 +68,7 @@ export function createTargetsStore(db: Db): TargetsStore {
       });
       return updated ? get(accountId, id) : undefined;
     },
+    zoneAccount: async (host) => (await zoneHolding(db, host))?.account_id,
     async delete(accountId, id, also) {
       return db.transaction().execute(async (trx) => {
         const r = await trx.deleteFrom('infrastructure_targets').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();

@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { createProgram, runCli } from '../../src/cli/program.ts';
-import { testTempDir } from '../helpers/temp-dir.ts';
+import { safeTempDir, testTempDir } from '../helpers/temp-dir.ts';
+import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 
 // Issue 12's acceptance table: every verb's result is on stdout and parses under --json, stderr holds only
 // diagnostics (never JSON, never a stack), exit codes are those `--help` documents (0 done, 1 refused by a
@@ -82,6 +83,15 @@ const rows: Row[] = [
   { verb: 'cert revoke', argv: () => ['cert', 'revoke', ...forApp(), '--principal', 'root', '--reason', 'left the team'] },
   // No certificate can be issued offline (that needs serve): an unknown id is the verb's documented refusal, exit 2.
   { verb: 'cert show', argv: () => ['cert', 'show', 'f'.repeat(32), ...forApp()], code: 2, error: /no certificate f{32} of application .*access-ca cert list/ },
+  { verb: 'host join-token', argv: () => ['host', 'join-token', ...acc(), '--hostname', 'web1.example.com'], keep: (v) => (ids['target'] = v['target_id'] as string) },
+  { verb: 'host list', argv: () => ['host', 'list', ...acc()] },
+  // No host can enroll offline (that needs serve): an unknown host is the verb's documented refusal, exit 2.
+  { verb: 'host remove', argv: () => ['host', 'remove', ...acc(), '--host', 'f'.repeat(32)], code: 2, error: /no enrolled host f{32} in account .*access-ca host list/ },
+  { verb: 'host ca show', argv: () => ['host', 'ca', 'show', ...acc()] },
+  { verb: 'host ca rotate', argv: () => ['host', 'ca', 'rotate', ...acc()] },
+  { verb: 'host ca activate', argv: () => ['host', 'ca', 'activate', ...acc()] },
+  { verb: 'host ca retire', argv: () => ['host', 'ca', 'retire', ...acc()] },
+  { verb: 'host revoke-key', argv: () => ['host', 'revoke-key', ...acc(), '--public-key-file', join(tmp, 'host_key.pub'), '--reason', 'reinstalled'] },
   { verb: 'ssh-config', argv: () => ['ssh-config', '--hostname', 'h.example.com', '--server', 'https://ca.example.com', '--command', 'access-ca', '--dir', join(tmp, 'keys')] },
   { verb: 'export', argv: () => ['export', '--out', join(tmp, 'export.json')] },
   // Into a second, empty store sealed under the same master key.
@@ -95,7 +105,9 @@ const EXCLUDED: Record<string, string> = {
   serve: 'runs a server until stopped (test/helpers/server-process.ts covers it)',
   'ssh-gen': 'needs a running server and an identity token (test/cli/ssh-cli.test.ts)',
   login: 'needs an identity provider and a browser (test/cli/ssh-cli.test.ts)',
-  'sshd-sync': 'a long-running host agent against a server (src/cli/sshd-sync.test.ts)',
+  'sshd-sync': 'a long-running host agent against a server (src/cli/sshd-sync.test.ts, src/host-agent/host-sync.test.ts)',
+  'host enroll': 'a host enrolling with a running server, as root (test/e2e/fleet-sshd.test.ts)',
+  'known-hosts': 'reads a running server\'s public host CA route (test/e2e/fleet-sshd.test.ts)',
   'user remove': 'alias of user delete',
   'idp add': 'alias of idp create',
   'idp remove': 'alias of idp delete',
@@ -118,6 +130,7 @@ describe('CLI verb table (issue 12)', () => {
   it('every verb: --json result alone on stdout, exit code as documented, nothing but diagnostics on stderr', async () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     writeFileSync(join(tmp, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] }));
+    writeFileSync(join(tmp, 'host_key.pub'), `${authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey))}\n`);
     for (const row of rows) {
       const argv = [...row.argv(), '--json'];
       const r = await cli(argv, row.env?.());
@@ -174,10 +187,12 @@ describe('CLI verb table (issue 12)', () => {
   });
 
   it('a refusal by the network is exit 1, with {"error"} on stdout and no stack', async () => {
-    const tokenFile = join(tmp, 'read.token');
+    // The agent refuses secrets under the sticky, world-writable /tmp: the host's files live under /run.
+    const hostDir = safeTempDir('access-ca-verbs-host-') ?? tmp;
+    const tokenFile = join(hostDir, 'read.token');
     writeFileSync(tokenFile, 'x'.repeat(40), { mode: 0o600 });
     // Port 9 (discard) on loopback: nothing listens, so the fetch is refused.
-    const argv = ['sshd-config', ...forApp(), '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--dir', join(tmp, 'host'), '--json'];
+    const argv = ['sshd-config', ...forApp(), '--server', 'http://127.0.0.1:9', '--token-file', tokenFile, '--dir', join(hostDir, 'host'), '--json'];
     const r = await cli(argv);
     assert.equal(r.code, 1, `${argv.join(' ')}: ${r.stderr}`);
     assert.ok(String(oneJson(argv, r)['error']).length > 0);

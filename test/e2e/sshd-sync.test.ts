@@ -74,9 +74,9 @@ describe('end to end: sshd-sync keeps a stock sshd\'s TrustedUserCAKeys and Revo
   const signingCa = (cert: Cert) => /Signing CA: \S+ (SHA256:[A-Za-z0-9+/]+)/.exec(spawnSync('ssh-keygen', ['-L', '-f', cert.cert], { encoding: 'utf8' }).stdout)![1];
   const syncArgs = (appId: string, dir: string, token = readTokenFile) =>
     ['--server', server.origin, '--account', server.accountId, '--app', appId, '--token-file', token, '--dir', dir];
-  /** `access-ca sshd-sync --once` as a host runs it: a process of its own, with no data dir. */
+  /** `access-ca sshd-sync --once` with no data dir (in this process, for time; the refusals below run as processes of their own). */
   const sync = async (appId: string, dir: string) => {
-    const r = await runCliProcess(['sshd-sync', ...syncArgs(appId, dir), '--once', '--json']);
+    const r = await runCliInProcess(['sshd-sync', ...syncArgs(appId, dir), '--once', '--json']);
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as { keys: number; krl_version: number; changed: { trusted_user_ca_keys: boolean; revoked_keys: boolean }; sshd_config: string[] };
   };

@@ -87,6 +87,13 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
       assert.equal(r.body.errors[0].code, 12130);
     }
     assert.equal((await t.call('GET', at(`/infrastructure/targets/${a.id}`, other.accountId), { token: other.read })).status, 404);
+    // A name in another account's zone is that account's: 409, as for an application's domain.
+    const squat = await t.call('POST', at('/infrastructure/targets', other.accountId), { token: other.write, body: { hostname: `squat.${tenant.zoneName}` } });
+    assert.equal(squat.status, 409);
+    assert.equal(squat.body.errors[0].code, 12134);
+    assert.equal(squat.body.errors[0].source.pointer, '/hostname');
+    const alias = await t.call('POST', at('/infrastructure/targets', other.accountId), { token: other.write, body: { hostname: 'own-name', aliases: [`x.${tenant.zoneName}`] } });
+    assert.equal(alias.body.errors[0].source.pointer, '/aliases/0');
     assert.equal((await t.call('POST', at('/infrastructure/targets'), { token: tenant.read, body: { hostname: 'x' } })).status, 403);
     const put = await t.call('PUT', at(`/infrastructure/targets/${a.id}`), { token: tenant.write, body: { hostname: `db2.${tenant.zoneName}` } });
     assert.equal(put.body.result.hostname, `db2.${tenant.zoneName}`);

@@ -116,7 +116,7 @@ export const errors = {
   /** A policy or group that others still use; removing it would change who gets in. */
   inUse: (detail: string) => accessError(12133, 'in_use', detail),
   hostTaken: (host: string) => accessError(12134, 'domain_taken', `the host ${host} belongs to another application`, { source: { pointer: '/domain' } }),
-  hostOfAnotherAccount: (host: string) => accessError(12134, 'domain_taken', `the host ${host} is in a zone of another account`, { source: { pointer: '/domain' } }),
+  hostOfAnotherAccount: (host: string, pointer = '/domain') => accessError(12134, 'domain_taken', `the host ${host} is in a zone of another account`, { source: { pointer } }),
   /** A zone-level application's host lies in its zone (identity/host-delegation.ts). */
   hostOutsideZone: (host: string) => accessError(12137, 'domain_not_delegated',
     `the host ${host} is not in this zone; a zone's applications hold hosts under the zone's name`, { source: { pointer: '/domain' } }),
