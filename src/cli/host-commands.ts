@@ -6,11 +6,11 @@ import { parseGoDuration } from '../platform/go-duration.ts';
 import { parseUserPublicKey } from '../openssh/user-public-key.ts';
 import { enrollHost, DEFAULT_AGENT_DIR, DEFAULT_HOST_KEYS } from '../host-agent/host-enroll.ts';
 import { sshdConfigLines } from '../host-agent/host-sync.ts';
-import { agentRequest, AgentError, serverOrigin } from '../host-agent/agent-http.ts';
+import { AgentError, serverOrigin } from '../host-agent/agent-http.ts';
 import { CliInputError } from './cli-config.ts';
 import { table, type Streams } from './output.ts';
 import { asInput, type Run } from './cli-services.ts';
-import type { RunClient } from './ssh-client-commands.ts';
+import { fetchKnownHosts, type RunClient } from './ssh-client-commands.ts';
 import { terminalText } from './terminal-text.ts';
 
 /** How the audit trail names an operator acting on the data directory. */
@@ -123,12 +123,7 @@ export function registerHostCommands(program: Command, run: Run, client: { runCl
     .option('--json', 'print JSON')
     .action((o) => client.runClient(o.json, async (out) => {
       if (!HOSTNAME.test(o.hostname)) throw new CliInputError(`--hostname must be a host name, got ${JSON.stringify(o.hostname)}`);
-      const server = serverOrigin(o.server);
-      const got = await agentRequest(server, `/cdn-cgi/access/host_ca?hostname=${encodeURIComponent(o.hostname)}`, { limit: 256 * 1024, what: 'host CA' });
-      const body = JSON.parse(got.body.toString('utf8')) as { known_hosts?: unknown; patterns?: unknown };
-      if (typeof body.known_hosts !== 'string' || !/^(@(cert-authority|revoked) [A-Za-z0-9.*,_:-]+ [a-z0-9-]+ [A-Za-z0-9+/]+={0,2}( [\x21-\x7e]+)?\n)+$/.test(body.known_hosts)) {
-        throw new AgentError('the server\'s known_hosts lines are malformed');
-      }
-      out.result({ hostname: o.hostname.toLowerCase(), known_hosts: body.known_hosts, patterns: body.patterns }, terminalText(body.known_hosts.trimEnd()), body.known_hosts.trimEnd());
+      const text = await fetchKnownHosts(serverOrigin(o.server), o.hostname.toLowerCase());
+      out.result({ hostname: o.hostname.toLowerCase(), known_hosts: text }, terminalText(text.trimEnd()), text.trimEnd());
     }));
 }

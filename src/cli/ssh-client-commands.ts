@@ -10,6 +10,7 @@ import { ClientError, CliInputError, type Env } from './cli-config.ts';
 import { isStoreFile } from '../platform/store-runtime.ts';
 import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';
+import { agentRequest } from '../host-agent/agent-http.ts';
 
 export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
 
@@ -167,6 +168,21 @@ function refuseServerDataDir(dir: string): void {
   }
 }
 
+/** The known_hosts lines of the account that holds `host` (`GET /cdn-cgi/access/host_ca`), checked line by line. */
+export async function fetchKnownHosts(server: string, host: string): Promise<string> {
+  const got = await agentRequest(server, `/cdn-cgi/access/host_ca?hostname=${encodeURIComponent(host)}`, { limit: 256 * 1024, what: 'host CA' });
+  let body: { known_hosts?: unknown };
+  try {
+    body = JSON.parse(got.body.toString('utf8')) as { known_hosts?: unknown };
+  } catch {
+    throw new ClientError('the server\'s host CA answer is not JSON; is --server the access-ca origin?');
+  }
+  if (typeof body.known_hosts !== 'string' || !/^(@(cert-authority|revoked) [A-Za-z0-9.*,_:-]+ [a-z0-9-]+ [A-Za-z0-9+/]+={0,2}( [\x21-\x7e]+)?\n)+$/.test(body.known_hosts)) {
+    throw new ClientError('the server\'s known_hosts lines are malformed');
+  }
+  return body.known_hosts;
+}
+
 /** `ssh-gen` and `ssh-config`: what people run, like `cloudflared access ssh-gen`. */
 export function registerSshClientCommands(program: Command, runClient: RunClient, env: Env): void {
   const defaultDir = join(homedir(), '.access-ca');
@@ -235,6 +251,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
     .option('--jwt-file <file>', 'pass this token file to ssh-gen (by default it uses your sign-in)')
     .option('--dir <dir>', 'where keys and certificates live', defaultDir)
     .option('--command <command>', 'the access-ca command ssh should run (default: this installed access-ca; required when run through npx)')
+    .option('--known-hosts <host>', 'also check hosts by the account\'s host CA: fetch the known_hosts lines for this host (known-hosts), keep them in --dir, and add StrictHostKeyChecking yes to the block')
     .option('--json', 'print JSON')
     .action((o) => runClient(o.json, async (out) => {
       const server = checkServer(o.server);
@@ -242,11 +259,20 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       const dir = resolve(o.dir);
       // ssh runs the exec without a terminal: never wait on a sign-in there; `access-ca login` does that.
       const jwt = o.jwtFile ? ` --jwt-file ${resolve(o.jwtFile)}` : ' --no-sign-in';
-      const block = [
+      const lines = [
         `Match host ${o.hostname} exec "${selfCommand(process.argv[1], process.execPath, o.command)} ssh-gen --hostname %h --server ${server} --dir ${dir}${jwt}"`,
         `  IdentityFile ${dir}/%h-cf_key`,
         `  CertificateFile ${dir}/%h-cf_key-cert.pub`,
-      ].join('\n');
+      ];
+      if (o.knownHosts !== undefined) {
+        // The host CA's lines in a file of their own, so a later run replaces them (a rotation) without touching the user's.
+        const file = join(dir, 'known_hosts');
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        writeFileSync(file, await fetchKnownHosts(server, checkHostname(o.knownHosts)), { mode: 0o644 });
+        out.info(`wrote the host CA's known_hosts lines to ${file}; run ssh-config again after a host CA rotation`);
+        lines.push(`  UserKnownHostsFile ${file} ~/.ssh/known_hosts`, '  StrictHostKeyChecking yes');
+      }
+      const block = lines.join('\n');
       out.result({ ssh_config: block }, block, block);
     }));
 }

@@ -188,6 +188,14 @@ describe('end to end: an enrolled host, two applications, host certificates, a s
     const ok = strict(file, HOST, c);
     assert.equal(ok.status, 0, `${ok.stderr}\n${sshd.log()}`);
     assert.equal(ok.stdout.trim(), 'strict-ok');
+    // ssh-config --known-hosts keeps the same lines in its own file and tells ssh to check hosts strictly by them.
+    const client = join(root, 'client');
+    const configured = await runCliInProcess(['ssh-config', '--hostname', '*.corp.example', '--server', server.origin, '--dir', client, '--command', 'access-ca', '--known-hosts', HOST, '--json']);
+    assert.equal(configured.code, 0, configured.stderr);
+    const block = JSON.parse(configured.stdout).ssh_config as string;
+    assert.match(block, new RegExp(`\n  UserKnownHostsFile ${client}/known_hosts ~/\\.ssh/known_hosts\n  StrictHostKeyChecking yes$`));
+    assert.equal(readFileSync(join(client, 'known_hosts'), 'utf8'), text);
+    assert.equal(strict(join(client, 'known_hosts'), HOST, c).status, 0);
     const other = strict(file, 'web2.corp.example', c);
     assert.equal(other.status, 255, 'a certificate for web1 is not one for web2');
     assert.match(other.stderr, /Host key verification failed|certificate|not permitted/i);
