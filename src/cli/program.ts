@@ -18,7 +18,7 @@ import { registerTransferCommands } from './transfer-commands.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 import { registerSshdSyncCommand } from './sshd-sync.ts';
 import { registerHostCommands } from './host-commands.ts';
-import { AgentError } from '../host-agent/agent-http.ts';
+import { AgentError, AgentInputError } from '../host-agent/agent-http.ts';
 import { UnsafePathError } from '../host-agent/file-safety.ts';
 
 const HELP_FOOTER = `
@@ -59,7 +59,7 @@ function packageVersion(): string {
 
 /** Error classes whose message is meant for the operator as it is. */
 const isUserError = (e: unknown) =>
-  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError || e instanceof UnsafePathError;
+  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError || e instanceof UnsafePathError || e instanceof AgentInputError;
 
 /** Marks every required option as such in `--help` (commander enforces them but does not say so). */
 function markRequired(command: Command): void {

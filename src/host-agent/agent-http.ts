@@ -3,6 +3,11 @@ export class AgentError extends Error {
   override name = 'AgentError';
 }
 
+/** What the operator gave the agent is unusable (a token file, a flag's value): exit 2, like any bad input. */
+export class AgentInputError extends Error {
+  override name = 'AgentInputError';
+}
+
 /** Loop mode was told to stop while a round was under way. */
 export class AgentStopped extends Error {
   override name = 'AgentStopped';

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { encodeKrl } from '../openssh/krl.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
 import {
-  jitteredDelay, KRL_FILE, MAX_KRL_BYTES, parseInterval, readTokenFile, STATE_FILE, syncLoop, syncOnce, syncTarget, TRUST_FILE, writeFileAtomic,
-  type SyncTarget,
-} from './sshd-sync.ts';
-import { runCli } from './program.ts';
+  KRL_FILE, MAX_KRL_BYTES, readTokenFile, STATE_FILE, syncLoop, syncOnce, TRUST_FILE, writeFileAtomic, type SyncTarget,
+} from './app-sync.ts';
+import { jitteredDelay } from './host-sync.ts';
+import { parseInterval, syncTarget } from '../cli/sshd-sync.ts';
+import { runCli } from '../cli/program.ts';
 import { safeTempDir } from '../../test/helpers/temp-dir.ts';
 
 const ACCOUNT = '0123456789abcdef0123456789abcdef';
