@@ -3,10 +3,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseUserPublicKey } from '../openssh/user-public-key.ts';
 import { agentRequest, AgentError, AgentInputError, AgentStopped } from './agent-http.ts';
 import { checkTrustedDir, readSecretFile, UnsafePathError, writeFileAtomic as writeStrict } from './file-safety.ts';
-import { checkKrl } from './krl-check.ts';
+import { checkKrl, checkTrustLines } from './answer-checks.ts';
 import { jitteredDelay, sleep } from './host-sync.ts';
 
 /** What a host's sshd reads: the CA keys to trust and the revocation list, side by side in one directory. */
@@ -79,24 +78,8 @@ export function checkTrustedKeys(body: unknown, header: string): { text: string;
   if (!Array.isArray(keys) || typeof file !== 'string') throw refuse('no keys list or trusted_user_ca_keys');
   // An empty file would make sshd refuse every certificate: keep the last good one instead.
   if (keys.length === 0) throw refuse('the CA has no keys; an empty trust file is never written');
-  const lines: string[] = [];
-  for (const raw of file.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    let key;
-    try {
-      key = parseUserPublicKey(line);
-    } catch (error) {
-      throw refuse(`line ${lines.length + 1}: ${(error as Error).message}`);
-    }
-    if (key.type !== 'ecdsa-sha2-nistp256') throw refuse(`line ${lines.length + 1} is a ${key.type} key, not ecdsa-sha2-nistp256`);
-    if (!/^[\x20-\x7e]*$/.test(key.comment)) throw refuse(`line ${lines.length + 1} has a comment with unprintable characters`);
-    lines.push(`${key.type} ${key.blob.toString('base64')}${key.comment ? ` ${key.comment}` : ''}`);
-  }
+  const lines = checkTrustLines(file, keys, refuse);
   if (lines.length === 0) throw refuse('the file lists no key; an empty trust file is never written');
-  const blobs = new Set(lines.map((l) => l.split(' ')[1]));
-  const listed = keys.map((k) => (typeof k?.public_key === 'string' ? k.public_key.trim().split(/\s+/)[1] : undefined));
-  if (listed.length !== lines.length || listed.some((b) => b === undefined || !blobs.has(b))) throw refuse('the file and the keys list disagree');
   return { text: `${header}\n${lines.join('\n')}\n`, keys: lines.length };
 }
 

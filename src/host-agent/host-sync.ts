@@ -9,7 +9,7 @@ import { p256PublicKeyObject } from '../openssh/ecdsa-p256.ts';
 import { agentRequest, AgentError, AgentStopped, envelopeResult, type AgentHttp } from './agent-http.ts';
 import { checkTrustedDir, writeFileAtomic } from './file-safety.ts';
 import { readHostCredential, type HostCredential } from './host-credential.ts';
-import { checkKrl } from './krl-check.ts';
+import { checkKrl, checkTrustLines } from './answer-checks.ts';
 
 /** What sshd reads, side by side in the agent's directory. */
 export const TRUST_FILE = 'trusted_user_ca_keys';
@@ -96,23 +96,7 @@ export function checkBundle(body: Buffer, headerVersion: string | null, credenti
   if (headerVersion !== null && headerVersion !== String(version)) throw refuse('its version and its X-Bundle-Version header disagree');
   if (targetId !== credential.target_id) throw refuse(`it is for target ${String(targetId).slice(0, 64)}, not this host's ${credential.target_id}`);
   if (!Array.isArray(keys) || typeof file !== 'string') throw refuse('no keys list or trusted_user_ca_keys');
-  const lines: string[] = [];
-  for (const raw of file.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    let key;
-    try {
-      key = parseUserPublicKey(line);
-    } catch (error) {
-      throw refuse(`line ${lines.length + 1}: ${(error as Error).message}`);
-    }
-    if (key.type !== 'ecdsa-sha2-nistp256') throw refuse(`line ${lines.length + 1} is a ${key.type} key, not ecdsa-sha2-nistp256`);
-    if (!/^[\x20-\x7e]*$/.test(key.comment)) throw refuse(`line ${lines.length + 1} has a comment with unprintable characters`);
-    lines.push(`${key.type} ${key.blob.toString('base64')}${key.comment ? ` ${key.comment}` : ''}`);
-  }
-  const blobs = new Set(lines.map((l) => l.split(' ')[1]));
-  const listed = keys.map((k) => (typeof (k as { public_key?: unknown })?.public_key === 'string' ? (k as { public_key: string }).public_key.trim().split(/\s+/)[1] : undefined));
-  if (listed.length !== lines.length || listed.some((b) => b === undefined || !blobs.has(b))) throw refuse('the file and the keys list disagree');
+  const lines = checkTrustLines(file, keys, refuse);
   let hostCertificates: CheckedBundle['hostCertificates'];
   if (hc !== undefined) {
     const h = hc as { active_key?: unknown; principals?: unknown };

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeKrl } from '../../src/openssh/krl.ts';
-import { checkKrl } from '../../src/host-agent/krl-check.ts';
+import { checkKrl } from '../../src/host-agent/answer-checks.ts';
 import { testTempDir } from '../helpers/temp-dir.ts';
 
 describe('sshd-sync: what it takes as a KRL', () => {
