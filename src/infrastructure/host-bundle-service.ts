@@ -5,13 +5,15 @@ import { entityTag } from '../platform/http/conditional.ts';
 import { ok } from '../platform/http/envelope.ts';
 import { CA_KEY_ALGORITHM } from '../access-cas/ca-key-material.ts';
 import { STATE_ORDER, type CaKeyState } from '../access-cas/key-rotation.ts';
-import { encodeKrl } from '../openssh/krl.ts';
+import type { KrlEncoder } from './krl-encoder.ts';
 import { wildcardsCovering } from './host-owner.ts';
 
 /** A revoked certificate stays in hosts' KRLs this long past its end, for hosts whose clocks lag. */
 export const DEFAULT_KRL_EXPIRY_MARGIN_S = 3600;
 /** Bundles and KRLs kept per node; a fleet's targets mostly share a few sets of applications. */
 const MAX_CACHED = 20_000;
+/** Revoked certificates read per statement while a KRL is built. */
+const READ_CHUNK = 5_000;
 
 /** A target as the bundle needs it: its account and the host its applications are matched against. */
 export interface BundleTarget {
@@ -55,8 +57,8 @@ function lru<V>() {
  * which only grows. Built once per node and revision, and kept until the revision moves: an unchanged
  * answer (a 304) costs two primary-key reads and no build.
  */
-export function createHostBundleService(deps: { db: Db; revisions: GrantRevisionReader; clock: Clock; keyComment: string; krlExpiryMarginS: number }) {
-  const { db, revisions, clock } = deps;
+export function createHostBundleService(deps: { db: Db; revisions: GrantRevisionReader; clock: Clock; keyComment: string; krlExpiryMarginS: number; encoder: Pick<KrlEncoder, 'encode'> }) {
+  const { db, revisions, clock, encoder } = deps;
   const bundles = lru<Built & { hash: string }>();
   const krls = lru<Built>();
   /** Per target: the revision its applications were looked up at, and which they were. */
@@ -78,6 +80,60 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
       .select(['ssh_cas.app_id', 'ssh_cas.id as ca_id', 'ssh_ca_keys.id', 'ssh_ca_keys.state', 'ssh_ca_keys.public_key'])
       .where('ssh_cas.app_id', 'in', apps).execute();
     return rows.sort((a, b) => a.app_id.localeCompare(b.app_id) || STATE_ORDER[a.state as CaKeyState] - STATE_ORDER[b.state as CaKeyState] || a.id.localeCompare(b.id));
+  }
+
+  const building = new Map<string, Promise<Built>>();
+
+  /**
+   * Revoked certificates still in a KRL (not expired for longer than the margin), read a chunk at a time
+   * with the event loop free between chunks: SQLite's reads hold it for as long as they run.
+   */
+  async function revokedSerials(apps: string[], since: string): Promise<{ ca_key_id: string; serial: string }[]> {
+    const out: { ca_key_id: string; serial: string }[] = [];
+    for (const app of apps) {
+      let after: { valid_before: string; id: string } | undefined;
+      for (;;) {
+        const from = after;
+        let q = db.selectFrom('ssh_certificates').select(['ca_key_id', 'serial', 'valid_before', 'id'])
+          .where('app_id', '=', app).where('revoked_at', 'is not', null);
+        q = from === undefined ? q.where('valid_before', '>', since)
+          : q.where((eb) => eb.or([eb('valid_before', '>', from.valid_before), eb.and([eb('valid_before', '=', from.valid_before), eb('id', '>', from.id)])]));
+        const rows = await q.orderBy('valid_before').orderBy('id').limit(READ_CHUNK).execute();
+        for (const r of rows) out.push(r);
+        if (rows.length < READ_CHUNK) break;
+        after = rows[rows.length - 1]!;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    return out;
+  }
+
+  async function buildKrl(accountId: string, version: number, apps: string[]): Promise<Built> {
+    const now = clock.now();
+    const keys = await caKeys(apps);
+    const since = new Date(now.getTime() - deps.krlExpiryMarginS * 1000).toISOString();
+    const [certs, revokedKeys] = await Promise.all([
+      revokedSerials(apps, since),
+      db.selectFrom('ssh_revoked_keys').innerJoin('ssh_revocations', 'ssh_revocations.id', 'ssh_revoked_keys.revocation_id')
+        .select('ssh_revoked_keys.fingerprint').where('ssh_revocations.account_id', '=', accountId).execute(),
+    ]);
+    const serialsByKey = new Map<string, bigint[]>();
+    for (const c of certs) {
+      // Serial 0 is never issued (and OpenSSH cannot revoke it): a stray one must not break every host's KRL.
+      if (c.serial === '0') continue;
+      const list = serialsByKey.get(c.ca_key_id) ?? [];
+      list.push(BigInt(c.serial));
+      serialsByKey.set(c.ca_key_id, list);
+    }
+    const bytes = await encoder.encode({
+      version: BigInt(version),
+      generatedDate: BigInt(Math.floor(now.getTime() / 1000)),
+      comment: `access-ca account ${accountId}`,
+      // Only keys the target still trusts: certificates of a deleted or retired key are refused anyway.
+      certificates: keys.map((k) => ({ caKeyBlob: Buffer.from(k.public_key, 'base64'), serials: serialsByKey.get(k.id) ?? [], keyIds: [] })),
+      sha256Keys: [...new Set(revokedKeys.map((r) => r.fingerprint))].map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
+    });
+    return { version, bytes, etag: entityTag(bytes) };
   }
 
   const keyLine = (blob: string) => `${CA_KEY_ALGORITHM} ${blob} ${deps.keyComment}`.trimEnd();
@@ -111,39 +167,22 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
       return built;
     },
 
-    /** The target's KRL: a section per CA key it trusts, and the account's revoked user keys. */
+    /**
+     * The target's KRL: a section per CA key it trusts, and the account's revoked user keys. Built once per
+     * version and set of applications; requests that arrive during a build wait for that one build.
+     */
     async krl(target: BundleTarget): Promise<Built> {
       const version = await revisions.current(target.account_id);
       const apps = await appsOf(target, version);
       const key = `${target.account_id}/${version}/${apps.join(',')}`;
       const hit = krls.get(key);
       if (hit) return hit;
-      const now = clock.now();
-      const keys = await caKeys(apps);
-      const since = new Date(now.getTime() - deps.krlExpiryMarginS * 1000).toISOString();
-      const [certs, revokedKeys] = await Promise.all([
-        apps.length === 0 ? Promise.resolve([]) : db.selectFrom('ssh_certificates').select(['ca_key_id', 'serial'])
-          .where('app_id', 'in', apps).where('revoked_at', 'is not', null).where('valid_before', '>', since).execute(),
-        db.selectFrom('ssh_revoked_keys').innerJoin('ssh_revocations', 'ssh_revocations.id', 'ssh_revoked_keys.revocation_id')
-          .select('ssh_revoked_keys.fingerprint').where('ssh_revocations.account_id', '=', target.account_id).execute(),
-      ]);
-      const serialsByKey = new Map<string, bigint[]>();
-      for (const c of certs) {
-        // Serial 0 is never issued (and OpenSSH cannot revoke it): a stray one must not break every host's KRL.
-        if (c.serial === '0') continue;
-        const list = serialsByKey.get(c.ca_key_id) ?? [];
-        list.push(BigInt(c.serial));
-        serialsByKey.set(c.ca_key_id, list);
+      let build = building.get(key);
+      if (!build) {
+        build = buildKrl(target.account_id, version, apps).finally(() => building.delete(key));
+        building.set(key, build);
       }
-      const bytes = encodeKrl({
-        version: BigInt(version),
-        generatedDate: BigInt(Math.floor(now.getTime() / 1000)),
-        comment: `access-ca account ${target.account_id}`,
-        // Only keys the target still trusts: certificates of a deleted or retired key are refused anyway.
-        certificates: keys.map((k) => ({ caKeyBlob: Buffer.from(k.public_key, 'base64'), serials: serialsByKey.get(k.id) ?? [], keyIds: [] })),
-        sha256Keys: [...new Set(revokedKeys.map((r) => r.fingerprint))].map((f) => Buffer.from(f.slice('SHA256:'.length), 'base64')),
-      });
-      const built = { version, bytes, etag: entityTag(bytes) };
+      const built = await build;
       krls.set(key, built);
       return built;
     },

@@ -16,6 +16,7 @@ import { createHostCaStore } from './host-ca-store.ts';
 import { createHostCaService } from './host-ca-service.ts';
 import { createHostBundleService } from './host-bundle-service.ts';
 import { registerHostRoutes, registerPublicHostCaRoute } from './host-routes.ts';
+import { createKrlEncoder } from './krl-encoder.ts';
 
 /** How often each node writes when its hosts were last seen: one write per interval, not one per poll. */
 const SEEN_FLUSH_MS = 30_000;
@@ -49,7 +50,8 @@ export function createInfrastructure(deps: {
 }) {
   const { db, clock } = deps;
   const { targets, hostCa, enrollment } = createInfrastructureServices(deps);
-  const bundles = createHostBundleService({ db, revisions: deps.revisions, clock, keyComment: deps.keyComment, krlExpiryMarginS: deps.krlExpiryMarginS });
+  const encoder = createKrlEncoder();
+  const bundles = createHostBundleService({ db, revisions: deps.revisions, clock, keyComment: deps.keyComment, krlExpiryMarginS: deps.krlExpiryMarginS, encoder });
   return {
     targets, hostCa, enrollment, bundles,
     async registerV4(v4: FastifyInstance, routeDeps: { auth: Authenticator; basePath: string }) {
@@ -65,6 +67,7 @@ export function createInfrastructure(deps: {
       app.addHook('onClose', async () => {
         clearInterval(timer);
         await enrollment.flushSeen().catch(() => {});
+        await encoder.close();
       });
     },
   };

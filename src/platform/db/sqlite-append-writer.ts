@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { spawnModuleWorker } from '../worker-spawn.ts';
 import { APPEND_MESSAGE_MAX as MESSAGE_MAX, type AppendMessage, type AppendReply, type AppendRequest } from './sqlite-append-protocol.ts';
 
 /** Writes append-only rows in one transaction each, resolving once they are committed. */
@@ -22,18 +23,8 @@ export class AppendWriteError extends Error {
   }
 }
 
-/**
- * Compiled, this module is .js beside a .js worker. Run from source (tsx, as the tests and `npm run dev`
- * do), the worker is .ts, and Node 20 does not carry tsx's loader into a worker: a two-line bootstrap
- * registers it there first.
- */
-function spawn(path: string, lock: SharedArrayBuffer): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqlite-append-worker.js', import.meta.url), { workerData: { path, lock } });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./sqlite-append-worker.ts', import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: { path, lock } });
-}
+/** The writer's thread (sqlite-append-worker), from source or compiled (platform/worker-spawn.ts). */
+const spawn = (path: string, lock: SharedArrayBuffer): Worker => spawnModuleWorker(import.meta.url, 'sqlite-append-worker', { path, lock });
 
 /**
  * SQLite's hot-path commits (issued certificates, decisions) in a worker thread with its own connection:
