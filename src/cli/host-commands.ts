@@ -39,11 +39,13 @@ export function registerHostCommands(program: Command, run: Run, client: { runCl
     .option('--host-key <file>', `a private host key to enroll (repeat it); default: those of ${DEFAULT_HOST_KEYS.join(', ')} that exist`, collect, [])
     .option('--replace', 'enroll again over the credential the directory holds')
     .option('--reload-command <command>', 'run after a host certificate changes, e.g. "systemctl reload ssh"')
+    .option('--insecure-http', 'allow a plain-http --server that is not on loopback (the credential and trust material cross the network in clear)')
     .option('--json', 'print JSON')
     .action((o) => client.runClient(o.json, async (out) => {
       const dir = resolve(o.dir);
       const { credential, report } = await enrollHost({
         server: o.server, dir, joinTokenFile: resolve(o.joinTokenFile), hostKeys: (o.hostKey as string[]).map((k) => resolve(k)), replace: o.replace === true, reloadCommand: o.reloadCommand,
+        insecureHttp: o.insecureHttp === true,
       });
       const lines = sshdConfigLines(dir, credential);
       const problems = report.errors.length > 0 ? `\nwarning: ${report.errors.join('; ')}` : '';
@@ -96,7 +98,7 @@ export function registerHostCommands(program: Command, run: Run, client: { runCl
   account(ca.command('show').description('show the host CA (made on first use) and its keys'))
     .action((o) => run(o.json, async (s, out) => {
       const scope = await s.identity.resolveScope(o.account);
-      const got = await asInput(s.fleet.hostCa.view(scope.accountId, CLI));
+      const got = await asInput(s.fleet.hostCa.configure(scope.accountId, undefined, CLI));
       out.result(got, `host CA ${got.id} signs with:\n${got.public_key}\n${table(got.keys, ['id', 'state', 'created_at'])}`, got.public_key);
     }));
   for (const [verb, what] of [['rotate', 'add a next key; clients trust it through known-hosts before it signs'], ['activate', 'sign host certificates with the next key from now on'], ['retire', 'delete the previous key: certificates it signed are refused by clients']] as const) {
@@ -120,10 +122,11 @@ export function registerHostCommands(program: Command, run: Run, client: { runCl
   program.command('known-hosts').description('print the known_hosts lines that let ssh check a host by the account\'s host CA (no trust-on-first-use)')
     .requiredOption('--server <url>', 'the access-ca server\'s origin')
     .requiredOption('--hostname <host>', 'a host the account holds; the lines cover the account\'s names around it')
+    .option('--insecure-http', 'allow a plain-http --server that is not on loopback (anyone on the path could replace the lines)')
     .option('--json', 'print JSON')
     .action((o) => client.runClient(o.json, async (out) => {
       if (!HOSTNAME.test(o.hostname)) throw new CliInputError(`--hostname must be a host name, got ${JSON.stringify(o.hostname)}`);
-      const text = await fetchKnownHosts(serverOrigin(o.server), o.hostname.toLowerCase());
+      const text = await fetchKnownHosts(serverOrigin(o.server, '--server', { insecureHttp: o.insecureHttp === true }), o.hostname.toLowerCase());
       out.result({ hostname: o.hostname.toLowerCase(), known_hosts: text }, terminalText(text.trimEnd()), text.trimEnd());
     }));
 }

@@ -266,7 +266,8 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       ];
       if (o.knownHosts !== undefined) {
         // The host CA's lines in a file of their own, so a later run replaces them (a rotation) without touching the user's.
-        const file = join(dir, 'known_hosts');
+        // One file per host CA lookup: a block for another account's hosts keeps its own lines.
+        const file = join(dir, `${checkHostname(o.knownHosts)}.known_hosts`);
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         writeFileSync(file, await fetchKnownHosts(server, checkHostname(o.knownHosts)), { mode: 0o644 });
         out.info(`wrote the host CA's known_hosts lines to ${file}; run ssh-config again after a host CA rotation`);

@@ -122,6 +122,7 @@ interface SyncOptions {
   json?: boolean;
   acceptOlder?: boolean;
   reloadCommand?: string;
+  insecureHttp?: boolean;
 }
 
 /** Loop mode's frame: stops on SIGINT/SIGTERM, whichever mode runs inside. */
@@ -163,7 +164,7 @@ function hostSummary(r: HostSyncReport): string {
 
 /** Host mode: the enrolled host's credential in --dir, and nothing else. */
 async function hostSync(o: SyncOptions, out: Output, streams: Streams): Promise<void> {
-  const server = serverOrigin(o.server);
+  const server = serverOrigin(o.server, '--server', { insecureHttp: o.insecureHttp === true });
   const dir = resolve(o.dir);
   if (!SSHD_SAFE_PATH.test(dir)) throw new CliInputError(`--dir ${JSON.stringify(dir)}: sshd_config cannot name it as it is; use letters, digits and . _ / + @ : = , ~ - only`);
   const intervalMs = parseInterval(o.interval);
@@ -241,6 +242,7 @@ export function registerSshdSyncCommand(program: Command, runClient: RunClient, 
     .option('--once', 'sync once and exit (non-zero when a file could not be brought up to date)')
     .option('--interval <duration>', 'time between rounds in loop mode, ±10 %', '60s')
     .option('--reload-command <command>', 'run after a host certificate changes, e.g. "systemctl reload ssh"')
+    .option('--insecure-http', 'allow a plain-http --server that is not on loopback (the credential and trust material cross the network in clear)')
     .option('--accept-older', 'take a bundle or KRL older than the one this host holds (only after restoring the server from a backup)')
     .option('--json', 'print JSON (in loop mode, one line per round that changed or failed)')
     .option('--account <id>', 'deprecated per-application mode: account id')

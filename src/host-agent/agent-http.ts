@@ -129,8 +129,14 @@ export function envelopeResult(body: Buffer, what: string): Record<string, unkno
   return env.result as Record<string, unknown>;
 }
 
-/** The server's origin from `--server`: http(s), no path, no credentials in the URL. */
-export function serverOrigin(value: string, flag = '--server'): string {
+const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\./.test(host);
+
+/**
+ * The server's origin from `--server`: https, no path, no credentials in the URL. Plain http only to
+ * loopback, or when the operator says so: over it the host's credential, and the CA keys sshd trusts for
+ * root logins, would cross the network where anyone on the path can read or replace them.
+ */
+export function serverOrigin(value: string, flag = '--server', opts: { insecureHttp?: boolean } = {}): string {
   let url: URL;
   try {
     url = new URL(value);
@@ -140,5 +146,8 @@ export function serverOrigin(value: string, flag = '--server'): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AgentError(`${flag} must be an http(s) URL`);
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) throw new AgentError(`${flag} is the server's origin (${url.origin}), without a path`);
   if (url.username || url.password) throw new AgentError(`${flag} must not carry credentials`);
+  if (url.protocol === 'http:' && !isLoopback(url.hostname) && !opts.insecureHttp) {
+    throw new AgentInputError(`${flag} ${url.origin} is plain http: the host's credential and the keys sshd trusts would cross the network in clear; use https (or --insecure-http on a network you trust)`);
+  }
   return url.origin;
 }

@@ -1,11 +1,12 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parsePrivateKeyFile, PrivateKeyFileError } from '../openssh/private-key-file.ts';
 import { authorizedKeyLine } from '../openssh/public-key-blob.ts';
 import { HOST_ENROLL_NAMESPACE, signSshsig } from '../openssh/sshsig.ts';
-import { agentRequest, AgentError, envelopeResult, serverOrigin, type AgentHttp } from './agent-http.ts';
+import { agentRequest, AgentError, AgentInputError, envelopeResult, serverOrigin, type AgentHttp } from './agent-http.ts';
 import { checkTrustedDir, readSecretFile } from './file-safety.ts';
 import { credentialPath, writeHostCredential, type HostCredential } from './host-credential.ts';
-import { syncHostOnce, type SyncReport } from './host-sync.ts';
+import { HOST_STATE_FILE, syncHostOnce, type SyncReport } from './host-sync.ts';
 
 /** The host keys a stock sshd has; enrollment proves each that exists unless --host-key names others. */
 export const DEFAULT_HOST_KEYS = ['/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_ecdsa_key', '/etc/ssh/ssh_host_rsa_key'];
@@ -20,6 +21,8 @@ export interface EnrollOptions {
   hostKeys: string[];
   /** Enroll again over a credential the directory already holds. */
   replace?: boolean;
+  /** Take a plain-http server that is not on loopback (agent-http.ts serverOrigin). */
+  insecureHttp?: boolean;
   reloadCommand?: string | undefined;
 }
 
@@ -29,7 +32,10 @@ export interface EnrollOptions {
  * Nothing is written unless the server enrolled the host.
  */
 export async function enrollHost(opts: EnrollOptions, http: AgentHttp = {}): Promise<{ credential: Omit<HostCredential, 'credential'>; report: SyncReport }> {
-  const server = serverOrigin(opts.server);
+  const server = serverOrigin(opts.server, '--server', { insecureHttp: opts.insecureHttp === true });
+  // sshd_config splits arguments on white space and quotes and expands % tokens in paths: keep to
+  // characters that mean only themselves there, as sshd-sync does.
+  if (!/^\/[A-Za-z0-9._/+@:=,~-]*$/.test(opts.dir)) throw new AgentInputError(`--dir ${JSON.stringify(opts.dir)}: sshd_config cannot name it as it is; use letters, digits and . _ / + @ : = , ~ - only`);
   checkTrustedDir(opts.dir, { create: true });
   if (existsSync(credentialPath(opts.dir)) && !opts.replace) {
     throw new AgentError(`${credentialPath(opts.dir)} exists: this host is enrolled already (sshd-sync uses it); --replace enrolls it again`);
@@ -68,6 +74,8 @@ export async function enrollHost(opts: EnrollOptions, http: AgentHttp = {}): Pro
     host_keys: keys.map((k) => ({ path: k.path, public_key: authorizedKeyLine(k.publicBlob) })),
   };
   writeHostCredential(opts.dir, credential);
+  // What the directory held of an earlier enrollment (versions, host certificate status) is not this one's.
+  rmSync(join(opts.dir, HOST_STATE_FILE), { force: true });
   const report = await syncHostOnce({ dir: opts.dir, server, reloadCommand: opts.reloadCommand }, http);
   const { credential: _secret, ...shown } = credential;
   return { credential: shown, report };

@@ -214,6 +214,7 @@ describe('host sync: trust bundle and KRL', { skip: noSafeDir }, () => {
     const trustBytes = readFileSync(join(dir, TRUST_FILE));
     assert.deepEqual(readState(dir), {
       server: SERVER,
+      target_id: TARGET,
       bundle: { etag: etagOf(server.bundleBytes()), sha256: sha256(trustBytes), version: 7 },
       krl: { etag: etagOf(server.krl), sha256: sha256(server.krl), version: 7 },
     });

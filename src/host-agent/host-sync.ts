@@ -37,6 +37,8 @@ export const certFileName = (hostKeyPath: string) => `${basename(hostKeyPath)}-c
 interface FileState { etag: string; sha256: string; version: number }
 interface HostState {
   server: string;
+  /** The target the state is of: a host enrolled again (another account or target) starts afresh. */
+  target_id: string;
   bundle?: FileState;
   krl?: FileState;
   /** What the server last said host certificates must be: signed by this key, naming these principals. */
@@ -47,17 +49,18 @@ interface HostState {
 
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-function readState(dir: string, server: string): HostState {
+function readState(dir: string, server: string, targetId: string): HostState {
+  const fresh = { server, target_id: targetId };
   try {
     const raw = JSON.parse(readFileSync(join(dir, HOST_STATE_FILE), 'utf8')) as HostState;
-    if (raw.server !== server) return { server };
+    if (raw.server !== server || raw.target_id !== targetId) return fresh;
     const ok = (f: unknown): f is FileState => {
       const s = f as FileState | undefined;
       return typeof s?.etag === 'string' && typeof s.sha256 === 'string' && Number.isSafeInteger(s.version);
     };
     const hc = raw.host_certificates;
     return {
-      server,
+      ...fresh,
       ...(ok(raw.bundle) ? { bundle: raw.bundle } : {}),
       ...(ok(raw.krl) ? { krl: raw.krl } : {}),
       ...(raw.reload_pending === true ? { reload_pending: true } : {}),
@@ -65,7 +68,7 @@ function readState(dir: string, server: string): HostState {
         ? { host_certificates: hc } : {}),
     };
   } catch {
-    return { server };
+    return fresh;
   }
 }
 
@@ -171,7 +174,8 @@ function readText(path: string): string | null {
 function checkIssued(result: Record<string, unknown>, asked: string[], want: { active_key: string | null; principals: string[] }, now: Date): Map<string, string> {
   const refuse = (why: string) => new AgentError(`refused the server's host certificates: ${why}`);
   const list = result['certificates'];
-  if (!Array.isArray(list) || list.length !== asked.length) throw refuse('not one certificate per key asked');
+  // The server leaves out a key it will not certify (a revoked one); never one it was not asked for.
+  if (!Array.isArray(list) || list.length === 0 || list.length > asked.length) throw refuse('not one certificate per key asked');
   const byKey = new Map<string, string>();
   for (const item of list as { certificate?: unknown }[]) {
     if (typeof item?.certificate !== 'string' || !/^[a-z0-9-]+-cert-v01@openssh\.com [A-Za-z0-9+/]+={0,2}$/.test(item.certificate)) throw refuse('malformed certificate line');
@@ -215,7 +219,7 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
   checkTrustedDir(dir);
   const credential = readHostCredential(dir, server);
   const auth = { authorization: `Bearer ${credential.credential}` };
-  const state = readState(dir, server);
+  const state = readState(dir, server, credential.target_id);
   const bundleState = intact(dir, TRUST_FILE, state.bundle);
   const krlState = intact(dir, KRL_FILE, state.krl);
   const older = (what: string, got: number, held: number | undefined) => {
@@ -244,7 +248,7 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
 
   const errors: string[] = [];
   const next: HostState = {
-    server, ...(state.host_certificates ? { host_certificates: state.host_certificates } : {}), ...(state.reload_pending ? { reload_pending: true } : {}),
+    server, target_id: credential.target_id, ...(state.host_certificates ? { host_certificates: state.host_certificates } : {}), ...(state.reload_pending ? { reload_pending: true } : {}),
   };
   const failed = (outcome: PromiseSettledResult<unknown>) => {
     if (outcome.status === 'rejected') {
@@ -310,10 +314,17 @@ export async function syncHostOnce(opts: SyncOptions, http: AgentHttp = {}): Pro
         }, http);
         const issued = checkIssued(envelopeResult(got.body, 'host certificates'), renew.map((d) => d.k.public_key), want, now());
         for (const d of renew) {
-          writeFileAtomic(dir, certFileName(d.k.path), issued.get(d.k.public_key)!, 0o644);
+          const cert = issued.get(d.k.public_key);
+          if (cert === undefined) {
+            const error = `the server gave no certificate for host key ${parseUserPublicKey(d.k.public_key).fingerprint} (revoked?); kept its old certificate`;
+            errors.push(error);
+            certificates.push({ path: d.path, changed: false, reason: d.reason!, error });
+            continue;
+          }
+          writeFileAtomic(dir, certFileName(d.k.path), cert, 0o644);
           certificates.push({ path: d.path, changed: true, reason: d.reason! });
+          next.reload_pending = true;
         }
-        next.reload_pending = true;
       } catch (error) {
         if (error instanceof AgentStopped) throw error;
         errors.push((error as Error).message);

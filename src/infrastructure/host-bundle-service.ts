@@ -12,6 +12,8 @@ import { wildcardsCovering } from './host-owner.ts';
 export const DEFAULT_KRL_EXPIRY_MARGIN_S = 3600;
 /** Bundles and KRLs kept per node; a fleet's targets mostly share a few sets of applications. */
 const MAX_CACHED = 20_000;
+/** What the bundles and KRLs kept per node may hold, each: a KRL of a million serials is about 8 MiB. */
+const MAX_CACHED_BYTES = 256 * 1024 * 1024;
 /** Revoked certificates read per statement while a KRL is built. */
 const READ_CHUNK = 5_000;
 
@@ -31,9 +33,15 @@ export interface Built {
 
 interface CaKey { app_id: string; ca_id: string; id: string; state: string; public_key: string }
 
-/** A small LRU of built answers. */
-function lru<V>() {
+/** A small LRU, bounded in entries and, where sizes are given, in bytes. */
+function lru<V>(maxBytes = Infinity, size: (v: V) => number = () => 0) {
   const map = new Map<string, V>();
+  let bytes = 0;
+  const drop = (key: string) => {
+    const old = map.get(key);
+    if (old !== undefined) bytes -= size(old);
+    map.delete(key);
+  };
   return {
     get(key: string): V | undefined {
       const hit = map.get(key);
@@ -44,8 +52,10 @@ function lru<V>() {
       return hit;
     },
     set(key: string, value: V): void {
+      drop(key);
       map.set(key, value);
-      if (map.size > MAX_CACHED) map.delete(map.keys().next().value!);
+      bytes += size(value);
+      while (map.size > MAX_CACHED || (bytes > maxBytes && map.size > 1)) drop(map.keys().next().value!);
     },
   };
 }
@@ -59,18 +69,22 @@ function lru<V>() {
  */
 export function createHostBundleService(deps: { db: Db; revisions: GrantRevisionReader; clock: Clock; keyComment: string; krlExpiryMarginS: number; encoder: Pick<KrlEncoder, 'encode'> }) {
   const { db, revisions, clock, encoder } = deps;
-  const bundles = lru<Built & { hash: string }>();
-  const krls = lru<Built>();
+  const bundles = lru<Built & { hash: string }>(MAX_CACHED_BYTES, (b) => b.bytes.length);
+  // One KRL per account and set of applications: a newer version replaces the older one.
+  const krls = lru<Built>(MAX_CACHED_BYTES, (b) => b.bytes.length);
   /** Per target: the revision its applications were looked up at, and which they were. */
   const appSets = lru<{ version: number; apps: string[] }>();
 
   async function appsOf(target: BundleTarget, version: number): Promise<string[]> {
-    const known = appSets.get(target.id);
+    // Keyed by the host too: a request that read its target before a rename must not store the old
+    // name's applications under the new revision for everyone else.
+    const setKey = `${target.id}/${target.host}`;
+    const known = appSets.get(setKey);
     if (known && known.version === version) return known.apps;
     const rows = await db.selectFrom('access_apps').select('id').where('account_id', '=', target.account_id)
       .where('host', 'in', [target.host, ...wildcardsCovering(target.host)]).orderBy('id').execute();
     const apps = rows.map((r) => r.id);
-    appSets.set(target.id, { version, apps });
+    appSets.set(setKey, { version, apps });
     return apps;
   }
 
@@ -149,7 +163,7 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
     async bundle(target: BundleTarget, extra: Record<string, unknown> = {}): Promise<Built> {
       // The revision is read first: what is read after it is at least that new, so a cached answer is never older than its version.
       const version = await revisions.current(target.account_id);
-      const extraText = JSON.stringify(extra);
+      const extraText = `${target.host}\n${JSON.stringify(extra)}`;
       const key = target.id;
       const hit = bundles.get(key);
       if (hit && hit.version === version && hit.hash === extraText) return hit;
@@ -174,16 +188,18 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
     async krl(target: BundleTarget): Promise<Built> {
       const version = await revisions.current(target.account_id);
       const apps = await appsOf(target, version);
-      const key = `${target.account_id}/${version}/${apps.join(',')}`;
+      const key = `${target.account_id}/${apps.join(',')}`;
       const hit = krls.get(key);
-      if (hit) return hit;
-      let build = building.get(key);
+      if (hit && hit.version === version) return hit;
+      const buildKey = `${key}/${version}`;
+      let build = building.get(buildKey);
       if (!build) {
-        build = buildKrl(target.account_id, version, apps).finally(() => building.delete(key));
-        building.set(key, build);
+        build = buildKrl(target.account_id, version, apps).finally(() => building.delete(buildKey));
+        building.set(buildKey, build);
       }
       const built = await build;
-      krls.set(key, built);
+      // A slower build of an older version never replaces a newer one.
+      if ((krls.get(key)?.version ?? -1) <= built.version) krls.set(key, built);
       return built;
     },
   };

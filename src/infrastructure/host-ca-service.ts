@@ -15,6 +15,7 @@ import type { HostCaKeyRow, HostCaRow, HostCaStore } from './host-ca-store.ts';
 import type { EnrolledHost } from './host-enrollment-store.ts';
 import { hostKeysOf } from './host-enrollment-service.ts';
 import { hostOwner } from './host-owner.ts';
+import { zoneHolding } from '../identity/host-delegation.ts';
 
 /** Host certificates live 30 days unless the account's host CA says less (and at most a year). */
 export const DEFAULT_HOST_CERT_TTL_S = 30 * 86_400;
@@ -76,9 +77,23 @@ export function createHostCaService(deps: { db: Db; store: HostCaStore; vault: P
     return { id: ca.id, public_key: keyLine(active.public_key), keys: keys.map(keyView), max_ttl: ca.max_ttl, created_at: rfc3339(new Date(ca.created_at)) };
   }
 
+  /**
+   * The target's names that are the account's to certify: a name in another account's zone is that
+   * account's (a zone may have been delegated after the target was named), so it is left out.
+   */
+  async function ownedPrincipals(host: EnrolledHost): Promise<string[]> {
+    const out: string[] = [];
+    for (const name of principalsOf(host)) {
+      const zone = await zoneHolding(deps.db, name);
+      if (zone === undefined || zone.account_id === host.account_id) out.push(name);
+    }
+    return out;
+  }
+
   return {
     ensure,
-    view: async (accountId: string, actor: string) => view(await ensure(accountId, actor)),
+    /** The host CA as it is; 404 before it exists (a read never makes one). */
+    view: async (accountId: string) => view(await existing(accountId)),
     /** Makes the host CA if needed and sets the longest host certificate it signs. */
     async configure(accountId: string, maxTtl: number | undefined, actor: string) {
       const ca = await ensure(accountId, actor);
@@ -114,11 +129,16 @@ export function createHostCaService(deps: { db: Db; store: HostCaStore; vault: P
       return { id: step.retired.id };
     },
 
-    /** The active key's fingerprint and the names an enrolled host's certificates carry: what its agent compares its certificates with. */
+    /**
+     * The active key's fingerprint and the names an enrolled host's certificates carry: what its agent
+     * compares its certificates with. No key while the host's own name is another account's.
+     */
     async hostStatus(host: EnrolledHost) {
       const ca = await store.byAccount(host.account_id);
       const active = ca ? (await store.keysOf(ca.id)).find((k) => k.state === 'active') : undefined;
-      return { active_key: active ? fingerprintOf(Buffer.from(active.public_key, 'base64')) : null, principals: principalsOf(host) };
+      const principals = await ownedPrincipals(host);
+      const usable = active !== undefined && principals[0] === host.host;
+      return { active_key: usable ? fingerprintOf(Buffer.from(active.public_key, 'base64')) : null, principals };
     },
 
     /**
@@ -147,10 +167,16 @@ export function createHostCaService(deps: { db: Db; store: HostCaStore; vault: P
       const active = (await store.keysOf(ca.id)).find((k) => k.state === 'active');
       if (!active) throw errors.notFound('the account has no host CA');
       const { signer, publicKey } = signers.forKey(active);
-      const principals = principalsOf(host);
+      const principals = await ownedPrincipals(host);
+      if (principals[0] !== host.host) throw errors.policyRefused(`the host name ${host.host} is in a zone of another account; its hosts are certified by that account's host CA`);
       const out = [];
+      const revoked = [];
       for (const key of keys) {
-        if (await store.isRevoked(host.account_id, key.fingerprint)) throw errors.policyRefused(`the host key ${key.fingerprint} is revoked in this account`);
+        // A revoked key gets nothing; the host's other keys still do.
+        if (await store.isRevoked(host.account_id, key.fingerprint)) {
+          revoked.push(key.fingerprint);
+          continue;
+        }
         const now = clock.now().getTime();
         const seconds = Math.floor(now / 1000);
         const body: CertificateBody = {
@@ -167,6 +193,7 @@ export function createHostCaService(deps: { db: Db; store: HostCaStore; vault: P
           certificate: `${certTypeFor(key.type)} ${cert.blob.toString('base64')}`,
         });
       }
+      if (out.length === 0) throw errors.policyRefused(`the host key${revoked.length > 1 ? 's' : ''} ${revoked.join(', ')} ${revoked.length > 1 ? 'are' : 'is'} revoked in this account`);
       return { certificates: out };
     },
 

@@ -3,7 +3,7 @@ import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { errors } from '../platform/http/errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
-import { asciiLower } from '../platform/text.ts';
+import { asciiLower, isPrintableText } from '../platform/text.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { Db } from '../platform/db/schema.ts';
 import type { TargetsStore, TargetRow, TargetFilter } from './targets-store.ts';
@@ -28,6 +28,10 @@ function normalize(input: TargetInput) {
   const v6 = input.ip?.ipv6;
   if (v4 && !isIPv4(v4.ip_addr)) throw errors.invalidRequest('not an IPv4 address', '/ip/ipv4/ip_addr');
   if (v6 && !isIPv6(v6.ip_addr)) throw errors.invalidRequest('not an IPv6 address', '/ip/ipv6/ip_addr');
+  // TypeBox does not bound a record's keys: a tag's name is checked here.
+  for (const name of Object.keys(input.tags ?? {})) {
+    if (name.length < 1 || name.length > 255 || !isPrintableText(name)) throw errors.invalidRequest('a tag name is 1 to 255 printable characters', '/tags');
+  }
   const host = asciiLower(input.hostname);
   const aliases = [...new Set((input.aliases ?? []).map(asciiLower))].filter((a) => a !== host);
   return {

@@ -193,9 +193,9 @@ describe('end to end: an enrolled host, two applications, host certificates, a s
     const configured = await runCliInProcess(['ssh-config', '--hostname', '*.corp.example', '--server', server.origin, '--dir', client, '--command', 'access-ca', '--known-hosts', HOST, '--json']);
     assert.equal(configured.code, 0, configured.stderr);
     const block = JSON.parse(configured.stdout).ssh_config as string;
-    assert.match(block, new RegExp(`\n  UserKnownHostsFile ${client}/known_hosts ~/\\.ssh/known_hosts\n  StrictHostKeyChecking yes$`));
-    assert.equal(readFileSync(join(client, 'known_hosts'), 'utf8'), text);
-    assert.equal(strict(join(client, 'known_hosts'), HOST, c).status, 0);
+    assert.match(block, new RegExp(`\n  UserKnownHostsFile ${client}/${HOST}\\.known_hosts ~/\\.ssh/known_hosts\n  StrictHostKeyChecking yes$`));
+    assert.equal(readFileSync(join(client, `${HOST}.known_hosts`), 'utf8'), text);
+    assert.equal(strict(join(client, `${HOST}.known_hosts`), HOST, c).status, 0);
     const other = strict(file, 'web2.corp.example', c);
     assert.equal(other.status, 255, 'a certificate for web1 is not one for web2');
     assert.match(other.stderr, /Host key verification failed|certificate|not permitted/i);

@@ -81,7 +81,7 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
     const listed = await t.call('GET', at(`/infrastructure/targets?hostname=db1.${tenant.zoneName}`), { token: tenant.read });
     assert.deepEqual(listed.body.result.map((x: { id: string }) => x.id), [a.id]);
     assert.equal(listed.body.result_info.total_count, 1);
-    for (const body of [{ hostname: 'bad host' }, { hostname: '*.wild' }, { hostname: 'h', ip: { ipv4: { ip_addr: '::1' } } }, { hostname: 'h', extra: 1 }, { hostname: 'h', aliases: ['a,b'] }]) {
+    for (const body of [{ hostname: 'bad host' }, { hostname: '*.wild' }, { hostname: 'h', ip: { ipv4: { ip_addr: '::1' } } }, { hostname: 'h', extra: 1 }, { hostname: 'h', aliases: ['a,b'] }, { hostname: 'h', tags: { ['k'.repeat(300)]: 'v' } }]) {
       const r = await t.call('POST', at('/infrastructure/targets'), { token: tenant.write, body });
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.equal(r.body.errors[0].code, 12130);
@@ -200,6 +200,11 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
   });
 
   it('host certificates: the target\'s names only, host type, for enrolled keys only', async () => {
+    // A read never makes a host CA: before any host enrolled, there is none to show.
+    const fresh = await t.tenant();
+    const none = await t.call('GET', scoped('account', fresh.accountId, '/access/host_ca'), { token: fresh.read });
+    assert.equal(none.status, 404);
+    assert.equal((await t.call('GET', scoped('account', fresh.accountId, '/access/host_ca'), { token: fresh.read })).status, 404, 'still none: the read made nothing');
     const k1 = hostKey();
     const k2 = hostKey('ec');
     const h = await enrolledHost(`certs.${tenant.zoneName}`, [k1, k2]);
@@ -213,6 +218,15 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
       assert.deepEqual(cert.principals, [`certs.${tenant.zoneName}`, 'certs-alias.example']);
       assert.ok(Number(cert.validBefore - cert.validAfter) <= 30 * 86_400 + 300);
     }
+    // A revoked host key gets nothing; the host's other key still gets its certificate.
+    const revoked = await t.call('POST', at('/access/host_ca/revoked_keys'), { token: tenant.write, body: { public_key: k2.line, reason: 'key leaked' } });
+    assert.equal(revoked.status, 200, revoked.raw);
+    const partial = await t.call('POST', '/client/v4/host/certificates', { token: h.credential, body: {} });
+    assert.equal(partial.status, 200, partial.raw);
+    assert.equal(partial.body.result.certificates.length, 1);
+    const onlyRevoked = await t.call('POST', '/client/v4/host/certificates', { token: h.credential, body: { public_keys: [k2.line] } });
+    assert.equal(onlyRevoked.status, 403);
+    assert.match(onlyRevoked.body.errors[0].message, /revoked/);
     const stranger = await t.call('POST', '/client/v4/host/certificates', { token: h.credential, body: { public_keys: [hostKey().line] } });
     assert.equal(stranger.status, 403);
     assert.equal(stranger.body.errors[0].code, 12140);

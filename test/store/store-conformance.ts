@@ -15,6 +15,9 @@ import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert
 import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
 import { createGrantRevisionReader } from '../../src/platform/db/grant-revisions.ts';
 import { createRevocationStore } from '../../src/ssh-certs/revocation-store.ts';
+import { createTargetsStore, type TargetFilter, type TargetRow } from '../../src/infrastructure/targets-store.ts';
+import { createHostEnrollmentStore, type EnrollmentRow, type JoinTokenRow } from '../../src/infrastructure/host-enrollment-store.ts';
+import { createHostCaStore, type HostCaKeyRow } from '../../src/infrastructure/host-ca-store.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -491,6 +494,562 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const many = await Promise.all(Array.from({ length: 1_200 }, (_, i) => reader.current(i === 700 ? a : `no-such-account-${i}`)));
       assert.equal(many[700], ra);
       assert.equal(many.filter((r) => r === 0).length, 1_199);
+    });
+
+    // The fleet: infrastructure targets, join tokens and enrolled hosts, the host CA, and the fleet revision.
+    const target = (accountId: string, fields: Partial<TargetRow> = {}): TargetRow => {
+      const hostname = fields.hostname ?? `H${hex(4)}.Example.com`;
+      return { id: randomUUID(), account_id: accountId, hostname, host: hostname.toLowerCase(), ipv4: null, ipv4_vnet: null, ipv6: null, ipv6_vnet: null, tags: '{}', aliases: '[]', created_at: now(), modified_at: now(), ...fields };
+    };
+    const auditRow = (accountId: string, type: string, subject: string) => ({ id: hex(16), account_id: accountId, type, actor: 'test', subject, data: '{}', created_at: now() });
+    const eventTypes = async (accountId: string, subject?: string) => {
+      let q = opened.db.selectFrom('audit_events').select('type').where('account_id', '=', accountId);
+      if (subject !== undefined) q = q.where('subject', '=', subject);
+      return (await q.execute()).map((e) => e.type).sort();
+    };
+    const eventExists = async (id: string) => (await opened.db.selectFrom('audit_events').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
+    /** An ISO time `s` seconds from a fixed base, so that expiries can be crossed without waiting. */
+    const base = Date.now();
+    const at = (s: number) => new Date(base + s * 1000).toISOString();
+    const joinToken = (t: TargetRow, fields: Partial<JoinTokenRow> = {}): JoinTokenRow => ({
+      id: hex(16), account_id: t.account_id, target_id: t.id, secret_sha256: hex(32), host_key_fingerprints: '[]', challenge: null, challenge_expires_at: null,
+      expires_at: at(3600), used_at: null, created_by: 'test', created_at: now(), ...fields,
+    });
+    const enrollmentRow = (t: TargetRow, fields: Partial<EnrollmentRow> = {}): EnrollmentRow => ({
+      id: hex(16), account_id: t.account_id, target_id: t.id, secret_sha256: hex(32), host_keys: JSON.stringify([randomBytes(51).toString('base64')]), created_at: now(), last_seen_at: null, ...fields,
+    });
+    /** A host enrolled the way the service does it: a token, a challenge, and the enrollment that uses both. */
+    const enrolled = async (t: TargetRow, fields: Partial<EnrollmentRow> = {}): Promise<EnrollmentRow> => {
+      const s = createHostEnrollmentStore(opened.db);
+      const token = joinToken(t);
+      await s.insertJoinToken(token, auditRow(t.account_id, 'host_join_token.created', token.id));
+      const challenge = hex(16);
+      assert.equal(await s.setChallenge(token.id, challenge, at(300), at(0)), true);
+      const row = enrollmentRow(t, fields);
+      assert.equal(await s.enroll(token.id, challenge, at(1), row, auditRow(t.account_id, 'host.enrolled', row.id)), true);
+      return row;
+    };
+    const hostCaRows = (accountId: string, fields: Partial<HostCaKeyRow> = {}) => {
+      const caId = hex(16);
+      return [
+        { id: caId, account_id: accountId, max_ttl: 86_400, created_at: now() },
+        { id: hex(16), ca_id: caId, account_id: accountId, state: 'active', algorithm: 'ssh-ed25519', public_key: randomBytes(51).toString('base64'), private_key_sealed: randomBytes(80), created_at: now(), ...fields },
+      ] as const;
+    };
+
+    it('targets: inserted with their event; got, found by host and listed (exact filters, hostContains as a literal, either address\'s virtual network, pages and totals) only within their account', async () => {
+      const s = createTargetsStore(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const vnet = randomUUID();
+      const vnet2 = randomUUID();
+      const suffix = `${hex(4)}.example.com`;
+      const t = [
+        target(accountId, { hostname: `A_b.${suffix}`, ipv4: '10.0.0.1', ipv4_vnet: vnet, created_at: '2026-01-01T00:00:00.000Z' }),
+        target(accountId, { hostname: `axb.${suffix}`, ipv6: 'fd00::1', ipv6_vnet: vnet, created_at: '2026-01-01T00:00:01.000Z' }),
+        target(accountId, { hostname: `a%b.${suffix}`, ipv4: '10.0.0.2', ipv4_vnet: vnet2, created_at: '2026-01-01T00:00:02.000Z' }),
+        target(accountId, { hostname: `aqb.${suffix}`, ipv4: '10.0.0.1', created_at: '2026-01-01T00:00:03.000Z' }),
+        target(accountId, { hostname: `a\\b.${suffix}`, ipv6: 'fd00::2', created_at: '2026-01-01T00:00:04.000Z' }),
+        target(accountId, { hostname: `a_b.${suffix}`, created_at: '2026-01-01T00:00:05.000Z' }),
+      ] as const;
+      const event = auditRow(accountId, 'target.created', t[0].id);
+      await s.insert(t[0], async (trx) => { await trx.insertInto('audit_events').values(event).execute(); });
+      assert.equal(await eventExists(event.id), true, 'the insert\'s `also` wrote its event');
+      for (const row of t.slice(1)) await s.insert(row);
+      const theirs = target(other, { hostname: `a_b.${suffix}`, ipv4: '10.0.0.1', ipv4_vnet: vnet });
+      await s.insert(theirs);
+      // The insert and its `also` commit together or not at all.
+      const refused = target(accountId);
+      await assert.rejects(s.insert(refused, async () => { throw new Error('also failed'); }), /also failed/);
+      assert.equal(await s.get(accountId, refused.id), undefined);
+
+      assert.deepEqual({ ...(await s.get(accountId, t[0].id)) }, t[0]);
+      assert.equal(await s.get(other, t[0].id), undefined);
+      assert.equal(await s.get(accountId, theirs.id), undefined);
+      assert.deepEqual((await s.byHost(accountId, `a_b.${suffix}`)).map((r) => r.id), [t[0].id, t[5].id], 'same host, oldest first');
+      assert.deepEqual((await s.byHost(other, `a_b.${suffix}`)).map((r) => r.id), [theirs.id]);
+      assert.deepEqual(await s.byHost(accountId, `A_b.${suffix}`), [], 'the lowercased host is what is matched');
+
+      const ids = async (filter: TargetFilter, offset = 0, limit = 100) => {
+        const { rows, total } = await s.list(accountId, filter, offset, limit);
+        return { ids: rows.map((r) => r.id), total };
+      };
+      const all = t.map((r) => r.id);
+      assert.deepEqual(await ids({}, 0, 4), { ids: all.slice(0, 4), total: 6 });
+      assert.deepEqual(await ids({}, 4, 4), { ids: all.slice(4), total: 6 });
+      assert.deepEqual(await ids({}, 6, 4), { ids: [], total: 6 });
+      assert.deepEqual(await ids({ host: `a_b.${suffix}` }), { ids: [t[0].id, t[5].id], total: 2 });
+      assert.deepEqual(await ids({ host: `a%b.${suffix}` }), { ids: [t[2].id], total: 1 });
+      assert.deepEqual(await ids({ hostContains: '_' }), { ids: [t[0].id, t[5].id], total: 2 }, '`_` is itself, not any character');
+      assert.deepEqual(await ids({ hostContains: '%' }), { ids: [t[2].id], total: 1 }, '`%` is itself, not any run');
+      assert.deepEqual(await ids({ hostContains: '\\' }), { ids: [t[4].id], total: 1 }, 'the escape character is itself');
+      assert.deepEqual(await ids({ hostContains: 'a_b.' }), { ids: [t[0].id, t[5].id], total: 2 });
+      assert.deepEqual(await ids({ hostContains: suffix }), { ids: all, total: 6 });
+      assert.deepEqual(await ids({ hostContains: 'zz' }), { ids: [], total: 0 });
+      assert.deepEqual(await ids({ hostContains: '_' }, 1, 1), { ids: [t[5].id], total: 2 });
+      assert.deepEqual(await ids({ ipv4: '10.0.0.1' }), { ids: [t[0].id, t[3].id], total: 2 });
+      assert.deepEqual(await ids({ ipv6: 'fd00::1' }), { ids: [t[1].id], total: 1 });
+      assert.deepEqual(await ids({ virtualNetworkId: vnet }), { ids: [t[0].id, t[1].id], total: 2 }, 'either address\'s network');
+      assert.deepEqual(await ids({ virtualNetworkId: vnet2 }), { ids: [t[2].id], total: 1 });
+      assert.deepEqual(await ids({ ipv4: '10.0.0.1', virtualNetworkId: vnet }), { ids: [t[0].id], total: 1 }, 'filters combine');
+      assert.deepEqual(await ids({ hostContains: 'q', ipv4: '10.0.0.2' }), { ids: [], total: 0 });
+      const theirList = await s.list(other, { ipv4: '10.0.0.1', virtualNetworkId: vnet }, 0, 10);
+      assert.deepEqual([theirList.rows.map((r) => r.id), theirList.total], [[theirs.id], 1]);
+    });
+
+    it('targets: update and delete are confined to the account and commit with their `also`; deleting a target takes its join tokens and enrolled hosts', async () => {
+      const s = createTargetsStore(opened.db);
+      const hosts = createHostEnrollmentStore(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const t = target(accountId, { aliases: '["old.internal"]' });
+      const kept = target(accountId);
+      await s.insert(t);
+      await s.insert(kept);
+      const fields = (hostname: string) => ({ hostname, host: hostname.toLowerCase(), ipv4: '192.0.2.7', ipv4_vnet: null, ipv6: null, ipv6_vnet: null, tags: '{"env":"prod"}', aliases: '["new.internal"]', modified_at: now() });
+
+      let called = 0;
+      const count = async () => { called++; };
+      assert.equal(await s.update(other, t.id, fields('X.example.com'), count), undefined);
+      assert.equal(await s.update(accountId, randomUUID(), fields('X.example.com'), count), undefined);
+      assert.equal(called, 0, '`also` runs only when a row changed');
+      assert.deepEqual({ ...(await s.get(accountId, t.id)) }, t);
+      await assert.rejects(s.update(accountId, t.id, fields('Y.example.com'), async () => { throw new Error('also failed'); }), /also failed/);
+      assert.deepEqual({ ...(await s.get(accountId, t.id)) }, t, 'a failed `also` undoes the update');
+      const updateEvent = auditRow(accountId, 'target.updated', t.id);
+      const updated = await s.update(accountId, t.id, fields('Z.example.com'), async (trx) => { await trx.insertInto('audit_events').values(updateEvent).execute(); });
+      assert.deepEqual([updated?.hostname, updated?.host, updated?.ipv4, updated?.tags, updated?.aliases], ['Z.example.com', 'z.example.com', '192.0.2.7', '{"env":"prod"}', '["new.internal"]']);
+      assert.deepEqual([updated?.id, updated?.account_id, updated?.created_at], [t.id, accountId, t.created_at]);
+      assert.equal(await eventExists(updateEvent.id), true);
+
+      // Its tokens (used or not) and hosts go with it; another target's stay.
+      const unused = joinToken(t);
+      await hosts.insertJoinToken(unused, auditRow(accountId, 'host_join_token.created', unused.id));
+      const host = await enrolled(t);
+      const keptHost = await enrolled(kept);
+      const tokensOf = async (targetId: string) => (await opened.db.selectFrom('host_join_tokens').select('id').where('target_id', '=', targetId).execute()).length;
+      assert.equal(await tokensOf(t.id), 2);
+
+      const theirEvent = auditRow(other, 'target.deleted', t.id);
+      assert.equal(await s.delete(other, t.id, async (trx) => { await trx.insertInto('audit_events').values(theirEvent).execute(); }), false);
+      assert.equal(await eventExists(theirEvent.id), false);
+      assert.notEqual(await s.get(accountId, t.id), undefined);
+      await assert.rejects(s.delete(accountId, t.id, async () => { throw new Error('also failed'); }), /also failed/);
+      assert.notEqual(await s.get(accountId, t.id), undefined, 'a failed `also` undoes the delete');
+      assert.equal(await tokensOf(t.id), 2);
+      assert.notEqual(await hosts.bySecret(host.secret_sha256), undefined);
+
+      const deleteEvent = auditRow(accountId, 'target.deleted', t.id);
+      assert.equal(await s.delete(accountId, t.id, async (trx) => { await trx.insertInto('audit_events').values(deleteEvent).execute(); }), true);
+      assert.equal(await eventExists(deleteEvent.id), true);
+      assert.equal(await s.get(accountId, t.id), undefined);
+      assert.equal(await tokensOf(t.id), 0);
+      assert.equal(await hosts.joinTokenBySecret(unused.secret_sha256), undefined);
+      assert.equal(await hosts.bySecret(host.secret_sha256), undefined);
+      assert.equal((await opened.db.selectFrom('host_enrollments').select('id').where('target_id', '=', t.id).execute()).length, 0);
+      assert.equal(await tokensOf(kept.id), 1);
+      assert.equal((await hosts.bySecret(keptHost.secret_sha256))?.id, keptHost.id);
+      assert.equal(await s.delete(accountId, t.id), false, 'a second delete finds nothing');
+    });
+
+    it('targets: zoneAccount is the account of the longest zone holding a host', async () => {
+      const s = createTargetsStore(opened.db);
+      const identity = createIdentityStore(opened.db);
+      const [outerAccount, innerAccount] = [await account(), await account()];
+      const outer = `z${hex(5)}.test`;
+      await identity.insertZone({ id: hex(16), account_id: outerAccount, name: outer, created_at: now() });
+      await identity.insertZone({ id: hex(16), account_id: innerAccount, name: `in.${outer}`, created_at: now() });
+      assert.equal(await s.zoneAccount(`h.in.${outer}`), innerAccount);
+      assert.equal(await s.zoneAccount(`a.b.in.${outer}`), innerAccount);
+      assert.equal(await s.zoneAccount(`in.${outer}`), innerAccount, 'a zone holds its own name');
+      assert.equal(await s.zoneAccount(`H.IN.${outer.toUpperCase()}`), innerAccount);
+      assert.equal(await s.zoneAccount(`*.in.${outer}`), innerAccount);
+      assert.equal(await s.zoneAccount(`h.${outer}`), outerAccount);
+      assert.equal(await s.zoneAccount(`h.xin.${outer}`), outerAccount, 'zones match whole labels');
+      assert.equal(await s.zoneAccount(outer), outerAccount);
+      assert.equal(await s.zoneAccount(`h.y${outer}`), undefined);
+      assert.equal(await s.zoneAccount(`z${hex(5)}.test`), undefined);
+    });
+
+    it('join tokens: a challenge only for an unused, unexpired token; enroll uses it with the last challenge, before both expiries, once; a refusal writes nothing', async () => {
+      const s = createHostEnrollmentStore(opened.db);
+      const accountId = await account();
+      const t = target(accountId);
+      await createTargetsStore(opened.db).insert(t);
+      const token = joinToken(t, { expires_at: at(600), host_key_fingerprints: '["SHA256:abc"]' });
+      const created = auditRow(accountId, 'host_join_token.created', token.id);
+      await s.insertJoinToken(token, created);
+      assert.deepEqual({ ...(await s.joinTokenBySecret(token.secret_sha256)) }, token);
+      assert.equal(await eventExists(created.id), true);
+      assert.equal(await s.joinTokenBySecret(hex(32)), undefined);
+      // The token and its event commit together.
+      const taken = joinToken(t);
+      await assert.rejects(s.insertJoinToken(taken, { ...auditRow(accountId, 'x', taken.id), id: created.id }), isUniqueViolation);
+      assert.equal(await s.joinTokenBySecret(taken.secret_sha256), undefined);
+
+      const refusedIds: string[] = [];
+      const tryEnroll = async (challenge: string, time: string) => {
+        const row = enrollmentRow(t);
+        const event = auditRow(accountId, 'host.enrolled', row.id);
+        const ok = await s.enroll(token.id, challenge, time, row, event);
+        if (!ok) refusedIds.push(row.id, event.id);
+        return ok;
+      };
+      assert.equal(await s.setChallenge(randomUUID(), 'c0', at(60), at(0)), false, 'no such token');
+      assert.equal(await s.setChallenge(token.id, 'c1', at(60), at(0)), true);
+      assert.equal(await s.setChallenge(token.id, 'c2', at(700), at(1)), true);
+      assert.equal(await tryEnroll('c1', at(2)), false, 'only the last challenge handed out');
+      assert.equal(await tryEnroll('c2', at(650)), false, 'the token expired though its challenge did not');
+      assert.equal(await tryEnroll('c2', at(600)), false, 'expiry is exclusive');
+      assert.equal(await s.setChallenge(token.id, 'c3', at(120), at(10)), true);
+      assert.equal(await tryEnroll('c3', at(130)), false, 'the challenge expired though the token did not');
+      assert.equal(await tryEnroll('c2', at(11)), false, 'a challenge replaced is no longer good');
+      assert.equal(await s.setChallenge(token.id, 'c4', at(900), at(600)), false, 'no challenge for an expired token');
+      assert.equal((await s.joinTokenBySecret(token.secret_sha256))?.challenge, 'c3', 'a refused challenge changes nothing');
+      const unused = await s.joinTokenBySecret(token.secret_sha256);
+      assert.deepEqual([unused?.used_at, unused?.challenge_expires_at], [null, at(120)], 'refused enrollments leave the token unused');
+
+      assert.equal(await s.setChallenge(token.id, 'c5', at(300), at(20)), true);
+      const host = enrollmentRow(t, { last_seen_at: at(30) });
+      const enrolledEvent = auditRow(accountId, 'host.enrolled', host.id);
+      assert.equal(await s.enroll(token.id, 'c5', at(30), host, enrolledEvent), true);
+      assert.equal((await s.joinTokenBySecret(token.secret_sha256))?.used_at, at(30));
+      assert.equal(await tryEnroll('c5', at(31)), false, 'a token is used once');
+      assert.equal(await s.setChallenge(token.id, 'c6', at(300), at(32)), false, 'no challenge for a used token');
+
+      const rows = await opened.db.selectFrom('host_enrollments').selectAll().where('target_id', '=', t.id).execute();
+      assert.deepEqual(rows.map((r) => ({ ...r })), [host]);
+      assert.equal(await eventExists(enrolledEvent.id), true);
+      assert.equal(refusedIds.length, 12);
+      for (const id of refusedIds) assert.equal(await eventExists(id), false, 'a refused enrollment writes no event');
+      assert.deepEqual(await eventTypes(accountId), ['host.enrolled', 'host_join_token.created']);
+
+      // An enrollment whose event cannot be written leaves the token unused.
+      const second = joinToken(t);
+      await s.insertJoinToken(second, auditRow(accountId, 'host_join_token.created', second.id));
+      assert.equal(await s.setChallenge(second.id, 'd1', at(300), at(0)), true);
+      const orphan = enrollmentRow(t);
+      await assert.rejects(s.enroll(second.id, 'd1', at(1), orphan, { ...auditRow(accountId, 'host.enrolled', orphan.id), id: enrolledEvent.id }), isUniqueViolation);
+      assert.equal((await s.joinTokenBySecret(second.secret_sha256))?.used_at, null);
+      assert.equal(await s.bySecret(orphan.secret_sha256), undefined);
+    });
+
+    it('join tokens: concurrent enrollments with one token and its challenge: exactly one wins, with one host and one event', async () => {
+      const s = createHostEnrollmentStore(opened.db);
+      const accountId = await account();
+      const t = target(accountId);
+      await createTargetsStore(opened.db).insert(t);
+      const token = joinToken(t);
+      await s.insertJoinToken(token, auditRow(accountId, 'host_join_token.created', token.id));
+      assert.equal(await s.setChallenge(token.id, 'c', at(300), at(0)), true);
+      const attempts = Array.from({ length: 8 }, () => {
+        const row = enrollmentRow(t);
+        return { row, event: auditRow(accountId, 'host.enrolled', row.id) };
+      });
+      const results = await Promise.all(attempts.map(({ row, event }) => s.enroll(token.id, 'c', at(1), row, event)));
+      assert.equal(results.filter((ok) => ok).length, 1, `one enrollment wins: ${results.join(', ')}`);
+      const winner = attempts[results.indexOf(true)]!;
+      const rows = await opened.db.selectFrom('host_enrollments').select('id').where('account_id', '=', accountId).execute();
+      assert.deepEqual(rows.map((r) => r.id), [winner.row.id]);
+      const events = await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).where('type', '=', 'host.enrolled').execute();
+      assert.deepEqual(events.map((e) => e.id), [winner.event.id]);
+      for (const { row } of attempts) assert.equal((await s.bySecret(row.secret_sha256))?.id, row === winner.row ? row.id : undefined);
+      assert.equal((await s.joinTokenBySecret(token.secret_sha256))?.used_at, at(1));
+    });
+
+    it('enrolled hosts: bySecret joins the target\'s names; list pages and filters by target within the account; remove writes its event and refuses another account\'s id', async () => {
+      const s = createHostEnrollmentStore(opened.db);
+      const targets = createTargetsStore(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const web = target(accountId, { hostname: `Web-${hex(3)}.Example.com`, aliases: '["web.internal","10.1.2.3"]' });
+      const db = target(accountId);
+      const theirs = target(other);
+      for (const t of [web, db, theirs]) await targets.insert(t);
+      const w = [
+        await enrolled(web, { created_at: '2026-01-01T00:00:00.000Z' }),
+        await enrolled(web, { created_at: '2026-01-01T00:00:01.000Z' }),
+        await enrolled(web, { created_at: '2026-01-01T00:00:03.000Z' }),
+      ] as const;
+      const d = await enrolled(db, { created_at: '2026-01-01T00:00:02.000Z' });
+      const theirHost = await enrolled(theirs);
+
+      assert.deepEqual({ ...(await s.bySecret(w[1].secret_sha256)) }, { ...w[1], hostname: web.hostname, host: web.host, aliases: web.aliases });
+      assert.equal((await s.bySecret(d.secret_sha256))?.hostname, db.hostname);
+      assert.equal(await s.bySecret(hex(32)), undefined);
+
+      const page = async (acct: string, targetId: string | undefined, offset: number, limit: number) => {
+        const { rows, total } = await s.list(acct, targetId, offset, limit);
+        return { ids: rows.map((r) => r.id), total };
+      };
+      assert.deepEqual(await page(accountId, undefined, 0, 2), { ids: [w[0].id, w[1].id], total: 4 });
+      assert.deepEqual(await page(accountId, undefined, 2, 2), { ids: [d.id, w[2].id], total: 4 });
+      assert.deepEqual(await page(accountId, undefined, 4, 2), { ids: [], total: 4 });
+      assert.deepEqual(await page(accountId, web.id, 1, 10), { ids: [w[1].id, w[2].id], total: 3 });
+      assert.deepEqual(await page(accountId, db.id, 0, 10), { ids: [d.id], total: 1 });
+      assert.deepEqual(await page(accountId, theirs.id, 0, 10), { ids: [], total: 0 }, 'another account\'s target lists nothing');
+      assert.deepEqual(await page(other, web.id, 0, 10), { ids: [], total: 0 });
+      assert.deepEqual(await page(other, undefined, 0, 10), { ids: [theirHost.id], total: 1 });
+      const listed = (await s.list(accountId, db.id, 0, 10)).rows[0];
+      assert.deepEqual([listed?.hostname, listed?.host, listed?.aliases], [db.hostname, db.host, db.aliases]);
+
+      const theirEvent = auditRow(other, 'host.removed', w[0].id);
+      assert.equal(await s.remove(other, w[0].id, theirEvent), false);
+      assert.equal(await eventExists(theirEvent.id), false, 'a refused removal writes no event');
+      assert.equal((await s.bySecret(w[0].secret_sha256))?.id, w[0].id);
+      const removed = auditRow(accountId, 'host.removed', w[0].id);
+      const takenId = (await opened.db.selectFrom('audit_events').select('id').where('account_id', '=', accountId).executeTakeFirstOrThrow()).id;
+      await assert.rejects(s.remove(accountId, w[0].id, { ...removed, id: takenId }), isUniqueViolation);
+      assert.equal((await s.bySecret(w[0].secret_sha256))?.id, w[0].id, 'a removal whose event fails removes nothing');
+      assert.equal(await s.remove(accountId, w[0].id, removed), true);
+      assert.equal(await eventExists(removed.id), true);
+      assert.equal(await s.bySecret(w[0].secret_sha256), undefined);
+      assert.equal(await s.remove(accountId, w[0].id, auditRow(accountId, 'host.removed', w[0].id)), false, 'removed once');
+      assert.deepEqual(await page(accountId, undefined, 0, 10), { ids: [w[1].id, d.id, w[2].id], total: 3 });
+      assert.deepEqual((await eventTypes(accountId, w[0].id)), ['host.enrolled', 'host.removed']);
+    });
+
+    it('enrolled hosts: touch only moves last_seen_at forward, whatever order the nodes write in', async () => {
+      const s = createHostEnrollmentStore(opened.db);
+      const accountId = await account();
+      const t = target(accountId);
+      await createTargetsStore(opened.db).insert(t);
+      const never = await enrolled(t, { last_seen_at: null });
+      const seen = await enrolled(t, { last_seen_at: at(100) });
+      const lastSeen = async (id: string) => (await opened.db.selectFrom('host_enrollments').select('last_seen_at').where('id', '=', id).executeTakeFirstOrThrow()).last_seen_at;
+
+      await s.touch(new Map());
+      await s.touch(new Map([[never.id, at(50)], [seen.id, at(10)], [hex(16), at(10)]]));
+      assert.deepEqual([await lastSeen(never.id), await lastSeen(seen.id)], [at(50), at(100)], 'an older time never overwrites a newer');
+      await s.touch(new Map([[never.id, at(40)], [seen.id, at(200)]]));
+      assert.deepEqual([await lastSeen(never.id), await lastSeen(seen.id)], [at(50), at(200)]);
+      await s.touch(new Map([[seen.id, at(200)]]));
+      assert.equal(await lastSeen(seen.id), at(200));
+      // Several nodes at once, in any order: the latest stays.
+      const times = [7, 300, 150, 299, 250, 1, 120, 280];
+      await Promise.all(times.map((sec) => s.touch(new Map([[never.id, at(sec)], [seen.id, at(sec + 1)]]))));
+      assert.deepEqual([await lastSeen(never.id), await lastSeen(seen.id)], [at(300), at(301)]);
+    });
+
+    it('host CA: one per account, enforced by the database even under concurrent inserts; nothing of a refused insert is left', async () => {
+      const s = createHostCaStore(opened.db);
+      const accountId = await account();
+      const attempts = Array.from({ length: 10 }, () => {
+        const [ca, key] = hostCaRows(accountId);
+        return { ca, key, event: auditRow(accountId, 'host_ca.created', ca.id) };
+      });
+      const results = await Promise.allSettled(attempts.map(({ ca, key, event }) => s.insert(ca, key, event)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(isUniqueViolation(r.reason), String(r.reason));
+      const winner = attempts[results.findIndex((r) => r.status === 'fulfilled')]!;
+      assert.deepEqual({ ...(await s.byAccount(accountId)) }, winner.ca);
+      const keys = await opened.db.selectFrom('host_ca_keys').select(['id', 'ca_id']).where('account_id', '=', accountId).execute();
+      assert.deepEqual(keys.map((k) => ({ ...k })), [{ id: winner.key.id, ca_id: winner.ca.id }], 'no orphan keys from the refused inserts');
+      assert.deepEqual(await eventTypes(accountId), ['host_ca.created']);
+      const [sealed] = await s.keysOf(winner.ca.id);
+      assert.deepEqual(Buffer.from(sealed!.private_key_sealed), winner.key.private_key_sealed, 'sealed bytes round-trip');
+      // Another account has its own.
+      const other = await account();
+      await s.insert(...hostCaRows(other), auditRow(other, 'host_ca.created', 'x'));
+      assert.notEqual((await s.byAccount(other))?.id, winner.ca.id);
+      assert.equal(await s.byAccount(await account()), undefined);
+      const setTtl = auditRow(accountId, 'host_ca.updated', winner.ca.id);
+      await s.setMaxTtl(winner.ca.id, 3600, setTtl);
+      assert.equal((await s.byAccount(accountId))?.max_ttl, 3600);
+      assert.equal(await eventExists(setTtl.id), true);
+      await assert.rejects(
+        opened.db.insertInto('host_ca_keys').values({ ...winner.key, id: hex(16) }).execute(),
+        isUniqueViolation,
+        'a second active key for one host CA is refused',
+      );
+    });
+
+    it('host CA: keys oldest first; rotation steps one at a time under concurrency, never zero or two active keys, each with its event', async () => {
+      const s = createHostCaStore(opened.db);
+      const accountId = await account();
+      const [ca, original] = hostCaRows(accountId, { created_at: at(0) });
+      await s.insert(ca, original, auditRow(accountId, 'host_ca.created', ca.id));
+      const event = (type: string) => auditRow(accountId, type, ca.id);
+      const nextKey = (created: number) => ({ ...original, id: hex(16), state: 'next', public_key: randomBytes(51).toString('base64'), created_at: at(created) });
+      const states = async () => (await s.keysOf(ca.id)).map((k) => [k.id, k.state]);
+      const refusals = (steps: { ok: boolean; refused?: string }[]) => steps.filter((r) => !r.ok).map((r) => r.refused);
+
+      const adds = await Promise.all(Array.from({ length: 6 }, (_, i) => s.addNextKey(nextKey(10 + i), event('host_ca.rotated'))));
+      assert.equal(adds.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(adds), Array(5).fill('next_exists'));
+      const keys = await s.keysOf(ca.id);
+      assert.equal(keys.length, 2);
+      const next = keys[1]!;
+      assert.deepEqual(await states(), [[original.id, 'active'], [next.id, 'next']], 'oldest first');
+      assert.deepEqual(await s.addNextKey(nextKey(20), event('host_ca.rotated')), { ok: false, refused: 'next_exists' });
+      // Same creation time: by id.
+      const twin = { ...nextKey(0), id: `${original.id.slice(0, -1)}${original.id.endsWith('0') ? '1' : '0'}`, state: 'next' };
+      const ordered = [original.id, twin.id].sort();
+      await opened.db.insertInto('host_ca_keys').values(twin).execute();
+      assert.deepEqual((await s.keysOf(ca.id)).map((k) => k.id).slice(0, 2), ordered);
+      await opened.db.deleteFrom('host_ca_keys').where('id', '=', twin.id).execute();
+
+      // An event that cannot be written undoes the whole step: the demotion too.
+      const [taken] = await opened.db.selectFrom('audit_events').select('id').where('subject', '=', ca.id).execute();
+      await assert.rejects(s.activateNextKey(ca.id, () => ({ ...event('host_ca.activated'), id: taken!.id })), isUniqueViolation);
+      assert.deepEqual(await states(), [[original.id, 'active'], [next.id, 'next']]);
+
+      let racing = true;
+      const seen = new Set<string>();
+      const watch = (async () => {
+        while (racing) {
+          const active = await opened.db.selectFrom('host_ca_keys').select('id').where('ca_id', '=', ca.id).where('state', '=', 'active').execute();
+          assert.equal(active.length, 1, 'one active key at every moment');
+          seen.add(active[0]!.id);
+          await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const activations = await Promise.all(Array.from({ length: 6 }, () => s.activateNextKey(ca.id, ({ active, previous }) => ({ ...event('host_ca.activated'), data: JSON.stringify({ active: active.id, previous: previous.id }) }))));
+      racing = false;
+      await watch;
+      assert.equal(activations.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(activations), Array(5).fill('no_next'));
+      const won = activations.find((r) => r.ok) as { active: { id: string; state: string }; previous: { id: string; state: string } };
+      assert.deepEqual([won.active.id, won.active.state, won.previous.id, won.previous.state], [next.id, 'active', original.id, 'previous']);
+      assert.deepEqual(await states(), [[original.id, 'previous'], [next.id, 'active']]);
+      assert.ok([...seen].every((id) => id === original.id || id === next.id));
+      assert.deepEqual(JSON.parse((await opened.db.selectFrom('audit_events').select('data').where('subject', '=', ca.id).where('type', '=', 'host_ca.activated').executeTakeFirstOrThrow()).data), { active: next.id, previous: original.id });
+
+      assert.deepEqual(await s.addNextKey(nextKey(30), event('host_ca.rotated')), { ok: false, refused: 'previous_exists' });
+      const retirements = await Promise.all(Array.from({ length: 6 }, () => s.retirePreviousKey(ca.id, (retired) => ({ ...event('host_ca.retired'), data: JSON.stringify({ retired: retired.id }) }))));
+      assert.equal(retirements.filter((r) => r.ok).length, 1);
+      assert.deepEqual(refusals(retirements), Array(5).fill('no_previous'));
+      assert.equal((retirements.find((r) => r.ok) as { retired: { id: string } }).retired.id, original.id);
+      assert.deepEqual(await states(), [[next.id, 'active']]);
+      assert.equal((await opened.db.selectFrom('host_ca_keys').select('id').where('id', '=', original.id).executeTakeFirst()), undefined, 'the retired key is deleted');
+      assert.deepEqual(await s.activateNextKey(ca.id, () => event('x')), { ok: false, refused: 'no_next' });
+      assert.deepEqual(await s.retirePreviousKey(ca.id, () => event('x')), { ok: false, refused: 'no_previous' });
+
+      assert.deepEqual(await eventTypes(accountId, ca.id), ['host_ca.activated', 'host_ca.created', 'host_ca.retired', 'host_ca.rotated'], 'one event per step that changed something');
+      const gone = hex(16);
+      assert.deepEqual(await s.addNextKey({ ...nextKey(40), ca_id: gone }, event('x')), { ok: false, refused: 'no_ca' });
+      assert.deepEqual(await s.activateNextKey(gone, () => event('x')), { ok: false, refused: 'no_ca' });
+      assert.deepEqual(await s.retirePreviousKey(gone, () => event('x')), { ok: false, refused: 'no_ca' });
+      assert.deepEqual(await eventTypes(accountId, ca.id), ['host_ca.activated', 'host_ca.created', 'host_ca.retired', 'host_ca.rotated'], 'refusals write no event');
+      assert.equal((await s.addNextKey(nextKey(50), event('host_ca.rotated'))).ok, true, 'a new rotation may start');
+    });
+
+    it('host CA: a revoked host key is recorded once per account with its event; isRevoked and revokedKeys see only the account\'s own', async () => {
+      const s = createHostCaStore(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const row = (acct: string, fingerprint: string, created: number) => ({ account_id: acct, fingerprint, public_key: randomBytes(51).toString('base64'), reason: 'compromised', created_at: at(created) });
+      const fp = `SHA256:${hex(16)}`;
+      const fp2 = `SHA256:${hex(16)}`;
+      const first = auditRow(accountId, 'host_key.revoked', fp);
+      assert.equal(await s.isRevoked(accountId, fp), false);
+      assert.equal(await s.revokeKey(row(accountId, fp, 2), first), true);
+      const again = auditRow(accountId, 'host_key.revoked', fp);
+      assert.equal(await s.revokeKey(row(accountId, fp, 3), again), false, 'a repeat');
+      assert.equal(await eventExists(first.id), true);
+      assert.equal(await eventExists(again.id), false, 'a repeat writes no event');
+      assert.equal(await s.revokeKey(row(accountId, fp2, 1), auditRow(accountId, 'host_key.revoked', fp2)), true);
+      assert.equal(await s.isRevoked(accountId, fp), true);
+      assert.equal(await s.isRevoked(other, fp), false, 'another account\'s revocation is not this one\'s');
+      assert.equal(await s.isRevoked(accountId, `SHA256:${hex(16)}`), false);
+      const theirs = row(other, fp, 0);
+      assert.equal(await s.revokeKey(theirs, auditRow(other, 'host_key.revoked', fp)), true, 'the same key in another account is its own revocation');
+      assert.deepEqual((await s.revokedKeys(accountId)).map((r) => [r.fingerprint, r.created_at]), [[fp2, at(1)], [fp, at(2)]], 'oldest first; the repeat changed nothing');
+      assert.deepEqual((await s.revokedKeys(other)).map((r) => ({ ...r })), [theirs]);
+      assert.deepEqual(await s.revokedKeys(await account()), []);
+      // The row and its event commit together.
+      const fp3 = `SHA256:${hex(16)}`;
+      await assert.rejects(s.revokeKey(row(accountId, fp3, 4), { ...auditRow(accountId, 'host_key.revoked', fp3), id: first.id }), isUniqueViolation);
+      assert.equal(await s.isRevoked(accountId, fp3), false);
+      assert.deepEqual(await eventTypes(accountId), ['host_key.revoked', 'host_key.revoked']);
+    });
+
+    it('fleet revisions: every change to what a host trusts or enforces bumps its account\'s revision in the same commit; issuing and other accounts do not; it never goes down', async () => {
+      const revisions = createGrantRevisionReader(opened.db, 'fleet_revisions');
+      const accountId = await account();
+      const bystander = await account();
+      const bystanderApp = await app(bystander);
+      await createTargetsStore(opened.db).insert(target(bystander));
+      const bystanderBefore = await revisions.current(bystander);
+      assert.ok(bystanderBefore > 0);
+      assert.equal(await revisions.current(accountId), 0, 'an account with nothing yet is at 0');
+      let last = 0;
+      const bumps = async (what: string, change: () => Promise<unknown>) => {
+        await change();
+        const now_ = await revisions.current(accountId);
+        assert.ok(now_ > last, `${what} bumps the revision (${last} → ${now_})`);
+        last = now_;
+      };
+      const unchanged = async (what: string, change: () => Promise<unknown>) => {
+        await change();
+        assert.equal(await revisions.current(accountId), last, `${what} leaves the revision alone`);
+      };
+      const apps = createAccessAppsStore(opened.db);
+      const scope = { accountId, zoneId: null };
+      let a!: AppRow;
+      await bumps('an app created', async () => { a = await app(accountId); });
+      await bumps('an app updated', () => apps.update(scope, a.id, { name: 'renamed', domain: null, host: null, type: 'ssh', session_duration: '1h', updated_at: now() }));
+      const [ca, key] = caRows(a.id);
+      await bumps('a CA created', () => createAccessCasStore(opened.db).insert(ca, key));
+      const next = { ...key, id: hex(16), state: 'next', public_key: randomBytes(104).toString('base64') };
+      await bumps('a CA key inserted', () => opened.db.insertInto('ssh_ca_keys').values(next).execute());
+      await bumps('a CA key\'s state changed', () => opened.db.updateTable('ssh_ca_keys').set({ state: 'previous' }).where('id', '=', next.id).execute());
+      await bumps('a CA key deleted', () => opened.db.deleteFrom('ssh_ca_keys').where('id', '=', next.id).execute());
+      const revocations = createRevocationStore(opened.db);
+      const revoke = () => {
+        const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: `p${hex(3)}@example.com`, reason: 'test', actor: 't', certificates: 0, created_at: now() };
+        return revocations.revoke(a.id, { kind: 'identity', value: revocation.value }, revocation, () => auditRow(accountId, 'ssh_certificate.revoked', revocation.id));
+      };
+      await bumps('a revocation (the KRL version\'s first insert)', revoke);
+      await bumps('a revocation (the KRL version\'s upsert)', revoke);
+      await bumps('a KRL version upsert alone', () => opened.db.insertInto('ssh_krl_versions').values({ app_id: a.id, version: 1, updated_at: now() })
+        .onConflict((oc) => oc.column('app_id').doUpdateSet({ version: sql`ssh_krl_versions.version + 1`, updated_at: now() })).execute());
+      await bumps('a user key revoked', () => opened.db.insertInto('ssh_revoked_keys').values({ app_id: a.id, fingerprint: `SHA256:${hex(8)}`, revocation_id: hex(8), created_at: now() }).execute());
+      const targets = createTargetsStore(opened.db);
+      const t = target(accountId);
+      await bumps('a target created', () => targets.insert(t));
+      await bumps('a target updated', () => targets.update(accountId, t.id, { hostname: 'n.example.com', host: 'n.example.com', ipv4: null, ipv4_vnet: null, ipv6: null, ipv6_vnet: null, tags: '{}', aliases: '["x"]', modified_at: now() }));
+      const hostCas = createHostCaStore(opened.db);
+      const [hostCa, hostKey] = hostCaRows(accountId);
+      await bumps('a host CA created', () => hostCas.insert(hostCa, hostKey, auditRow(accountId, 'host_ca.created', hostCa.id)));
+      await bumps('a host CA key inserted', () => opened.db.insertInto('host_ca_keys').values({ ...hostKey, id: hex(16), state: 'next' }).execute());
+      await bumps('a host key revoked', () => hostCas.revokeKey({ account_id: accountId, fingerprint: `SHA256:${hex(8)}`, public_key: 'k', reason: 'r', created_at: now() }, auditRow(accountId, 'host_key.revoked', 'k')));
+
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      await unchanged('a certificate issued (the hot path)', () => createCertInventoryStore(opened.db).record([{
+        cert: { id: hex(16), serial: '1', ca_id: ca.id, ca_key_id: key.id, app_id: a.id, account_id: accountId, key_id: 'k', principals: '["a"]', valid_after: now(), valid_before: later, identity: 'a@example.com', public_key_type: 'ssh-ed25519', public_key_fingerprint: 'SHA256:y', critical_options: '{}', extensions: '{}', source: 'api', created_at: now(), revoked_at: null, revocation_id: null },
+        event: auditRow(accountId, 'ssh_certificate.issued', 'c'),
+      }]));
+      await unchanged('a host enrolled and seen', async () => {
+        const host = await enrolled(t);
+        await createHostEnrollmentStore(opened.db).touch(new Map([[host.id, now()]]));
+      });
+      await bumps('a target deleted (its tokens and hosts with it)', () => targets.delete(accountId, t.id));
+
+      const beforeCascade = last;
+      await bumps('the app deleted (its CA and keys with it)', () => apps.delete(scope, a.id));
+      assert.ok(last > beforeCascade, 'a cascade never takes the revision down');
+      assert.deepEqual(await createAccessCasStore(opened.db).keysOf(ca.id), [], 'the cascade ran (and its key deletes bumped nothing that went down)');
+      assert.equal(await revisions.current(bystander), bystanderBefore, `another account's changes leave ${bystanderApp.id}'s account alone`);
+    });
+
+    it('fleet revisions: the bump is part of the writing transaction: seen inside it, gone with its rollback', async () => {
+      const accountId = await account();
+      const revisions = createGrantRevisionReader(opened.db, 'fleet_revisions');
+      await createTargetsStore(opened.db).insert(target(accountId));
+      const before = await revisions.current(accountId);
+      assert.ok(before > 0);
+      const read = async (q: typeof opened.db) => Number((await q.selectFrom('fleet_revisions').select('revision').where('account_id', '=', accountId).executeTakeFirstOrThrow()).revision);
+      await assert.rejects(opened.db.transaction().execute(async (trx) => {
+        await trx.insertInto('infrastructure_targets').values(target(accountId)).execute();
+        const [hostCa, hostKey] = hostCaRows(accountId);
+        await trx.insertInto('host_cas').values(hostCa).execute();
+        await trx.insertInto('host_ca_keys').values(hostKey).execute();
+        assert.equal(await read(trx), before + 3, 'one bump per row written, in the same transaction');
+        throw new Error('roll back');
+      }), /roll back/);
+      assert.equal(await revisions.current(accountId), before, 'a rolled-back change leaves the revision as it was');
+      assert.equal(await read(opened.db), before);
     });
   });
 }
