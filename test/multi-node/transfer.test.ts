@@ -33,6 +33,10 @@ describe('export from SQLite, import into PostgreSQL', { skip: skip ?? false }, 
       return out.sort((x, y) => String(x.id).localeCompare(String(y.id)));
     };
     const before = await list(source.base);
+    // A target whose bundle version hosts would hold: it must not go down across the move.
+    const tg = (await api('POST', '/infrastructure/targets', { hostname: 't1.example.com' }, 201)).body.result;
+    const heldVersion = Number((await api('GET', `/infrastructure/targets/${tg.id}/trust_bundle`, undefined, 200)).body.result.version);
+    assert.ok(heldVersion > 12, `${heldVersion}`);
     await source.stop();
 
     const file = join(dir, 'export.json');
@@ -69,6 +73,9 @@ describe('export from SQLite, import into PostgreSQL', { skip: skip ?? false }, 
         assert.equal(policy.body.result.ttl, '7m');
         const signed = await signing.certSign(target, apps[5].aud);
         assert.equal(signed.status, 200, 'an imported key opens and signs');
+        const moved = await nodeApi(target, source.accountId, source.token)('GET', `/infrastructure/targets/${tg.id}/trust_bundle`, undefined, 200);
+        assert.ok(Number(moved.body.result.version) > heldVersion, `the fleet version grows across an import: ${moved.body.result.version} > ${heldVersion}`);
+        assert.equal(moved.body.result.keys.length, 1, 't1.example.com is covered by its application');
       } finally {
         await target.stop();
       }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Database, Db } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
 
@@ -25,6 +26,11 @@ export interface StoreExport {
   /** The source store's master key check, so an import can prove it holds the same master key. */
   master_key_check: string;
   tables: Record<Table, Record<string, unknown>[]>;
+  /**
+   * Each account's fleet revision: hosts hold the version they last enforced and refuse an older one, so
+   * an import carries it forward instead of restarting it from the rows' count. Absent in older exports.
+   */
+  fleet_revisions?: Record<string, number>;
 }
 
 export class TransferError extends Error {
@@ -55,7 +61,9 @@ export async function exportStore(db: Db, at: Date): Promise<StoreExport> {
       const rows = await trx.selectFrom(table).selectAll().execute();
       tables[table] = (rows as Record<string, unknown>[]).map(encodeRow);
     }
-    return { format: 'access-ca-export', version: 1, exported_at: at.toISOString(), master_key_check: check.value, tables };
+    const fleet = await trx.selectFrom('fleet_revisions').select(['account_id', 'revision']).execute();
+    const fleetRevisions = Object.fromEntries(fleet.map((r) => [r.account_id, Number(r.revision)]));
+    return { format: 'access-ca-export', version: 1, exported_at: at.toISOString(), master_key_check: check.value, tables, fleet_revisions: fleetRevisions };
   });
 }
 
@@ -90,6 +98,12 @@ export async function importStore(db: Db, doc: StoreExport): Promise<Record<stri
         await trx.insertInto(table).values(rows.slice(i, i + 200) as never).execute();
       }
       counts[table] = rows.length;
+    }
+    // The inserts bumped each account's revision from zero; what hosts hold is the exported one: go past it.
+    for (const [accountId, revision] of Object.entries(doc.fleet_revisions ?? {})) {
+      if (!Number.isSafeInteger(revision) || revision < 0) throw new TransferError(`the export's fleet revision of ${accountId.slice(0, 64)} is not a count`);
+      await trx.insertInto('fleet_revisions').values({ account_id: accountId, revision: revision + 1 })
+        .onConflict((oc) => oc.column('account_id').doUpdateSet((eb) => ({ revision: sql`${eb.ref('fleet_revisions.revision')} + ${revision}` }))).execute();
     }
     return counts;
   });
