@@ -73,6 +73,23 @@ export function registerHostCommands(program: Command, run: Run, client: { runCl
       out.result(made, made.token, made.token);
     }));
 
+  host.command('join-tokens').description('list a target\'s join tokens (never their values): waiting, used or expired')
+    .requiredOption('--account <id>', 'account id').requiredOption('--target <id>', 'the target').option('--json', 'print JSON')
+    .action((o) => run(o.json, async (s, out) => {
+      const scope = await s.identity.resolveScope(o.account);
+      const target = await asInput(s.fleet.targets.row(scope.accountId, o.target), { notFound: `no target ${o.target} in account ${o.account}` });
+      const tokens = await s.fleet.enrollment.joinTokens(target);
+      out.result({ join_tokens: tokens }, table(tokens, ['id', 'status', 'expires_at', 'created_by']));
+    }));
+  host.command('join-token-delete').description('withdraw a join token that has not been used: it stops working at once')
+    .requiredOption('--account <id>', 'account id').requiredOption('--target <id>', 'the target').requiredOption('--id <id>', 'the join token\'s id (host join-tokens)')
+    .option('--json', 'print JSON')
+    .action((o) => run(o.json, async (s, out) => {
+      const scope = await s.identity.resolveScope(o.account);
+      const target = await asInput(s.fleet.targets.row(scope.accountId, o.target), { notFound: `no target ${o.target} in account ${o.account}` });
+      const gone = await asInput(s.fleet.enrollment.deleteJoinToken(target, o.id, CLI), { notFound: `no join token ${o.id} for target ${o.target}: list them with access-ca host join-tokens --account ${o.account} --target ${o.target}` });
+      out.result(gone, `join token ${gone.id} withdrawn`);
+    }));
   host.command('list').description('list enrolled hosts, with when each last synced')
     .requiredOption('--account <id>', 'account id').option('--target <id>', 'only this target\'s hosts').option('--json', 'print JSON')
     .action((o) => run(o.json, async (s, out) => {

@@ -94,6 +94,23 @@ export function createHostEnrollmentService(deps: {
       return { id: row.id, target_id: target.id, hostname: target.hostname, token, expires_at: rfc3339(new Date(row.expires_at)) };
     },
 
+    /** A target's join tokens (never their values): which are waiting, used or expired. */
+    async joinTokens(target: TargetRow) {
+      const now = clock.now().getTime();
+      return (await store.joinTokens(target.account_id, target.id)).map((r) => ({
+        id: r.id, target_id: r.target_id, status: r.used_at !== null ? 'used' : Date.parse(r.expires_at) <= now ? 'expired' : 'waiting',
+        expires_at: rfc3339(new Date(r.expires_at)), ...(r.used_at === null ? {} : { used_at: rfc3339(new Date(r.used_at)) }),
+        host_key_fingerprints: JSON.parse(r.host_key_fingerprints) as string[], created_by: r.created_by, created_at: rfc3339(new Date(r.created_at)),
+      }));
+    },
+    /** Withdraws a join token: a leaked one stops working at once, on every node. */
+    async deleteJoinToken(target: TargetRow, id: string, actor: string) {
+      const key = id.toLowerCase();
+      const event = audit.row({ accountId: target.account_id, type: 'host_join_token.deleted', actor, subject: key, data: { target_id: target.id } });
+      if (!(await store.deleteJoinToken(target.account_id, target.id, key, event))) throw errors.notFound();
+      return { id: key };
+    },
+
     /** A fresh challenge for a usable join token; the last one handed out is the only one that enrolls. */
     async challenge(joinToken: string) {
       const row = await usableToken(joinToken);

@@ -22,6 +22,10 @@ export interface HostEnrollmentStore {
    * unused, unexpired and was last given this challenge, which has not expired; false (nothing written) otherwise.
    */
   enroll(tokenId: string, challenge: string, now: string, enrollment: EnrollmentRow, event: AuditRow): Promise<boolean>;
+  /** A target's join tokens, newest first (at most 100: they expire within a day). */
+  joinTokens(accountId: string, targetId: string): Promise<JoinTokenRow[]>;
+  /** Withdraws a join token with its event; false when the account's target has no such token. */
+  deleteJoinToken(accountId: string, targetId: string, id: string, event: AuditRow): Promise<boolean>;
   bySecret(sha256: string): Promise<EnrolledHost | undefined>;
   list(accountId: string, targetId: string | undefined, offset: number, limit: number): Promise<{ rows: EnrolledHost[]; total: number }>;
   /** Removes an enrolled host with its event; false when the account has no such host. */
@@ -56,6 +60,16 @@ export function createHostEnrollmentStore(db: Db): HostEnrollmentStore {
           .where('challenge', '=', challenge).where('challenge_expires_at', '>', now).executeTakeFirst();
         if (Number(used.numUpdatedRows) !== 1) return false;
         await trx.insertInto('host_enrollments').values(enrollment).execute();
+        await trx.insertInto('audit_events').values(event).execute();
+        return true;
+      });
+    },
+    joinTokens: (accountId, targetId) => db.selectFrom('host_join_tokens').selectAll().where('account_id', '=', accountId).where('target_id', '=', targetId)
+      .orderBy('created_at', 'desc').orderBy('id').limit(100).execute(),
+    async deleteJoinToken(accountId, targetId, id, event) {
+      return db.transaction().execute(async (trx) => {
+        const r = await trx.deleteFrom('host_join_tokens').where('account_id', '=', accountId).where('target_id', '=', targetId).where('id', '=', id).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return false;
         await trx.insertInto('audit_events').values(event).execute();
         return true;
       });

@@ -18,7 +18,7 @@ import type { TargetsService } from './targets-service.ts';
 import { TargetIdParams } from './targets-schemas.ts';
 import {
   BundleView, ChallengeInput, ChallengeView, EnrolledView, EnrollInput, HostCaInput, HostCaKeyView, HostCaView, HostCertificatesInput,
-  HostCertificatesView, HostIdParams, HostsQuery, HostView, JoinTokenInput, JoinTokenView, RevokedHostKeyView, RevokeHostKeyInput,
+  HostCertificatesView, HostIdParams, HostsQuery, HostView, JoinTokenInput, JoinTokenParams, JoinTokenStatusView, JoinTokenView, RevokedHostKeyView, RevokeHostKeyInput,
 } from './host-schemas.ts';
 
 export interface HostRoutesDeps {
@@ -65,6 +65,17 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
       const target = await targets.row(scope.accountId, params.target_id);
       return ok(await enrollment.createJoinToken(target, { ttlSeconds: seconds(body.ttl, '/ttl'), hostKeyFingerprints: body.host_key_fingerprints }, actorOf(principal)));
     },
+  });
+  route({
+    method: 'GET', path: '/infrastructure/targets/:target_id/join_tokens', forms: account, permissions: APPS_READ, status: 200,
+    params: TargetIdParams, response: envelopeSchema(Type.Array(JoinTokenStatusView)),
+    handler: async ({ scope, params }) => ok(await enrollment.joinTokens(await targets.row(scope.accountId, params.target_id))),
+  });
+  route({
+    method: 'DELETE', path: '/infrastructure/targets/:target_id/join_tokens/:token_id', forms: account, permissions: APPS_WRITE, status: 200,
+    params: JoinTokenParams, body: EmptyBody, response: envelopeSchema(Type.Object({ id: Type.String() })),
+    handler: async ({ scope, params, principal }) =>
+      ok(await enrollment.deleteJoinToken(await targets.row(scope.accountId, params.target_id), params.token_id, actorOf(principal))),
   });
   route({
     method: 'GET', path: '/infrastructure/targets/:target_id/trust_bundle', forms: account, permissions: APPS_READ, status: 200,

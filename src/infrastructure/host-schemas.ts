@@ -10,6 +10,15 @@ export const JoinTokenInput = Type.Object({
 }, { additionalProperties: false });
 export const JoinTokenView = Type.Object({ id: Type.String(), target_id: Type.String(), hostname: Type.String(), token: Type.String(), expires_at: Type.String() });
 
+export const JoinTokenStatusView = Type.Object({
+  id: Type.String(), target_id: Type.String(), status: Type.String(), expires_at: Type.String(), used_at: Type.Optional(Type.String()),
+  host_key_fingerprints: Type.Array(Type.String()), created_by: Type.String(), created_at: Type.String(),
+});
+export const JoinTokenParams = Type.Object({
+  target_id: Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' }),
+  token_id: Type.String({ pattern: '^[0-9a-fA-F]{32}$' }),
+});
+
 const JoinTokenField = Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$' });
 export const ChallengeInput = Type.Object({ join_token: JoinTokenField }, { additionalProperties: false });
 export const ChallengeView = Type.Object({ challenge: Type.String(), expires_at: Type.String() });

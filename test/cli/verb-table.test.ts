@@ -84,6 +84,8 @@ const rows: Row[] = [
   // No certificate can be issued offline (that needs serve): an unknown id is the verb's documented refusal, exit 2.
   { verb: 'cert show', argv: () => ['cert', 'show', 'f'.repeat(32), ...forApp()], code: 2, error: /no certificate f{32} of application .*access-ca cert list/ },
   { verb: 'host join-token', argv: () => ['host', 'join-token', ...acc(), '--hostname', 'web1.example.com'], keep: (v) => (ids['target'] = v['target_id'] as string) },
+  { verb: 'host join-tokens', argv: () => ['host', 'join-tokens', ...acc(), '--target', ids['target']!], keep: (v) => (ids['joinToken'] = (v['join_tokens'] as { id: string }[])[0]!.id) },
+  { verb: 'host join-token-delete', argv: () => ['host', 'join-token-delete', ...acc(), '--target', ids['target']!, '--id', ids['joinToken']!] },
   { verb: 'host list', argv: () => ['host', 'list', ...acc()] },
   // No host can enroll offline (that needs serve): an unknown host is the verb's documented refusal, exit 2.
   { verb: 'host remove', argv: () => ['host', 'remove', ...acc(), '--host', 'f'.repeat(32)], code: 2, error: /no enrolled host f{32} in account .*access-ca host list/ },

@@ -144,6 +144,17 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
       skew = 0;
     }
     assert.equal((await joinToken(tg.id, { ttl: '48h' })).status, 400);
+
+    // An unused token can be withdrawn, and then never enrolls; the list never shows a token's value.
+    const spare = (await joinToken(tg.id)).body.result;
+    const listed = await t.call('GET', at(`/infrastructure/targets/${tg.id}/join_tokens`), { token: tenant.read });
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.result.find((x: { id: string }) => x.id === spare.id).status, 'waiting');
+    assert.ok(!listed.raw.includes(spare.token), 'no token value is listed');
+    assert.equal((await t.call('DELETE', at(`/infrastructure/targets/${tg.id}/join_tokens/${spare.id}`), { token: tenant.read })).status, 403);
+    assert.equal((await t.call('DELETE', at(`/infrastructure/targets/${tg.id}/join_tokens/${spare.id}`), { token: tenant.write })).status, 200);
+    assert.equal((await enroll(spare.token, [hostKey()])).status, 403, 'a withdrawn token never enrolls');
+    assert.equal((await t.call('DELETE', at(`/infrastructure/targets/${tg.id}/join_tokens/${spare.id}`), { token: tenant.write })).status, 404);
   });
 
   it('a host credential reads its own bundle, KRL and certificates, and is refused everywhere else', async () => {

@@ -123,6 +123,8 @@ const TABLE: Record<string, Row> = {
   'PUT /client/v4/accounts/:account_id/infrastructure/targets/:target_id': 'refused',
   'DELETE /client/v4/accounts/:account_id/infrastructure/targets/:target_id': 'refused',
   'POST /client/v4/accounts/:account_id/infrastructure/targets/:target_id/join_token': 'refused',
+  'GET /client/v4/accounts/:account_id/infrastructure/targets/:target_id/join_tokens': 'refused',
+  'DELETE /client/v4/accounts/:account_id/infrastructure/targets/:target_id/join_tokens/:token_id': 'refused',
   'GET /client/v4/accounts/:account_id/infrastructure/targets/:target_id/trust_bundle': 'refused',
   'GET /client/v4/accounts/:account_id/infrastructure/targets/:target_id/krl': 'refused',
   'GET /client/v4/accounts/:account_id/infrastructure/hosts': 'refused',
@@ -163,6 +165,8 @@ interface Ids {
   credential: string;
   /** An unused join token of the account's target: `acaj_`, refused by prefix like a host credential. */
   joinToken: string;
+  /** A spare join token's id: the shape :token_id takes. */
+  joinTokenId: string;
 }
 
 /** The route's url with every `:param` (and a wildcard) replaced by a well-formed id of `ids`' account. */
@@ -180,6 +184,7 @@ function fill(key: string, ids: Ids): string {
       case 'cert_id': return ids.cert;
       case 'target_id': return ids.target;
       case 'host_id': return ids.host;
+      case 'token_id': return ids.joinTokenId;
       case undefined: return 'index.html';
       default: throw new Error(`${key}: no value for :${name}; add one to fill() (read the route's params schema for its shape)`);
     }
@@ -236,9 +241,10 @@ describe('security: a host credential opens only its own host\'s routes (the rou
     const enrolled = await enrollTestHost((path, body) => t.call('POST', `/client/v4${path}`, { body }), await joinToken());
     assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
     assert.match(enrolled.body.result.id, /^[0-9a-f]{32}$/, 'the shape :host_id takes');
+    const spare = await t.call('POST', at(`/infrastructure/targets/${target}/join_token`), { token: tenant.write, body: {} });
     return {
       accountId: tenant.accountId, zoneId: tenant.zoneId, zoneName: tenant.zoneName, forms, idp: idpId, cert: signed.body.result.id, target,
-      host: enrolled.body.result.id, credential: enrolled.body.result.credential, joinToken: await joinToken(),
+      host: enrolled.body.result.id, credential: enrolled.body.result.credential, joinToken: await joinToken(), joinTokenId: spare.body.result.id as string,
     };
   }
 
