@@ -193,7 +193,13 @@ export function createHostEnrollmentService(deps: {
       if (seen.size === 0) return;
       const batch = new Map(seen);
       seen.clear();
-      await store.touch(batch);
+      try {
+        await store.touch(batch);
+      } catch (error) {
+        // Kept for the next flush, unless a later sighting replaced it meanwhile.
+        for (const [id, at] of batch) if (!seen.has(id)) seen.set(id, at);
+        throw error;
+      }
     },
   };
 }

@@ -99,7 +99,8 @@ export function createHostEnrollmentStore(db: Db): HostEnrollmentStore {
     async touch(seen) {
       if (seen.size === 0) return;
       await db.transaction().execute(async (trx) => {
-        for (const [id, at] of seen) {
+        // In id order: two nodes flushing overlapping hosts then lock rows in one order, and cannot deadlock.
+        for (const [id, at] of [...seen].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
           await trx.updateTable('host_enrollments').set({ last_seen_at: at }).where('id', '=', id)
             .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)])).execute();
         }

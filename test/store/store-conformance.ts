@@ -829,6 +829,17 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const times = [7, 300, 150, 299, 250, 1, 120, 280];
       await Promise.all(times.map((sec) => s.touch(new Map([[never.id, at(sec)], [seen.id, at(sec + 1)]]))));
       assert.deepEqual([await lastSeen(never.id), await lastSeen(seen.id)], [at(300), at(301)]);
+      // Two nodes flushing the same hosts, each in the order it saw them: no deadlock (PostgreSQL's 40P01).
+      const many = [];
+      for (let i = 0; i < 50; i++) many.push((await enrolled(t, { last_seen_at: null })).id);
+      for (let round = 0; round < 20; round++) {
+        const when = at(1000 + round);
+        const forward = new Map(many.map((id) => [id, when]));
+        const backward = new Map([...many].reverse().map((id) => [id, when]));
+        const results = await Promise.allSettled([s.touch(forward), s.touch(backward), s.touch(forward), s.touch(backward)]);
+        assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], `round ${round}`);
+      }
+      assert.equal(await lastSeen(many[0]!), at(1019));
     });
 
     it('host CA: one per account, enforced by the database even under concurrent inserts; nothing of a refused insert is left', async () => {
