@@ -830,7 +830,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       await Promise.all(times.map((sec) => s.touch(new Map([[never.id, at(sec)], [seen.id, at(sec + 1)]]))));
       assert.deepEqual([await lastSeen(never.id), await lastSeen(seen.id)], [at(300), at(301)]);
       // Two nodes flushing the same hosts, each in the order it saw them: no deadlock (PostgreSQL's 40P01).
-      const many = [];
+      const many: string[] = [];
       for (let i = 0; i < 50; i++) many.push((await enrolled(t, { last_seen_at: null })).id);
       for (let round = 0; round < 20; round++) {
         const when = at(1000 + round);
