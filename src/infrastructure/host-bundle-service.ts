@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Clock } from '../platform/clock.ts';
 import type { Db } from '../platform/db/schema.ts';
 import type { GrantRevisionReader } from '../platform/db/grant-revisions.ts';
@@ -110,8 +111,10 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
         const from = after;
         let q = db.selectFrom('ssh_certificates').select(['ca_key_id', 'serial', 'valid_before', 'id'])
           .where('app_id', '=', app).where('revoked_at', 'is not', null);
+        // A row-value cursor, with its first column as a plain bound so both engines seek the index there
+        // (an OR of the two cases made every chunk rescan the app's rows from the start).
         q = from === undefined ? q.where('valid_before', '>', since)
-          : q.where((eb) => eb.or([eb('valid_before', '>', from.valid_before), eb.and([eb('valid_before', '=', from.valid_before), eb('id', '>', from.id)])]));
+          : q.where('valid_before', '>=', from.valid_before).where(sql<boolean>`(valid_before, id) > (${from.valid_before}, ${from.id})`);
         const rows = await q.orderBy('valid_before').orderBy('id').limit(READ_CHUNK).execute();
         for (const r of rows) out.push(r);
         if (rows.length < READ_CHUNK) break;
@@ -157,16 +160,18 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
     version: (accountId: string) => revisions.current(accountId),
 
     /**
-     * The target's trust bundle as the envelope's bytes. `extra` (the host certificate status) is part of
-     * the answer for an enrolled host; it moves with the same revision.
+     * The target's trust bundle as the envelope's bytes. `extraOf` (the host certificate status) is part of
+     * the answer for an enrolled host, read only when the bundle is built: what it reads (the host CA's
+     * keys, the target's names, zones) moves the same revision.
      */
-    async bundle(target: BundleTarget, extra: Record<string, unknown> = {}): Promise<Built> {
+    async bundle(target: BundleTarget, extraOf: () => Promise<Record<string, unknown>> = async () => ({})): Promise<Built> {
       // The revision is read first: what is read after it is at least that new, so a cached answer is never older than its version.
       const version = await revisions.current(target.account_id);
-      const extraText = `${target.host}\n${JSON.stringify(extra)}`;
       const key = target.id;
       const hit = bundles.get(key);
-      if (hit && hit.version === version && hit.hash === extraText) return hit;
+      // Kept per host name too: a request that read its target before a rename never answers for the new name.
+      if (hit && hit.version === version && hit.hash === target.host) return hit;
+      const extra = await extraOf();
       const keys = await caKeys(await appsOf(target, version));
       const lines = keys.map((k) => keyLine(k.public_key));
       const result = {
@@ -176,7 +181,7 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
         ...extra,
       };
       const bytes = Buffer.from(JSON.stringify(ok(result)));
-      const built = { version, bytes, etag: entityTag(bytes), hash: extraText };
+      const built = { version, bytes, etag: entityTag(bytes), hash: target.host };
       bundles.set(key, built);
       return built;
     },

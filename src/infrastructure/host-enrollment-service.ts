@@ -173,7 +173,9 @@ export function createHostEnrollmentService(deps: {
       if (!match || !match[1]!.startsWith(HOST_CREDENTIAL_PREFIX)) throw errors.invalidHostCredential();
       const host = await store.bySecret(secretHash(match[1]!));
       if (!host) throw errors.invalidHostCredential();
-      seen.set(host.id, clock.now().toISOString());
+      // To the minute: a flush then writes a few statements for a whole fleet, not one per host.
+      const now = clock.now();
+      seen.set(host.id, new Date(now.getTime() - (now.getTime() % 60_000)).toISOString());
       return host;
     },
 

@@ -11,6 +11,9 @@ export interface EnrolledHost extends EnrollmentRow {
   aliases: string;
 }
 
+/** Hosts whose last sighting one statement records. */
+const TOUCH_CHUNK = 30;
+
 /** Persistence of join tokens and enrolled hosts. */
 export interface HostEnrollmentStore {
   insertJoinToken(row: JoinTokenRow, event: AuditRow): Promise<void>;
@@ -98,11 +101,17 @@ export function createHostEnrollmentStore(db: Db): HostEnrollmentStore {
     },
     async touch(seen) {
       if (seen.size === 0) return;
+      // One statement per time and 30 hosts (a bounded number of statement shapes), in id order: two nodes
+      // flushing overlapping hosts then lock rows in one order, and cannot deadlock.
+      const byTime = new Map<string, string[]>();
+      for (const [id, at] of seen) byTime.set(at, [...(byTime.get(at) ?? []), id]);
       await db.transaction().execute(async (trx) => {
-        // In id order: two nodes flushing overlapping hosts then lock rows in one order, and cannot deadlock.
-        for (const [id, at] of [...seen].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-          await trx.updateTable('host_enrollments').set({ last_seen_at: at }).where('id', '=', id)
-            .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)])).execute();
+        for (const [at, ids] of [...byTime].sort(([a], [b]) => (a < b ? -1 : 1))) {
+          ids.sort();
+          for (let i = 0; i < ids.length; i += TOUCH_CHUNK) {
+            await trx.updateTable('host_enrollments').set({ last_seen_at: at }).where('id', 'in', ids.slice(i, i + TOUCH_CHUNK))
+              .where((eb) => eb.or([eb('last_seen_at', 'is', null), eb('last_seen_at', '<', at)])).execute();
+          }
         }
       });
     },

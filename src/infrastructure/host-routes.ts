@@ -151,7 +151,7 @@ export async function registerHostRoutes(app: FastifyInstance, deps: HostRoutesD
   });
   app.get('/host/trust_bundle', { schema: { response: { 200: envelopeSchema(BundleView) } } }, async (request, reply) => {
     const h = await host(request);
-    const raw = conditional(request, await bundles.bundle(targetOf(h), { host_certificates: await hostCa.hostStatus(h) }), 'x-bundle-version', JSON_TYPE);
+    const raw = conditional(request, await bundles.bundle(targetOf(h), async () => ({ host_certificates: await hostCa.hostStatus(h) })), 'x-bundle-version', JSON_TYPE);
     return reply.code(raw.status as 200).headers(raw.headers).send(raw.body);
   });
   app.get('/host/krl', async (request, reply) => {

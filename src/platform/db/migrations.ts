@@ -16,6 +16,8 @@ const FLEET: RevisionCounter = {
   tables: {
     access_apps: 'account', ssh_cas: 'app', ssh_ca_keys: 'ca', ssh_revoked_keys: 'app', ssh_krl_versions: 'app',
     infrastructure_targets: 'account', host_cas: 'account', host_ca_keys: 'account', host_revoked_keys: 'account',
+    // A zone decides which names an account's host certificates may carry (host-ca-service.ts).
+    zones: 'account',
   },
 };
 
