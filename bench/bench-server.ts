@@ -1,7 +1,10 @@
 // One server for the bench, in its own process (pinned to one core by bench/run.ts): a ceiling, or the
-// real app on a fresh store with everything the scenarios need. Prints one JSON line, then serves until
-// SIGTERM.
+// real app on a fresh store with everything the scenarios need (`app`; `fleet` for bench/fleet.ts).
+// Prints one JSON line, then serves until SIGTERM.
 import { generateKeyPairSync, randomBytes, randomUUID, sign, verify } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import Fastify from 'fastify';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { buildApp, defaultAppConfig } from '../src/app.ts';
@@ -15,6 +18,7 @@ import type { Db } from '../src/platform/db/schema.ts';
 import { postgresTestDatabase } from '../test/helpers/databases.ts';
 import { makeTestIdp } from '../test/helpers/test-idp.ts';
 import { testTempDir } from '../test/helpers/temp-dir.ts';
+import { FLEET_API_ENROLLED, FLEET_DOMAIN, FLEET_HOSTS, FLEET_REVOKED, seedHosts, seedRevoked } from './fleet-seed.ts';
 
 const [mode = 'app', kind = 'sqlite'] = process.argv.slice(2);
 const LIST_SIZES = (process.env['BENCH_LIST_SIZES'] ?? '1000,100000').split(',').map(Number);
@@ -48,6 +52,9 @@ async function ceiling(): Promise<Record<string, unknown>> {
     }
     return answer;
   });
+  // The fleet bench's baseline: a conditional GET answered 304 from a tag held in memory, and nothing else.
+  const tag = '"bench"';
+  app.get('/ceiling', async (request, reply) => (request.headers['if-none-match'] === tag ? reply.code(304).header('etag', tag).send() : reply.header('etag', tag).send(answer)));
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { port: (app.server.address() as { port: number }).port, jwt, token: lookup?.token, close: async () => { await app.close(); await lookup?.close(); await idp.close(); } };
 }
@@ -72,7 +79,7 @@ async function freshStore() {
   const pg = kind === 'postgres' ? await postgresTestDatabase() : null;
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: pg?.url, masterKeyFile: undefined });
   const identity = createIdentityService({ store: createIdentityStore(runtime.database.db), clock: systemClock, random: cryptoRandom });
-  return { runtime, identity, close: async () => { await runtime.database.close(); await pg?.drop(); } };
+  return { runtime, identity, database: pg ? new URL(pg.url).pathname.slice(1) : null, close: async () => { await runtime.database.close(); await pg?.drop(); } };
 }
 
 /** Apps (and, with `withCa`, a CA and an active key each) written straight into the store, in chunks. */
@@ -100,16 +107,25 @@ async function seedApps(db: Db, accountId: string, count: number, withCa: boolea
   return ids;
 }
 
-async function realApp(): Promise<Record<string, unknown>> {
-  const { runtime, identity, close } = await freshStore();
-  const db = runtime.database.db;
-  const app = await buildApp({ config: defaultAppConfig, db, clock: systemClock, random: cryptoRandom, keyVault: runtime.vault, logger: false, appendWriter: process.env['BENCH_NO_WRITER'] ? undefined : runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions() });
+/** The real app on a fresh store, built as `access-ca serve` builds it; `call` goes through its routes in-process. */
+async function servedApp() {
+  const store = await freshStore();
+  const { runtime, identity } = store;
+  const app = await buildApp({
+    config: defaultAppConfig, db: runtime.database.db, clock: systemClock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
+    appendWriter: process.env['BENCH_NO_WRITER'] ? undefined : runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'),
+  });
   const admin = async (accountId: string) => (await identity.createToken({ accountId, permissions: ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write', 'Access: SSH Certificates Sign'] })).value;
   const call = async (token: string, method: string, url: string, payload?: unknown) => {
     const res = await app.inject({ method: method as 'POST', url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
     return JSON.parse(res.body).result;
   };
+  return { ...store, app, db: runtime.database.db, admin, call };
+}
+
+async function realApp(): Promise<Record<string, unknown>> {
+  const { identity, close, app, db, admin, call } = await servedApp();
 
   // cert_sign and /ca/sign: one app with a provider, a CA and an allow-everyone policy.
   const account = await identity.createAccount('bench');
@@ -149,7 +165,62 @@ async function realApp(): Promise<Record<string, unknown>> {
   };
 }
 
-const server = mode === 'app' ? await realApp() : await ceiling();
+/**
+ * The fleet bench's server: one account whose application `*.<domain>` (a real CA, made through the API)
+ * covers every host, 100,000 of its certificates revoked, and 10,000 hosts enrolled but the few the bench
+ * enrolls itself. A few certificates signed through the API are left for the bench to revoke.
+ */
+async function fleetApp(): Promise<Record<string, unknown>> {
+  const { identity, close, app, db, admin, call, database } = await servedApp();
+  const account = await identity.createAccount('fleet');
+  const token = await admin(account.id);
+  const base = `/client/v4/accounts/${account.id}`;
+  const covering = await call(token, 'POST', `${base}/access/apps`, { name: 'fleet', domain: `*.${FLEET_DOMAIN}` });
+  await call(token, 'POST', `${base}/access/apps/${covering.id}/ca`);
+  await call(token, 'PUT', `${base}/access/apps/${covering.id}/ca/policy`, { principals: { allow: ['ops'] } });
+  const toRevoke: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const key = `${authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey))}\n`;
+    toRevoke.push((await call(token, 'POST', `${base}/access/apps/${covering.id}/ca/sign`, { public_key: key, principals: ['ops'] })).id);
+  }
+  let started = Date.now();
+  await seedRevoked(db, { id: covering.id, accountId: account.id }, FLEET_REVOKED);
+  process.stderr.write(`bench: seeded ${FLEET_REVOKED} revoked certificates in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  started = Date.now();
+  const credentials = await seedHosts(db, account.id, FLEET_HOSTS - FLEET_API_ENROLLED);
+  process.stderr.write(`bench: seeded ${credentials.length} enrolled hosts in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    port: (app.server.address() as { port: number }).port, database, accountId: account.id, token, appId: covering.id, toRevoke, domain: FLEET_DOMAIN, credentials,
+    close: async () => { await app.close(); await close(); },
+  };
+}
+
+/**
+ * With BENCH_CPU_PROFILE=<dir>: each SIGUSR2 starts V8's sampling profiler, the next stops it and writes
+ * `<dir>/<mode>-<pid>-<n>.cpuprofile` (Chrome DevTools' format), so a bench profiles only the part it times.
+ */
+function profileOnSignal(dir: string): void {
+  const session = new Session();
+  session.connect();
+  let running = false;
+  let n = 0;
+  process.on('SIGUSR2', () => void (async () => {
+    if (!running) {
+      running = true;
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 500 });
+      await session.post('Profiler.start');
+      return;
+    }
+    running = false;
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(join(dir, `${mode}-${process.pid}-${n++}.cpuprofile`), JSON.stringify(profile));
+  })());
+}
+if (process.env['BENCH_CPU_PROFILE']) profileOnSignal(process.env['BENCH_CPU_PROFILE']);
+
+const server = mode === 'app' ? await realApp() : mode === 'fleet' ? await fleetApp() : await ceiling();
 const { close, ...info } = server as Record<string, unknown> & { close: () => Promise<void> };
 process.stdout.write(`${JSON.stringify({ pid: process.pid, ...info })}\n`);
 process.once('SIGTERM', () => void close().then(() => process.exit(0)));

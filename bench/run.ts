@@ -1,6 +1,7 @@
 // `npm run bench`: every server in its own process, pinned to one core where `taskset` exists, loaded by
 // autocannon from this process on the other core. Throughput is given as ratios to ceilings measured in
-// the same run (these machines drift ±25 % in absolute terms; ratios do not).
+// the same run (these machines drift ±25 % in absolute terms; ratios do not). `npm run bench -- fleet`
+// (or `http`, `krl`, several at once) runs only those parts.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -10,6 +11,12 @@ import { postgresUnavailable } from '../test/helpers/databases.ts';
 import { CONNECTIONS, measure, paired, SECONDS, type Measured, type Scenario } from './load.ts';
 import { krlReport, measureKrl } from './krl.ts';
 import { paced } from './paced.ts';
+import { fleetReport, measureFleet, type FleetResult } from './fleet.ts';
+
+const PARTS = ['http', 'krl', 'fleet'];
+const asked = process.argv.slice(2);
+for (const part of asked) if (!PARTS.includes(part)) throw new Error(`unknown bench part ${part}: one of ${PARTS.join(', ')}`);
+const runs = (part: string) => asked.length === 0 || asked.includes(part);
 
 const hasTool = (tool: string) => ['/usr/bin', '/bin', '/usr/sbin'].some((d) => existsSync(join(d, tool)));
 const pinned = hasTool('taskset');
@@ -19,7 +26,10 @@ interface Server { info: any; child: ChildProcess; stop(): Promise<void> }
 
 async function startServer(mode: string, kind: string): Promise<Server> {
   const node = [process.execPath, '--import', 'tsx', 'bench/bench-server.ts', mode, kind];
-  const child = pinned ? spawn('taskset', ['-c', '0', ...node], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(node[0]!, node.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A profiled server is not pinned: V8's sampling thread would share the core with the thread it samples,
+  // and see mostly the moments that thread is idle.
+  const pin = pinned && !process.env['BENCH_CPU_PROFILE'];
+  const child = pin ? spawn('taskset', ['-c', '0', ...node], { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn(node[0]!, node.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`bench server ${mode} ${kind} exited ${code}`)));
@@ -58,10 +68,13 @@ const record = (scenario: string, store: string, m: Measured, against: string, c
   process.stderr.write(`bench: ${scenario} (${store}): ${m.rate.toFixed(0)}/s, ${(m.rate / ceiling).toFixed(2)} × ${against}\n`);
 };
 
+const kinds = ['sqlite', ...((await postgresUnavailable()) === null ? ['postgres'] : [])];
+const ceilings: Record<string, Measured> = {};
+const fsyncs: Record<string, number | null> = {};
+if (runs('http')) {
 // The ceilings: what the route's unavoidable work costs, with no store (but the token lookup's). The
 // full-crypto and token ceilings stay up and are measured again in rounds alternating with the scenario
 // they bound (load.ts `paired`): these machines drift, and a ratio should not depend on when each ran.
-const ceilings: Record<string, Measured> = {};
 const ceilingScenario = (jwt: string): Scenario => ({ method: 'POST', path: '/ceiling', headers: json, body: JSON.stringify({ public_key: 'x'.repeat(80), jwt }) });
 for (const mode of ['ceiling-bare', 'ceiling-sign']) {
   const server = await startServer(mode, 'none');
@@ -72,8 +85,6 @@ for (const mode of ['ceiling-bare', 'ceiling-sign']) {
 const cryptoCeiling = await startServer('ceiling-crypto', 'none');
 const crypto = { port: cryptoCeiling.info.port as number, scenario: ceilingScenario(cryptoCeiling.info.jwt) };
 
-const kinds = ['sqlite', ...((await postgresUnavailable()) === null ? ['postgres'] : [])];
-const fsyncs: Record<string, number | null> = {};
 for (const kind of kinds) {
   const tokenCeiling = await startServer('ceiling-token', kind);
   const token = { port: tokenCeiling.info.port as number, scenario: { method: 'POST', path: '/ceiling', headers: bearer(tokenCeiling.info.token), body: '{"x":1}' } };
@@ -123,21 +134,37 @@ for (const kind of kinds) {
 }
 await cryptoCeiling.stop();
 
-const ms = (v: number) => v.toFixed(2);
-console.log(`Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per scenario after a warm-up; each ratio to full crypto, to token lookup + crypto and between the two list pages from alternating rounds; the half-rate latencies from evenly paced requests (bench/paced.ts); ${pinned ? 'server pinned to core 0 and load to core 1 (taskset)' : 'no taskset: server and load share the cores'}.`);
-console.log('');
-console.log('| ceiling | req/s | p50 ms | p99 ms |');
-console.log('|---|---:|---:|---:|');
-for (const [name, m] of Object.entries(ceilings)) console.log(`| ${name} | ${m.rate.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} |`);
-console.log('');
-console.log('| scenario | store | req/s | p50 ms | p99 ms | ratio | against | note |');
-console.log('|---|---|---:|---:|---:|---:|---|---|');
-for (const r of rows) console.log(`| ${r.scenario} | ${r.store} | ${r.m.rate.toFixed(0)} | ${ms(r.m.p50)} | ${ms(r.m.p99)} | ${r.ratio.toFixed(2)} | ${r.against} | ${r.note ?? ''} |`);
-if (kinds.length === 1) console.log('(no PostgreSQL at 127.0.0.1:5432: SQLite only)');
+}
 
-const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: measureKrl() };
+// The fleet's steady state, on each store (bench/fleet.ts); BENCH_FLEET_STORES=sqlite narrows it.
+const fleet: FleetResult[] = [];
+const fleetKinds = kinds.filter((k) => (process.env['BENCH_FLEET_STORES'] ?? k).split(',').includes(k));
+if (runs('fleet')) for (const kind of fleetKinds) fleet.push(await measureFleet(startServer, kind));
+
+const ms = (v: number) => v.toFixed(2);
+if (runs('http')) {
+  console.log(`Load: autocannon, ${CONNECTIONS} connections, ${SECONDS} s per scenario after a warm-up; each ratio to full crypto, to token lookup + crypto and between the two list pages from alternating rounds; the half-rate latencies from evenly paced requests (bench/paced.ts); ${pinned ? 'server pinned to core 0 and load to core 1 (taskset)' : 'no taskset: server and load share the cores'}.`);
+  console.log('');
+  console.log('| ceiling | req/s | p50 ms | p99 ms |');
+  console.log('|---|---:|---:|---:|');
+  for (const [name, m] of Object.entries(ceilings)) console.log(`| ${name} | ${m.rate.toFixed(0)} | ${ms(m.p50)} | ${ms(m.p99)} |`);
+  console.log('');
+  console.log('| scenario | store | req/s | p50 ms | p99 ms | ratio | against | note |');
+  console.log('|---|---|---:|---:|---:|---:|---|---|');
+  for (const r of rows) console.log(`| ${r.scenario} | ${r.store} | ${r.m.rate.toFixed(0)} | ${ms(r.m.p50)} | ${ms(r.m.p99)} | ${r.ratio.toFixed(2)} | ${r.against} | ${r.note ?? ''} |`);
+  if (kinds.length === 1) console.log('(no PostgreSQL at 127.0.0.1:5432: SQLite only)');
+  console.log('');
+}
+
+const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: runs('krl') ? measureKrl() : [], fleet };
 if (process.env['BENCH_JSON']) writeFileSync(process.env['BENCH_JSON'], `${JSON.stringify(report, null, 2)}\n`);
-console.log('');
-for (const line of krlReport(report.krl)) console.log(line);
-console.log('');
+if (runs('krl')) {
+  for (const line of krlReport(report.krl)) console.log(line);
+  console.log('');
+}
+if (runs('fleet')) {
+  for (const line of fleetReport(fleet)) console.log(line);
+  if (!pinned) console.log('(no taskset: server and load share the cores)');
+  console.log('');
+}
 console.log(`JSON: ${process.env['BENCH_JSON'] ?? '(set BENCH_JSON=<file> to write it)'}`);
