@@ -210,6 +210,35 @@ describe('fleet API: targets, join tokens, enrollment, host credentials, bundles
     assert.equal(b3.body.result.trusted_user_ca_keys, '');
   });
 
+  it('a revoked certificate stays in hosts\' KRLs for the margin after it expires (hosts whose clocks lag), then leaves', async () => {
+    const hostname = `skew.${tenant.zoneName}`;
+    const a = await app(hostname);
+    const h = await enrolledHost(hostname);
+    await t.call('PUT', at(`/access/apps/${a.id}/ca/policy`), { token: tenant.write, body: { principals: { allow: ['ops'] } } });
+    const sign = async () => {
+      const key = authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
+      const c = await t.call('POST', at(`/access/apps/${a.id}/ca/sign`), { token: signer, body: { public_key: key, principals: ['ops'], ttl: 60 } });
+      assert.equal(c.status, 200, c.raw);
+      const r = await t.call('POST', at(`/access/apps/${a.id}/ca/certificates/${c.body.result.id}/revoke`), { token: tenant.write, body: { reason: 'test' } });
+      assert.equal(r.status, 200, r.raw);
+      return c.body.result.serial as string;
+    };
+    const serials = async () => (await krl(h.credential)).krl.certificates.flatMap((x) => x.serials.map(String));
+    const first = await sign();
+    try {
+      skew = 40 * 60_000; // 39 minutes past its end: inside the default margin of an hour
+      const second = await sign(); // a revocation moves the version: the KRL is built again at the skewed time
+      assert.ok((await serials()).includes(first), 'expired 39 minutes ago, still listed');
+      skew = 2 * 3600_000;
+      await sign();
+      const later = await serials();
+      assert.ok(!later.includes(first), 'expired over an hour ago: left out');
+      assert.ok(!later.includes(second), 'the second expired 79 minutes before: left out too');
+    } finally {
+      skew = 0;
+    }
+  });
+
   it('host certificates: the target\'s names only, host type, for enrolled keys only', async () => {
     // A read never makes a host CA: before any host enrolled, there is none to show.
     const fresh = await t.tenant();

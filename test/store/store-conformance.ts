@@ -391,6 +391,11 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
         assert.equal(Number(inIndex.rows[0]!.n), 10);
         const plan = await sql<{ detail: string }>`explain query plan select ca_key_id, serial from ssh_certificates where app_id = ${a.id} and revoked_at is not null and valid_before > ${now()}`.execute(opened.db);
         assert.match(plan.rows.map((r) => r.detail).join(' | '), /ssh_certificates_app_revoked/);
+        // A host KRL's chunked read (infrastructure/host-bundle-service.ts) seeks and walks the index: no sort of what follows.
+        const chunk = await sql<{ detail: string }>`explain query plan select ca_key_id, serial, valid_before, id from ssh_certificates where app_id = ${a.id} and revoked_at is not null and valid_before >= ${now()} and (valid_before, id) > (${now()}, ${'0'}) order by valid_before, id limit 5000`.execute(opened.db);
+        const detail = chunk.rows.map((r) => r.detail).join(' | ');
+        assert.match(detail, /ssh_certificates_app_revoked/);
+        assert.doesNotMatch(detail, /TEMP B-TREE/, detail);
       } else {
         const defs = await sql<{ indexdef: string }>`select indexdef from pg_indexes where indexname = 'ssh_certificates_app_revoked'`.execute(opened.db);
         assert.match(defs.rows[0]!.indexdef, /WHERE \(revoked_at IS NOT NULL\)/);

@@ -361,6 +361,10 @@ function migrations(kind: DbKind): Record<string, Migration> {
           .addColumn('created_at', 'text', (c) => c.notNull())
           .addPrimaryKeyConstraint('host_revoked_keys_pk', ['account_id', 'fingerprint'])
           .execute();
+        // A host's KRL reads an app's revoked certificates a chunk at a time in (valid_before, id) order: with
+        // id in the index each chunk is a seek, not a sort of everything after it.
+        await db.schema.dropIndex('ssh_certificates_app_revoked').execute();
+        await sql`create index ssh_certificates_app_revoked on ssh_certificates (app_id, valid_before, id) where revoked_at is not null`.execute(db);
         // The host's KRL holds the account's revoked user keys: found through their revocation's account.
         await db.schema.createIndex('ssh_revocations_account').on('ssh_revocations').columns(['account_id', 'kind']).execute();
         await createRevisionCounter(db, kind, FLEET);
