@@ -1,12 +1,11 @@
 // The deprecated per-application mode of sshd-sync: one application's TrustedUserCAKeys and KRL, fetched
 // with an account-wide read token. Enrolled hosts use host-sync.ts; this stays for one release.
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { agentRequest, AgentError, AgentInputError, AgentStopped } from './agent-http.ts';
 import { checkTrustedDir, readSecretFile, UnsafePathError, writeFileAtomic as writeStrict } from './file-safety.ts';
 import { checkKrl, checkTrustLines } from './answer-checks.ts';
-import { jitteredDelay, sleep } from './host-sync.ts';
+import { intact, jitteredDelay, sha256, sleep } from './host-sync.ts';
 
 /** What a host's sshd reads: the CA keys to trust and the revocation list, side by side in one directory. */
 export const TRUST_FILE = 'trusted_user_ca_keys';
@@ -67,7 +66,6 @@ export function prepareDir(dir: string): void {
   checkTrustedDir(dir, { create: true });
 }
 
-const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 /** The answer's file, checked: one ecdsa-sha2-nistp256 key per line, the same keys as the answer's list, at least one. */
 export function checkTrustedKeys(body: unknown, header: string): { text: string; keys: number } {
@@ -108,15 +106,6 @@ function readState(dir: string, source: string): SyncState {
   }
 }
 
-/** The remembered state of a file, only when the file on disk is still what was written. */
-function intact(dir: string, name: string, state: FileState | undefined): FileState | undefined {
-  if (!state) return undefined;
-  try {
-    return sha256(readFileSync(join(dir, name))) === state.sha256 ? state : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface SyncDeps {
   fetch?: typeof fetch;

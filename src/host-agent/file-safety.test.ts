@@ -1,41 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
+  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { checkTrustedDir, readSecretFile, UnsafePathError, writeFileAtomic } from './file-safety.ts';
+import { safeTempDir } from '../../test/helpers/temp-dir.ts';
 
 const NOBODY = 65534;
 const isRoot = process.geteuid?.() === 0;
 const NEEDS_ROOT = 'needs root to chown to another user (CI runs as root)';
 
-/**
- * A base whose every ancestor passes the checks: not under the system temp dir, which is itself sticky and
- * world-writable. /run is a root-owned 0755 tmpfs; a non-root run uses its own /run/user/<uid> or home.
- */
-function safeBase(): string | null {
-  const uid = process.geteuid?.() ?? -1;
-  for (const parent of isRoot ? ['/run'] : [`/run/user/${uid}`, homedir()]) {
-    let dir: string;
-    try {
-      dir = mkdtempSync(join(parent, 'access-ca-file-safety-'));
-    } catch {
-      continue;
-    }
-    chmodSync(dir, 0o755);
-    try {
-      checkTrustedDir(dir);
-      return dir;
-    } catch {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
-  return null;
-}
-
-const base = safeBase();
+// Not under the system temp dir, which is itself sticky and world-writable (test/helpers/temp-dir.ts).
+const base = safeTempDir('access-ca-file-safety-');
 const removeBase = () => {
   if (base) rmSync(base, { recursive: true, force: true });
 };

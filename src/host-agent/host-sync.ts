@@ -47,7 +47,8 @@ interface HostState {
   reload_pending?: boolean;
 }
 
-const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
+/** The hex SHA-256 the agents' state files keep of what they wrote. */
+export const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
 function readState(dir: string, server: string, targetId: string): HostState {
   const fresh = { server, target_id: targetId };
@@ -73,7 +74,7 @@ function readState(dir: string, server: string, targetId: string): HostState {
 }
 
 /** A file's ETag is used only while the file is what was written: an edited file is fetched whole and put back. */
-function intact(dir: string, name: string, state: FileState | undefined): FileState | undefined {
+export function intact<S extends { sha256: string }>(dir: string, name: string, state: S | undefined): S | undefined {
   if (!state) return undefined;
   try {
     return sha256(readFileSync(join(dir, name))) === state.sha256 ? state : undefined;
