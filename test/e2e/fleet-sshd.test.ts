@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { runCliInProcess, runCliProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { addTestUser, startSshd, sshdUnavailable, sshWith } from '../helpers/sshd.ts';
 import { safeTempDir } from '../helpers/temp-dir.ts';
+import { nodeApi } from '../helpers/deployment.ts';
 import { buildApp, defaultAppConfig } from '../../src/app.ts';
 import { openStoreRuntime } from '../../src/platform/store-runtime.ts';
 import { cryptoRandom } from '../../src/platform/random.ts';
@@ -35,13 +36,11 @@ describe('end to end: an enrolled host, two applications, host certificates, a s
   let appA: string;
   let appB: string;
 
+  /** One API call (test/helpers/deployment.ts), which must succeed; its result. */
   const api = async (method: string, path: string, body?: unknown, token = server.token) => {
-    const res = await fetch(`${server.base}/accounts/${server.accountId}${path}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : null,
-    });
-    const json = (await res.json()) as any;
-    assert.ok(res.status < 300, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json.result;
+    const r = await nodeApi(server, server.accountId, token)(method, path, body);
+    assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body.result;
   };
   const cli = async (args: string[]) => {
     const r = await runCliInProcess(['--data-dir', server.dataDir, ...args, '--json']);
