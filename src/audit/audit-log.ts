@@ -37,12 +37,20 @@ export interface AuditLog {
   list(accountId: string, filter: AuditFilter, offset: number, limit: number): Promise<{ rows: AuditRow[]; total: number }>;
 }
 
+/**
+ * Every audit row is made through this (auditRow, and the certificate paths that build theirs by hand):
+ * the one place that learns of an event before it is written, for whatever must follow it out.
+ */
+export function noteAuditRow(row: AuditRow): AuditRow {
+  return row;
+}
+
 /** The row for an entry, with its id and time from the injected sources; for stores that write it in their own transaction. */
 export function auditRow(e: AuditEntry, deps: { clock: Clock; random: Random }): AuditRow {
-  return {
+  return noteAuditRow({
     id: deps.random.recordId(), account_id: e.accountId, type: e.type, actor: e.actor, subject: e.subject,
     data: JSON.stringify(e.data ?? {}), created_at: deps.clock.now().toISOString(),
-  };
+  });
 }
 
 /**

@@ -15,6 +15,7 @@ import type { AccountSnapshot } from '../platform/grant-cache.ts';
 import { Refusal, type createTokenAppLookup } from './token-app-lookup.ts';
 import { noMetrics, type HotPathMetrics } from '../observability/metrics.ts';
 import { refusalReason } from './refusal-reasons.ts';
+import { noteAuditRow } from '../audit/audit-log.ts';
 import { createTokenPeeks } from './token-peeks.ts';
 
 export { Refusal };
@@ -108,10 +109,10 @@ export function createCertSignService(deps: {
     if (limited) throw new Refusal(429, `too many refused requests; retry in ${limited.headers['retry-after']} s`, { 'retry-after': limited.headers['retry-after']! });
     log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
     await record({
-      event: {
+      event: noteAuditRow({
         id: random.recordId(), account_id: app.account_id, type: 'ssh_certificate.refused', actor: identity, subject: app.id,
         data: JSON.stringify({ app_id: app.id, reason, policy_id: policyId }), created_at: clock.now().toISOString(),
-      },
+      }),
     });
   }
 

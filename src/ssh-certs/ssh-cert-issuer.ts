@@ -14,6 +14,7 @@ import type { CaSigners } from './ca-signers.ts';
 import type { IssuedRecord } from './cert-inventory-store.ts';
 import type { RevocationStore } from './revocation-store.ts';
 import type { AccountSnapshot } from '../platform/grant-cache.ts';
+import { noteAuditRow } from '../audit/audit-log.ts';
 
 /** What a caller asks for: automation names principals; a person's come from their token by the policy's rule. */
 export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' | 'requester'> {
@@ -71,11 +72,11 @@ function issuedRecord(input: IssueInput, key: UserPublicKey, caKey: { id: string
       identity: input.identity, public_key_type: key.type, public_key_fingerprint: key.fingerprint,
       critical_options: JSON.stringify(body.criticalOptions), extensions: JSON.stringify(body.extensions), source: input.source, created_at: event.at, revoked_at: null, revocation_id: null,
     },
-    event: {
+    event: noteAuditRow({
       id: event.eventId, account_id: input.app.account_id, type: 'ssh_certificate.issued', actor: input.identity, subject: issued.id,
       data: JSON.stringify({ app_id: input.app.id, ca_id: caKey.ca_id, serial, principals: body.principals, fingerprint: key.fingerprint, ...input.audit }),
       created_at: event.at,
-    },
+    }),
   };
 }
 
