@@ -106,7 +106,7 @@ export function createCertSignService(deps: {
    */
   async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, ip: string, log: FastifyBaseLogger): Promise<void> {
     const limited = limiter.fail(ip, `identity:${identity}`);
-    if (limited) throw new Refusal(429, `too many refused requests; retry in ${limited.headers['retry-after']} s`, { 'retry-after': limited.headers['retry-after']! });
+    if (limited) throw new Refusal(429, `too many refused requests; retry in ${limited.headers['retry-after']} s`, { ...limited.headers });
     log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
     await record({
       event: noteAuditRow({
