@@ -37,6 +37,7 @@ import { createAuditLog } from './audit/audit-log.ts';
 import { registerAuditRoutes } from './audit/audit-routes.ts';
 import { createRevocationStore } from './ssh-certs/revocation-store.ts';
 import { createRevocationService } from './ssh-certs/revocation-service.ts';
+import { registerRevocationRoutes } from './ssh-certs/revocation-routes.ts';
 import { registerInventoryRoutes } from './ssh-certs/inventory-routes.ts';
 import { createCertSignService } from './ssh-certs/cert-sign-service.ts';
 import { createAccessPoliciesStore } from './access-policies/access-policies-store.ts';
@@ -197,7 +198,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     onLookup: (kind, hit) => (hit ? metrics.cacheHit(kind) : metrics.cacheMiss(kind)),
   });
   const issuer = createCertIssuer({
-    cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, revokedKeys: revocationStore, clock, random,
+    cas: casStore, policies, signers: createCaSigners({ vault: keyVault }), record: recorder.submit, revocations: revocationStore, clock, random,
   });
 
   const infrastructure = createInfrastructure({
@@ -219,10 +220,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
     registerAuditRoutes(v4, { ...routeDeps, audit });
     registerInventoryRoutes(v4, { ...routeDeps, revocations });
+    registerRevocationRoutes(v4, { ...routeDeps, revocations });
     await infrastructure.registerV4(v4, routeDeps);
   }, { prefix: config.basePath });
   await infrastructure.registerRoot(app);
-  const certSign = createCertSignService({ metrics, apps: createTokenAppLookup({ apps: appsStore, cache: grants }), idps: idpsStore, verifier, decider, issuer, record: recorder.submit, limiter, clock, random });
+  const certSign = createCertSignService({ metrics, apps: createTokenAppLookup({ apps: appsStore, cache: grants }), idps: idpsStore, verifier, decider, issuer, revocations: revocationStore, record: recorder.submit, limiter, clock, random });
   await registerCdnCgiAccessRoutes(app, { apps: appsStore, idps: idpsStore, certSign, limiter });
   registerConsole(app, { dir: config.consoleDir ?? defaultConsoleDir(), apiBase: config.basePath });
   return app;

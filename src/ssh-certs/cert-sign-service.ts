@@ -16,6 +16,7 @@ import { Refusal, type createTokenAppLookup } from './token-app-lookup.ts';
 import { noMetrics, type HotPathMetrics } from '../observability/metrics.ts';
 import { refusalReason } from './refusal-reasons.ts';
 import { noteAuditRow } from '../audit/audit-log.ts';
+import type { RevocationStore } from './revocation-store.ts';
 import { createTokenPeeks } from './token-peeks.ts';
 
 export { Refusal };
@@ -49,6 +50,8 @@ export function createCertSignService(deps: {
   verifier: JwtVerifier;
   decider: AccessDecider;
   issuer: CertIssuer;
+  /** A revoked person (or every person of a revoked app) signs in afresh: older identity tokens are refused. */
+  revocations: Pick<RevocationStore, 'signInCutoff'>;
   record: (r: IssuedRecord) => Promise<void>;
   /** Refusals of verified people count against them and their client, as failed logins do. */
   limiter: AuthFailureLimiter;
@@ -56,7 +59,7 @@ export function createCertSignService(deps: {
   random: Random;
   metrics?: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>;
 }) {
-  const { apps, idps, verifier, decider, issuer, record, limiter, clock, random } = deps;
+  const { apps, idps, verifier, decider, issuer, revocations, record, limiter, clock, random } = deps;
   const metrics = deps.metrics ?? noMetrics;
   const peeks = createTokenPeeks();
 
@@ -101,6 +104,20 @@ export function createCertSignService(deps: {
   }
 
   /**
+   * A token issued before the person's (or the app's) last revocation is refused: its `iat` must be later,
+   * in whole seconds, than the revocation (a token of the same second may predate it). A token without
+   * `iat` cannot show it is newer, so it is refused too once there is a revocation.
+   */
+  async function checkNotRevoked(app: AppRow, identity: string, claims: JWTPayload, snapshot: AccountSnapshot): Promise<void> {
+    const cutoff = await snapshot.get(`signin-cutoff:${app.id}:${identity}`, () => revocations.signInCutoff(app.account_id, app.id, identity));
+    if (cutoff === null) return;
+    const revokedAt = Math.floor(Date.parse(cutoff) / 1000);
+    if (typeof claims.iat !== 'number' || !(claims.iat > revokedAt)) {
+      throw new Refusal(403, `access for ${identity} was revoked at ${rfc3339(new Date(cutoff))}: sign in again for a new identity token (cloudflared access login, or access-ca login)`);
+    }
+  }
+
+  /**
    * Audits a refusal of a verified person. A person (or client) refused again and again is answered 429
    * without another audit row: a replayed token must not be a way to fill the store.
    */
@@ -129,6 +146,7 @@ export function createCertSignService(deps: {
     const identity = canonicalEmail(email);
     try {
       checkVouched(idp, claims, email);
+      await checkNotRevoked(app, identity, claims, snapshot);
       const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip }, snapshot);
       if (!decision.allowed) {
         await refused(app, identity, decision.reason, decision.policy?.id ?? null, ip, log);

@@ -10,6 +10,7 @@ import { noneMatch } from '../platform/http/conditional.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams } from '../access-apps/access-apps-schemas.ts';
 import { parseSelector, type RevocationService } from './revocation-service.ts';
+import { RevocationView } from './revocation-routes.ts';
 
 const CertParams = Type.Object({ app_id: AppIdParams.properties.app_id, cert_id: Type.String({ pattern: '^[0-9a-fA-F]{32}$' }) });
 const Reason = Type.String({ minLength: 1, maxLength: 500, pattern: PRINTABLE_PATTERN });
@@ -31,7 +32,6 @@ const CertificateView = Type.Object({
   created_at: Type.String(), status: Type.String(), revoked_at: Type.Optional(Type.String()),
   revocation: Type.Optional(Type.Object({ id: Type.String(), kind: Type.String(), reason: Type.String(), actor: Type.String(), created_at: Type.String() })),
 });
-const RevocationView = Type.Object({ id: Type.String(), kind: Type.String(), value: Type.String(), reason: Type.String(), certificates: Type.Integer(), created_at: Type.String() });
 const BulkRevoke = Type.Object({
   identity: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
   principal: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

@@ -92,26 +92,29 @@ export function createCertIssuer(deps: {
   policies: Pick<CertPolicyStore, 'get'>;
   signers: CaSigners;
   record: (r: IssuedRecord) => Promise<void>;
-  /** A revoked user key is never certified again for the app. */
-  revokedKeys: Pick<RevocationStore, 'isKeyRevoked'>;
+  /** A user key the account revoked is never certified again; a principal blocked for the app is not certified until lifted. */
+  revocations: Pick<RevocationStore, 'isKeyRevoked' | 'blockedPrincipals'>;
   clock: Clock;
   random: Random;
 }) {
-  const { cas, policies, signers, record, revokedKeys, clock, random } = deps;
+  const { cas, policies, signers, record, revocations, clock, random } = deps;
 
   return {
     async issue(input: IssueInput): Promise<Issued> {
       const key = parseKey(input.app.account_id, input.publicKey);
       const appId = input.app.id;
       const read = <T>(what: string, load: () => Promise<T>) => (input.cache ? input.cache.get(`${what}:${appId}`, load) : load());
-      if (await read(`revoked:${key.fingerprint}`, () => revokedKeys.isKeyRevoked(appId, key.fingerprint))) {
-        throw errors.policyRefused('this public key has been revoked for this application: make a new key');
+      if (await read(`revoked:${key.fingerprint}`, () => revocations.isKeyRevoked(input.app.account_id, key.fingerprint))) {
+        throw errors.policyRefused('this public key has been revoked: make a new key');
       }
       const caKey = await read('cakey', () => cas.signingKey(appId));
       if (!caKey) throw errors.notFound('no CA for this application');
       const policy = await read('certpolicy', () => policies.get(appId));
       const principals = input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? [];
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
+      const blocked = new Set(await read('blockedprincipals', () => revocations.blockedPrincipals(appId)));
+      const withdrawn = decision.principals.find((p) => blocked.has(p));
+      if (withdrawn !== undefined) throw errors.policyRefused(`the principal "${withdrawn}" has been revoked for this application until the revocation is lifted`);
       const { signer, publicKey } = signers.forKey(caKey);
 
       /** Build, sign, check and record one certificate, with a fresh id, nonce and serial. */

@@ -381,9 +381,9 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
         };
       }));
       const revocations = createRevocationStore(opened.db);
-      const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: 'p1@example.com', reason: 'test', actor: 't', certificates: 0, created_at: now() };
-      assert.equal(await revocations.revoke(a.id, { kind: 'identity', value: 'p1@example.com' }, revocation, () => ({ id: hex(16), account_id: accountId, type: 'ssh_certificate.revoked', actor: 't', subject: revocation.id, data: '{}', created_at: now() })), 10);
-      const krl = await revocations.krlSource(a.id, ca.id, now());
+      const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: 'p1@example.com', reason: 'test', actor: 't', certificates: 0, created_at: now(), lifted_at: null, lifted_by: null };
+      assert.equal(await revocations.revoke({ accountId, appId: a.id, via: a.id }, { kind: 'identity', value: 'p1@example.com' }, revocation, () => ({ id: hex(16), account_id: accountId, type: 'ssh_certificate.revoked', actor: 't', subject: revocation.id, data: '{}', created_at: now() })), 10);
+      const krl = await revocations.krlSource(accountId, a.id, ca.id, now());
       assert.deepEqual(krl.byCaKey.flatMap((k) => k.serials).map(Number).sort((x, y) => x - y), [2, 5, 8, 11, 14, 17, 20, 23, 26, 29]);
       if (engine === 'SQLite') {
         // Partial: an issued (unrevoked) certificate does not write to it, and the KRL's query uses it.
@@ -432,6 +432,122 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       opened.appendWriter!.observe(() => {});
     });
 
+    it('revocations: a person and a key reach every app of the account; a principal blocks until lifted; key id families; blocks bump the grant revision', async () => {
+      const inventory = createCertInventoryStore(opened.db);
+      const store = createRevocationStore(opened.db);
+      const revisions = createGrantRevisionReader(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const [a, b, c] = [await app(accountId), await app(accountId), await app(other)];
+      const cas = createAccessCasStore(opened.db);
+      const keys = new Map<string, string>();
+      for (const x of [a, b, c]) {
+        const [ca, key] = caRows(x.id);
+        await cas.insert(ca, key);
+        keys.set(x.id, key.id);
+      }
+      const later = new Date(Date.now() + 3_600_000).toISOString();
+      let serial = 1;
+      const cert = async (x: AppRow, fields: { identity: string; principals?: string[]; label?: string; fingerprint?: string; source?: string }) => {
+        const id = hex(16);
+        await inventory.record([{
+          cert: {
+            id, serial: String(serial++), ca_id: (await cas.getByApp(x.id))!.id, ca_key_id: keys.get(x.id)!, app_id: x.id, account_id: x.account_id,
+            key_id: `${fields.identity} cert=${id}${fields.label ? ` label=${fields.label}` : ''}`, principals: JSON.stringify(fields.principals ?? ['p']),
+            valid_after: now(), valid_before: later, identity: fields.identity, public_key_type: 'ssh-ed25519', public_key_fingerprint: fields.fingerprint ?? `SHA256:${hex(8)}`,
+            critical_options: '{}', extensions: '{}', source: fields.source ?? 'cert_sign', created_at: now(), revoked_at: null, revocation_id: null,
+          },
+          event: { id: hex(16), account_id: x.account_id, type: 'ssh_certificate.issued', actor: 'x', subject: id, data: '{}', created_at: now() },
+        }]);
+        return id;
+      };
+      const revoke = (appId: string | null, via: string | null, kind: string, value: string, account_ = accountId) => {
+        const row = { id: randomUUID(), account_id: account_, app_id: appId, kind, value, reason: 'r', actor: 't', certificates: 0, created_at: now(), lifted_at: null, lifted_by: null };
+        return store.revoke({ accountId: account_, appId, via }, { kind, value } as never, row, () => ({ id: hex(16), account_id: account_, type: 'ssh_certificate.revoked', actor: 't', subject: row.id, data: '{}', created_at: now() }))
+          .then((n) => ({ n, id: row.id, at: row.created_at }));
+      };
+      const revokedIds = async () => new Set((await opened.db.selectFrom('ssh_certificates').select('id').where('revoked_at', 'is not', null).execute()).map((r) => r.id));
+
+      // A person: every app of the account, not another account's; their sign-ins before it are cut off.
+      const inA = await cert(a, { identity: 'dee@example.com' });
+      const inB = await cert(b, { identity: 'dee@example.com' });
+      const elsewhere = await cert(c, { identity: 'dee@example.com' });
+      assert.equal(await store.signInCutoff(accountId, a.id, 'dee@example.com'), null);
+      const before = await revisions.current(accountId);
+      const person = await revoke(null, null, 'identity', 'dee@example.com');
+      assert.equal(person.n, 2);
+      assert.ok(await revisions.current(accountId) > before, 'a revocation bumps the grant revision');
+      let revoked = await revokedIds();
+      assert.ok(revoked.has(inA) && revoked.has(inB) && !revoked.has(elsewhere));
+      assert.equal(await store.signInCutoff(accountId, b.id, 'dee@example.com'), person.at);
+      assert.equal(await store.signInCutoff(other, c.id, 'dee@example.com'), null, 'another account is untouched');
+      assert.equal(await store.signInCutoff(accountId, a.id, 'eve@example.com'), null);
+      const krlA = await store.krlSource(accountId, a.id, (await cas.getByApp(a.id))!.id, now());
+      assert.ok(krlA.version >= 1 && (await store.krlSource(accountId, b.id, null, now())).version >= 1, 'both apps\' KRLs move on');
+
+      // An app's tokens: its people's certificates (not automation's), and a cut-off for everyone of the app only.
+      const person2 = await cert(a, { identity: 'fay@example.com' });
+      const robot = await cert(a, { identity: 'token:abc', source: 'api' });
+      const tokens = await revoke(a.id, a.id, 'tokens', '');
+      assert.equal(tokens.n, 1);
+      revoked = await revokedIds();
+      assert.ok(revoked.has(person2) && !revoked.has(robot));
+      assert.equal(await store.signInCutoff(accountId, a.id, 'anyone@example.com'), tokens.at);
+      assert.equal(await store.signInCutoff(accountId, b.id, 'anyone@example.com'), null);
+
+      // A principal: exact (not case-folded, not a substring), blocked until lifted, certificates stay revoked.
+      const db1 = await cert(a, { identity: 'gil@example.com', principals: ['db', 'web'] });
+      const dbUpper = await cert(a, { identity: 'gil@example.com', principals: ['DB'] });
+      const dbx = await cert(a, { identity: 'gil@example.com', principals: ['dbx'] });
+      const principal = await revoke(a.id, a.id, 'principal', 'db');
+      assert.equal(principal.n, 1);
+      revoked = await revokedIds();
+      assert.ok(revoked.has(db1) && !revoked.has(dbUpper) && !revoked.has(dbx));
+      assert.deepEqual(await store.blockedPrincipals(a.id), ['db']);
+      assert.deepEqual(await store.blockedPrincipals(b.id), []);
+      const audit = (row: { id: string }) => ({ id: hex(16), account_id: accountId, type: 'ssh_revocation.lifted', actor: 't', subject: row.id, data: '{}', created_at: now() });
+      assert.deepEqual(await store.lift(accountId, b.id, principal.id, now(), 'u', audit), { refused: 'not_found' }, 'only through its own app');
+      assert.deepEqual(await store.lift(other, a.id, principal.id, now(), 'u', audit), { refused: 'not_found' }, 'only in its own account');
+      const lifted = await store.lift(accountId, a.id, principal.id, now(), 'u', audit);
+      assert.ok('lifted' in lifted && lifted.lifted.lifted_by === 'u');
+      assert.deepEqual(await store.blockedPrincipals(a.id), []);
+      assert.ok((await revokedIds()).has(db1), 'lifting un-revokes nothing');
+      assert.equal((await store.lift(accountId, a.id, principal.id, now(), 'u', audit) as { refused: string }).refused, 'already_lifted');
+      assert.equal((await store.lift(accountId, a.id, person.id, now(), 'u', audit) as { refused: string }).refused, 'not_liftable', 'an account-wide person revocation is seen, and stands');
+
+      // Key ids: a label's family, an identity's family, one whole key id; a label is matched whole, at the end.
+      const l1 = await cert(b, { identity: 'hal@example.com', label: 'deploy-7' });
+      const l2 = await cert(b, { identity: 'ivy@example.com', label: 'deploy-7' });
+      const l3 = await cert(b, { identity: 'hal@example.com', label: 'xdeploy-7' });
+      const l4 = await cert(b, { identity: 'jon@example.com', label: 'deploy-70' });
+      assert.equal((await revoke(b.id, b.id, 'key_id', 'label=deploy-7')).n, 2);
+      revoked = await revokedIds();
+      assert.ok(revoked.has(l1) && revoked.has(l2) && !revoked.has(l3) && !revoked.has(l4));
+      assert.equal((await revoke(b.id, b.id, 'key_id', 'hal@example.com')).n, 1, 'the identity part: the one of hal\'s left');
+      assert.ok((await revokedIds()).has(l3));
+      const whole = (await opened.db.selectFrom('ssh_certificates').select('key_id').where('id', '=', l4).executeTakeFirstOrThrow()).key_id;
+      assert.equal((await revoke(b.id, b.id, 'key_id', whole)).n, 1);
+
+      // A user key: every app of the account refuses it and lists it; another account does not.
+      const fp = `SHA256:${hex(8)}`;
+      const keyInB = await cert(b, { identity: 'kim@example.com', fingerprint: fp });
+      const keyElsewhere = await cert(c, { identity: 'kim@example.com', fingerprint: fp });
+      assert.equal((await revoke(null, a.id, 'key', fp)).n, 1);
+      revoked = await revokedIds();
+      assert.ok(revoked.has(keyInB) && !revoked.has(keyElsewhere));
+      assert.ok(await store.isKeyRevoked(accountId, fp));
+      assert.ok(!(await store.isKeyRevoked(other, fp)));
+      assert.ok((await store.krlSource(accountId, b.id, null, now())).fingerprints.includes(fp));
+      assert.ok(!(await store.krlSource(other, c.id, null, now())).fingerprints.includes(fp));
+
+      // The revocations that reach an app: its own and the account's, newest first; not another app's.
+      const listed = await store.listRevocations(accountId, a.id, 0, 100);
+      assert.deepEqual(new Set(listed.rows.map((r) => r.kind)), new Set(['identity', 'tokens', 'principal', 'key']));
+      assert.equal(listed.total, 4);
+      assert.equal((await store.getRevocation(accountId, b.id, principal.id)), undefined);
+      assert.equal((await store.getRevocation(accountId, b.id, person.id))?.app_id, null);
+    });
+
     it('grant revisions: every change to what grants a certificate bumps its account\'s revision in the same commit; issuing and other accounts do not', async () => {
       const revisions = createGrantRevisionReader(opened.db);
       const accountId = await account();
@@ -455,6 +571,9 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const idp = { id: hex(16), account_id: accountId, name: 'p', issuer: `https://${hex(4)}.example`, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '[]', client_id: null, client_secret_sealed: null, scopes: 'openid email', email_claim: 'email', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86400, created_at: now(), updated_at: now() };
       await bumps('a provider added', () => createIdentityProvidersStore(opened.db).insert(idp));
       await bumps('a key revoked', () => opened.db.insertInto('ssh_revoked_keys').values({ app_id: a.id, fingerprint: 'SHA256:x', revocation_id: hex(8), created_at: now() }).execute());
+      const block = { id: randomUUID(), account_id: accountId, app_id: a.id, kind: 'principal', value: 'db', reason: 'r', actor: 't', certificates: 0, created_at: now(), lifted_at: null, lifted_by: null };
+      await bumps('a revocation recorded', () => opened.db.insertInto('ssh_revocations').values(block).execute());
+      await bumps('a block lifted', () => opened.db.updateTable('ssh_revocations').set({ lifted_at: now(), lifted_by: 'u' }).where('id', '=', block.id).execute());
       const unchanged = await revisions.current(accountId);
       await createCertInventoryStore(opened.db).record([{ event: { id: hex(16), account_id: accountId, type: 'ssh_certificate.refused', actor: 'x', subject: a.id, data: '{}', created_at: now() } }]);
       assert.equal(await revisions.current(accountId), unchanged, 'issuing and refusing write nothing that grants');
@@ -1013,8 +1132,8 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       await bumps('a CA key deleted', () => opened.db.deleteFrom('ssh_ca_keys').where('id', '=', next.id).execute());
       const revocations = createRevocationStore(opened.db);
       const revoke = () => {
-        const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: `p${hex(3)}@example.com`, reason: 'test', actor: 't', certificates: 0, created_at: now() };
-        return revocations.revoke(a.id, { kind: 'identity', value: revocation.value }, revocation, () => auditRow(accountId, 'ssh_certificate.revoked', revocation.id));
+        const revocation = { id: hex(8), account_id: accountId, app_id: a.id, kind: 'identity', value: `p${hex(3)}@example.com`, reason: 'test', actor: 't', certificates: 0, created_at: now(), lifted_at: null, lifted_by: null };
+        return revocations.revoke({ accountId, appId: a.id, via: a.id }, { kind: 'identity', value: revocation.value }, revocation, () => auditRow(accountId, 'ssh_certificate.revoked', revocation.id));
       };
       await bumps('a revocation (the KRL version\'s first insert)', revoke);
       await bumps('a revocation (the KRL version\'s upsert)', revoke);

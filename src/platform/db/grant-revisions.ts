@@ -96,6 +96,24 @@ export async function createRevisionCounter(db: Kysely<any>, kind: DbKind, count
   for (const statement of kind === 'postgres' ? postgresTriggers(counter) : sqliteTriggers(counter)) await sql.raw(statement).execute(db);
 }
 
+/**
+ * Triggers for tables a later migration adds to a counter that exists already (PostgreSQL's function reads
+ * any row, so only the triggers are new).
+ */
+export async function watchTables(db: Kysely<any>, kind: DbKind, counter: RevisionCounter, tables: Record<string, AccountVia>): Promise<void> {
+  const more: RevisionCounter = { ...counter, tables };
+  const statements = kind === 'postgres' ? postgresTriggers(more).slice(1) : sqliteTriggers(more);
+  for (const statement of statements) await sql.raw(statement).execute(db);
+}
+
+/**
+ * What grants a certificate that migrations after 0006 added: revocations that block (a person's sign-ins
+ * before a time, an application's tokens, a principal), migration 0010.
+ */
+export async function watchWithdrawals(db: Kysely<any>, kind: DbKind): Promise<void> {
+  await watchTables(db, kind, GRANTS, { ssh_revocations: 'account' });
+}
+
 /** Migration 0006: the grant revision, bumped with every change to what grants a certificate. */
 export async function createGrantRevisions(db: Kysely<any>, kind: DbKind): Promise<void> {
   await createRevisionCounter(db, kind, GRANTS);

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
-import { createGrantRevisions, createRevisionCounter, type RevisionCounter } from './grant-revisions.ts';
+import { createGrantRevisions, createRevisionCounter, watchWithdrawals, type RevisionCounter } from './grant-revisions.ts';
 import { createCaListing } from './ca-listing.ts';
 
 type AnyDb = Kysely<any>;
@@ -368,6 +368,41 @@ function migrations(kind: DbKind): Record<string, Migration> {
         // The host's KRL holds the account's revoked user keys: found through their revocation's account.
         await db.schema.createIndex('ssh_revocations_account').on('ssh_revocations').columns(['account_id', 'kind']).execute();
         await createRevisionCounter(db, kind, FLEET);
+      },
+    },
+    '0010_withdrawal': {
+      async up(db: AnyDb) {
+        // A revocation may cover a whole account (a person, a user key): its app_id becomes optional. Some
+        // kinds also block what comes next (a person's earlier sign-ins, a principal) until lifted.
+        if (kind === 'postgres') {
+          await sql`alter table ssh_revocations alter column app_id drop not null`.execute(db);
+          await db.schema.alterTable('ssh_revocations').addColumn('lifted_at', 'text').execute();
+          await db.schema.alterTable('ssh_revocations').addColumn('lifted_by', 'text').execute();
+        } else {
+          // SQLite cannot drop NOT NULL: the table is made again (no trigger or foreign key names it yet).
+          await db.schema.createTable('ssh_revocations_new')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) => c.notNull())
+            .addColumn('app_id', 'text')
+            .addColumn('kind', 'text', (c) => c.notNull())
+            .addColumn('value', 'text', (c) => c.notNull())
+            .addColumn('reason', 'text', (c) => c.notNull())
+            .addColumn('actor', 'text', (c) => c.notNull())
+            .addColumn('certificates', 'integer', (c) => c.notNull())
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('lifted_at', 'text')
+            .addColumn('lifted_by', 'text')
+            .execute();
+          await sql`insert into ssh_revocations_new (id, account_id, app_id, kind, value, reason, actor, certificates, created_at)
+            select id, account_id, app_id, kind, value, reason, actor, certificates, created_at from ssh_revocations`.execute(db);
+          await db.schema.dropTable('ssh_revocations').execute();
+          await db.schema.alterTable('ssh_revocations_new').renameTo('ssh_revocations').execute();
+          await db.schema.createIndex('ssh_revocations_app').on('ssh_revocations').columns(['app_id', 'created_at']).execute();
+        }
+        await db.schema.dropIndex('ssh_revocations_account').ifExists().execute();
+        // cert_sign reads a person's latest revocation, and an app's blocks, by these.
+        await db.schema.createIndex('ssh_revocations_account').on('ssh_revocations').columns(['account_id', 'kind', 'value']).execute();
+        await watchWithdrawals(db, kind);
       },
     },
   };

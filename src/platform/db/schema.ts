@@ -106,7 +106,9 @@ export interface Database {
   ssh_revocations: {
     id: string;
     account_id: string;
-    app_id: string;
+    /** Null for a revocation of the whole account (a person, a user key). */
+    app_id: string | null;
+    /** certificate, identity, tokens, principal, key_id or key. */
     kind: string;
     value: string;
     reason: string;
@@ -114,6 +116,9 @@ export interface Database {
     /** How many certificates it revoked when it was made. */
     certificates: number;
     created_at: string;
+    /** When a principal's block was lifted, and by whom; its certificates stay revoked. */
+    lifted_at: string | null;
+    lifted_by: string | null;
   };
   /** User keys an application no longer certifies; they appear in its KRL by SHA-256. */
   /** Per account, bumped by triggers with every change to what grants a certificate (grant-revisions.ts). */

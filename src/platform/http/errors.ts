@@ -5,7 +5,7 @@
 
 export type ErrorCode =
   | 1000 | 6003 | 6102 | 6103 | 6111 | 7000 | 7003 | 9103 | 9106 | 9109
-  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12137 | 12138 | 12140;
+  | 10000 | 10001 | 10413 | 10415 | 10429 | 10503 | 12045 | 12130 | 12131 | 12132 | 12133 | 12134 | 12135 | 12136 | 12137 | 12138 | 12139 | 12140;
 
 /** The HTTP status for each code. Chain-only codes (61xx) never head a response, so they map to 400. */
 export function statusForCode(code: ErrorCode): number {
@@ -32,6 +32,7 @@ export function statusForCode(code: ErrorCode): number {
     case 12136: return 409;
     case 12137: return 403;
     case 12138: return 403;
+    case 12139: return 409;
     case 12140: return 403;
     case 12135: return 404;
     default: {
@@ -126,6 +127,8 @@ export const errors = {
     { source: { pointer: '/domain' } }),
   /** A CA key rotation step that does not follow from the keys as they are (one rotation at a time). */
   rotationConflict: (detail: string) => accessError(12136, 'ca_rotation_conflict', detail),
+  /** Only a principal's block is lifted; other revocations stand (a certificate or key in a KRL stays there). */
+  revocationNotLiftable: (detail: string) => accessError(12139, 'revocation_not_liftable', detail),
   policyRefused: (detail: string) => accessError(12140, 'refused_by_policy', detail),
   invalidRequest: (detail: string, pointer?: string) =>
     accessError(12130, 'invalid_request', detail, pointer === undefined ? {} : { source: { pointer } }),
@@ -136,5 +139,7 @@ export const errors = {
   internal: () => one(10001, 'Internal error'),
   /** A request that reached a server already stopping (on a kept-alive connection): try again, elsewhere. */
   storeBusy: () => new ApiError([{ code: 10503, message: 'The store did not answer in time; retry the request' }], { 'retry-after': '1' }),
+  /** `serve --audit-log` could not write the request's events: nothing is acknowledged that is not in the stream. */
+  auditLogUnavailable: () => new ApiError([{ code: 10503, message: 'The audit log could not be written; retry the request' }], { 'retry-after': '5' }),
   shuttingDown: () => new ApiError([{ code: 10503, message: 'The server is shutting down; retry the request' }], { 'retry-after': '1', connection: 'close' }),
 } as const;
