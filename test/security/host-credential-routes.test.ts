@@ -116,6 +116,16 @@ const TABLE: Record<string, Row> = {
   'POST /client/v4/accounts/:account_id/access/apps/:app_id/ca/certificates/revoke': 'refused',
   'POST /client/v4/zones/:zone_id/access/apps/:app_id/ca/certificates/revoke': 'refused',
   'GET /client/v4/accounts/:account_id/access/apps/:app_id/ca/krl': 'refused',
+  'POST /client/v4/accounts/:account_id/access/organizations/revoke_user': 'refused',
+  'POST /client/v4/zones/:zone_id/access/organizations/revoke_user': 'refused',
+  'POST /client/v4/accounts/:account_id/access/apps/:app_id/revoke_tokens': 'refused',
+  'POST /client/v4/zones/:zone_id/access/apps/:app_id/revoke_tokens': 'refused',
+  'GET /client/v4/accounts/:account_id/access/apps/:app_id/ca/revocations': 'refused',
+  'GET /client/v4/zones/:zone_id/access/apps/:app_id/ca/revocations': 'refused',
+  'GET /client/v4/accounts/:account_id/access/apps/:app_id/ca/revocations/:revocation_id': 'refused',
+  'GET /client/v4/zones/:zone_id/access/apps/:app_id/ca/revocations/:revocation_id': 'refused',
+  'DELETE /client/v4/accounts/:account_id/access/apps/:app_id/ca/revocations/:revocation_id': 'refused',
+  'DELETE /client/v4/zones/:zone_id/access/apps/:app_id/ca/revocations/:revocation_id': 'refused',
   'GET /client/v4/zones/:zone_id/access/apps/:app_id/ca/krl': 'refused',
   'POST /client/v4/accounts/:account_id/infrastructure/targets': 'refused',
   'GET /client/v4/accounts/:account_id/infrastructure/targets': 'refused',
@@ -185,6 +195,7 @@ function fill(key: string, ids: Ids): string {
       case 'target_id': return ids.target;
       case 'host_id': return ids.host;
       case 'token_id': return ids.joinTokenId;
+      case 'revocation_id': return '00000000-0000-4000-8000-000000000000';
       case undefined: return 'index.html';
       default: throw new Error(`${key}: no value for :${name}; add one to fill() (read the route's params schema for its shape)`);
     }

@@ -55,6 +55,11 @@ const ROUTES: Route[] = [
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/certificates/${'a'.repeat(32)}/revoke`, allowedBy: APPS_WRITE, forms: BOTH, body: { reason: 'x' } },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/certificates/revoke`, allowedBy: APPS_WRITE, forms: BOTH, body: { identity: 'a@example.com', reason: 'x' } },
   { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/krl`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'POST', path: () => '/access/organizations/revoke_user', allowedBy: GROUPS_WRITE, forms: BOTH, body: { email: 'victim@example.com' } },
+  { method: 'POST', path: (i) => `/access/apps/${i.app}/revoke_tokens`, allowedBy: APPS_WRITE, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/revocations`, allowedBy: APPS_READ, forms: BOTH },
+  { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/revocations/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, allowedBy: APPS_READ, forms: BOTH, readMayBe404: true },
+  { method: 'DELETE', path: (i) => `/access/apps/${i.app}/ca/revocations/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`, allowedBy: APPS_WRITE, forms: BOTH, readMayBe404: true },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/policies`, allowedBy: APPS_WRITE, forms: BOTH, body: EVERYONE },
   { method: 'GET', path: (i) => `/access/apps/${i.app}/policies`, allowedBy: APPS_READ, forms: BOTH },
   { method: 'GET', path: (i) => `/access/apps/${i.app}/policies/${i.appPolicy}`, allowedBy: APPS_READ, forms: BOTH },
@@ -175,7 +180,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (38 * 2 + 6) - 2);
+    assert.equal(calls, 9 * (43 * 2 + 6) - 2);
     assert.deepEqual(await snapshot(), before);
   });
 
