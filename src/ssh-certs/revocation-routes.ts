@@ -3,7 +3,6 @@ import { Type } from 'typebox';
 import { EmptyBody, envelopeSchema, ok, okPage, pageEnvelopeSchema } from '../platform/http/envelope.ts';
 import { PageQuery, pageRequest } from '../platform/http/pagination.ts';
 import { errors } from '../platform/http/errors.ts';
-import { isIdentityEmail } from '../platform/text.ts';
 import { actorOf, type Authenticator } from '../identity/authenticate.ts';
 import { scopedRouter } from '../identity/scoped-route.ts';
 import { APPS_READ, APPS_WRITE, GROUPS_WRITE } from '../identity/permission-groups.ts';
@@ -42,7 +41,6 @@ export function registerRevocationRoutes(app: FastifyInstance, deps: { auth: Aut
     method: 'POST', path: '/access/organizations/revoke_user', permissions: GROUPS_WRITE, status: 200,
     body: RevokeUserBody, query: Type.Object({ devices: Type.Optional(Type.Boolean()) }, { additionalProperties: true }), response: envelopeSchema(Type.Boolean()),
     handler: async ({ scope, body, principal }) => {
-      if (!isIdentityEmail(body.email)) throw errors.invalidRequest('must be an email address', '/email');
       if (body.user_uid !== undefined) throw errors.invalidRequest('access-ca names people by email: send email alone', '/user_uid');
       await revocations.revokeUser(scope, body.email, actorOf(principal));
       return ok(true);

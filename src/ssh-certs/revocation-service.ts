@@ -2,7 +2,7 @@ import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { errors } from '../platform/http/errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
-import { canonicalEmail } from '../platform/text.ts';
+import { canonicalEmail, isIdentityEmail, isPrintableText } from '../platform/text.ts';
 import { entityTag } from '../platform/http/conditional.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
@@ -66,6 +66,8 @@ export function createRevocationService(deps: {
   const { store, apps, cas, audit, clock, random } = deps;
 
   async function revokeIn(target: RevocationTarget, selector: Selector, reason: string, actor: string) {
+    // The routes check it by schema; the CLI reaches here directly.
+    if (reason.length < 1 || reason.length > 500 || !isPrintableText(reason)) throw errors.invalidRequest('a reason of 1 to 500 printable characters', '/reason');
     const revocation: RevocationRow = {
       id: random.uuid(), account_id: target.accountId, app_id: target.appId, kind: selector.kind, value: selector.value,
       reason, actor, certificates: 0, created_at: clock.now().toISOString(), lifted_at: null, lifted_by: null,
@@ -100,8 +102,9 @@ export function createRevocationService(deps: {
       return revokeIn({ accountId: app.account_id, appId: ACCOUNT_WIDE_KINDS.has(selector.kind) ? null : app.id, via: app.id }, selector, reason, actor);
     },
     /** Cloudflare's revoke_user: the person's certificates everywhere in the account, and every sign-in older than now. */
-    async revokeUser(scope: Scope, email: string, actor: string) {
-      return revokeIn({ accountId: scope.accountId, appId: null, via: null }, { kind: 'identity', value: canonicalEmail(email) }, 'revoke_user', actor);
+    async revokeUser(scope: Scope, email: string, actor: string, reason = 'revoke_user') {
+      if (!isIdentityEmail(email)) throw errors.invalidRequest('must be an email address', '/email');
+      return revokeIn({ accountId: scope.accountId, appId: null, via: null }, { kind: 'identity', value: canonicalEmail(email) }, reason, actor);
     },
     /** Cloudflare's revoke_tokens: every person of one application, as revokeUser does for one. */
     async revokeTokens(scope: Scope, appId: string, actor: string) {

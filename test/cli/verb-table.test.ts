@@ -81,6 +81,11 @@ const rows: Row[] = [
   { verb: 'audit list', argv: () => ['audit', 'list', ...acc(), '--limit', '5'] },
   { verb: 'cert list', argv: () => ['cert', 'list', ...forApp()] },
   { verb: 'cert revoke', argv: () => ['cert', 'revoke', ...forApp(), '--principal', 'root', '--reason', 'left the team'] },
+  { verb: 'cert revoke-tokens', argv: () => ['cert', 'revoke-tokens', ...forApp()] },
+  { verb: 'cert revocations', argv: () => ['cert', 'revocations', ...forApp()] },
+  // An unknown revocation id is the verb's documented refusal, exit 2.
+  { verb: 'cert lift', argv: () => ['cert', 'lift', '00000000-0000-4000-8000-000000000000', ...forApp()], code: 2, error: /no revocation .*`access-ca cert revocations/ },
+  { verb: 'revoke-user', argv: () => ['revoke-user', 'gone@example.com', ...acc(), '--reason', 'left the company'] },
   // No certificate can be issued offline (that needs serve): an unknown id is the verb's documented refusal, exit 2.
   { verb: 'cert show', argv: () => ['cert', 'show', 'f'.repeat(32), ...forApp()], code: 2, error: /no certificate f{32} of application .*access-ca cert list/ },
   { verb: 'host join-token', argv: () => ['host', 'join-token', ...acc(), '--hostname', 'web1.example.com'], keep: (v) => (ids['target'] = v['target_id'] as string) },
