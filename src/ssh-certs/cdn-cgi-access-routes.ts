@@ -62,12 +62,13 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
         for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       }
       else if (error instanceof TokenRejected) {
-        // A client that keeps sending refused tokens is told to back off; its own failures only.
+        // A client that keeps sending refused tokens is told to back off; its own failures only. The
+        // limiter's headers (retry-after, ratelimit, ratelimit-policy) go out as on the v4 API's 429, and a
+        // refusal it counted tells the client what is left of its allowance.
         const limited = limiter.fail(request.ip);
-        if (limited) {
-          [status, message] = [429, `too many refused tokens from this address; retry in ${limited.headers['retry-after']} s`];
-          reply.header('retry-after', limited.headers['retry-after']!);
-        } else [status, message] = [401, error.message];
+        if (limited) [status, message] = [429, `too many refused tokens from this address; retry in ${limited.headers['retry-after']} s`];
+        else [status, message] = [401, error.message];
+        reply.headers(limited?.headers ?? limiter.allowance(request.ip));
       } else {
         const apiError = toApiError(error, request);
         [status, message] = [apiError.status, humanMessage(apiError)];

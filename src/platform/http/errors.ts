@@ -134,8 +134,9 @@ export const errors = {
     accessError(12130, 'invalid_request', detail, pointer === undefined ? {} : { source: { pointer } }),
   bodyTooLarge: (limit: number) => one(10413, `Request body is larger than ${limit} bytes`),
   unsupportedMediaType: () => one(10415, 'Unsupported Content-Type: send application/json or no body'),
-  rateLimited: (retryAfterSeconds: number) =>
-    new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(retryAfterSeconds) }),
+  /** `retry-after` in whole seconds (what the SDK waits), with the limiter's `ratelimit` / `ratelimit-policy` fields. */
+  rateLimited: (retryAfterSeconds: number, fields: Record<string, string> = {}) =>
+    new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(Math.ceil(retryAfterSeconds)), ...fields }),
   internal: () => one(10001, 'Internal error'),
   /** A request that reached a server already stopping (on a kept-alive connection): try again, elsewhere. */
   storeBusy: () => new ApiError([{ code: 10503, message: 'The store did not answer in time; retry the request' }], { 'retry-after': '1' }),
