@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Clock } from './platform/clock.ts';
@@ -40,6 +41,10 @@ import { createRevocationService } from './ssh-certs/revocation-service.ts';
 import { registerRevocationRoutes } from './ssh-certs/revocation-routes.ts';
 import { registerInventoryRoutes } from './ssh-certs/inventory-routes.ts';
 import { createCertSignService } from './ssh-certs/cert-sign-service.ts';
+import { createApiSignService } from './ssh-certs/api-sign-service.ts';
+import { registerAccessRequestsRoutes } from './audit/access-requests-routes.ts';
+import { createAccessRequestsService } from './audit/access-requests-service.ts';
+import { createAccessRequestsStore } from './audit/access-requests-store.ts';
 import { createAccessPoliciesStore } from './access-policies/access-policies-store.ts';
 import { appPolicyLinks, createAccessPoliciesService } from './access-policies/access-policies-service.ts';
 import { createAccessGroupsService } from './access-policies/access-groups-service.ts';
@@ -134,6 +139,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(typeof deps.logger === 'boolean' ? { logger: deps.logger } : { loggerInstance: deps.logger }),
     bodyLimit: config.bodyLimit,
+    // Random, so that a request's log lines and its audit event (ray_id) name it across nodes and restarts.
+    genReqId: () => randomBytes(8).toString('hex'),
     // A client's word about its address is believed only from the proxies the operator names.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     requestTimeout: config.connections.requestTimeoutMs,
@@ -213,12 +220,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerAccountsRoutes(v4, { ...routeDeps, store: identityStore });
     registerZonesRoutes(v4, { ...routeDeps, store: identityStore });
     registerAccessCasRoutes(v4, { ...routeDeps, cas });
-    registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, issuer, grants, metrics, now: () => clock.now() });
+    registerSshSignRoutes(v4, { ...routeDeps, apps: appsStore, policies, apiSign: createApiSignService({ apps: appsStore, issuer, grants, record: recorder.submit, limiter, metrics, clock, random }), now: () => clock.now() });
     registerAccessAppsRoutes(v4, { ...routeDeps, apps, policySchema: PolicyView });
     registerAccessPoliciesRoutes(v4, { ...routeDeps, policies: accessPolicies, apps: appsStore, decider });
     registerAccessGroupsRoutes(v4, { ...routeDeps, groups: accessGroups });
     registerIdentityProvidersRoutes(v4, { ...routeDeps, idps });
     registerAuditRoutes(v4, { ...routeDeps, audit });
+    registerAccessRequestsRoutes(v4, { ...routeDeps, accessRequests: createAccessRequestsService(createAccessRequestsStore(db)) });
     registerInventoryRoutes(v4, { ...routeDeps, revocations });
     registerRevocationRoutes(v4, { ...routeDeps, revocations });
     await infrastructure.registerV4(v4, routeDeps);

@@ -82,7 +82,7 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
     scope.setNotFoundHandler((request, reply) => reply.code(404).type('application/json').send({ status: 404, message: `no such endpoint: ${request.method} ${request.url.split('?')[0]!.slice(0, 100)}` }));
 
     scope.post('/access/cert_sign', { schema: { body: CertSignBody } }, async (request) =>
-      certSign.sign(request.body as CertSignBody, request.ip, request.log));
+      certSign.sign(request.body as CertSignBody, { ip: request.ip, rayId: request.id }, request.log));
 
     // Public on purpose: only what a client needs to start a sign-in, nothing secret.
     scope.get('/access/app', { schema: { querystring: SignInQuery } }, async (request) => {

@@ -15,8 +15,8 @@ import type { AccountSnapshot } from '../platform/grant-cache.ts';
 import { Refusal, type createTokenAppLookup } from './token-app-lookup.ts';
 import { noMetrics, type HotPathMetrics } from '../observability/metrics.ts';
 import { refusalReason } from './refusal-reasons.ts';
-import { noteAuditRow } from '../audit/audit-log.ts';
 import type { RevocationStore } from './revocation-store.ts';
+import { refusalEvent, requestFacts, type RequestContext } from './request-facts.ts';
 import { createTokenPeeks } from './token-peeks.ts';
 
 export { Refusal };
@@ -121,20 +121,16 @@ export function createCertSignService(deps: {
    * Audits a refusal of a verified person. A person (or client) refused again and again is answered 429
    * without another audit row: a replayed token must not be a way to fill the store.
    */
-  async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, ip: string, log: FastifyBaseLogger): Promise<void> {
-    const limited = limiter.fail(ip, `identity:${identity}`);
+  async function refused(app: AppRow, identity: string, reason: string, policyId: string | null, req: RequestContext, log: FastifyBaseLogger, connection?: string): Promise<void> {
+    const limited = limiter.fail(req.ip, `identity:${identity}`);
     if (limited) throw new Refusal(429, `too many refused requests; retry in ${limited.headers['retry-after']} s`, { ...limited.headers });
     log.info({ event: 'cert_sign.decision', decision: 'refused', app_id: app.id, identity, reason, policy_id: policyId }, 'certificate refused');
-    await record({
-      event: noteAuditRow({
-        id: random.recordId(), account_id: app.account_id, type: 'ssh_certificate.refused', actor: identity, subject: app.id,
-        data: JSON.stringify({ app_id: app.id, reason, policy_id: policyId }), created_at: clock.now().toISOString(),
-      }),
-    });
+    await record({ event: refusalEvent(app, identity, reason, policyId, requestFacts(app, req, 'cert_sign', connection), { id: random.recordId(), at: clock.now() }) });
   }
 
   /** The pipeline; `found` learns the app as soon as it is known, for the metrics of a refusal. */
-  async function sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger, found: { app?: AppRow }) {
+  async function sign(body: CertSignRequest, req: RequestContext, log: FastifyBaseLogger, found: { app?: AppRow }) {
+    const { ip } = req;
     const { iss, auds, digest } = peeks.peek(body.jwt);
     if (auds.length === 0) throw new TokenRejected('the token has no audience');
     const { app, snapshot } = await apps.find(auds, body.hostname);
@@ -149,28 +145,28 @@ export function createCertSignService(deps: {
       await checkNotRevoked(app, identity, claims, snapshot);
       const decision = await decider.decide(app, { email: identity, idpId: idp.id, claims, ip }, snapshot);
       if (!decision.allowed) {
-        await refused(app, identity, decision.reason, decision.policy?.id ?? null, ip, log);
+        await refused(app, identity, decision.reason, decision.policy?.id ?? null, req, log, idp.name);
         throw new AccessDenied(`no Access policy of application "${app.name}" allows ${identity}`);
       }
       const issued = await issuer.issue({
         app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
-        audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id }, cache: snapshot,
+        audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id, ...requestFacts(app, req, 'cert_sign', idp.name) }, cache: snapshot,
       });
       log.info({ event: 'cert_sign.decision', decision: 'issued', app_id: app.id, identity, cert_id: issued.id, serial: issued.serial.toString(), principals: issued.principals, policy_id: decision.policy!.id }, 'certificate issued');
       return { id: issued.id, certificate: issued.certificate, expires_at: rfc3339(issued.validBefore) };
     } catch (error) {
       // Every other refusal of a verified person (the provider's word, the certificate policy) is audited too.
-      if (error instanceof Refusal && error.status === 403 && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, ip, log);
-      else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, ip, log);
+      if (error instanceof Refusal && error.status === 403 && !(error instanceof AccessDenied)) await refused(app, identity, error.message, null, req, log, idp.name);
+      else if (error instanceof ApiError && error.status === 403) await refused(app, identity, error.detail ?? error.message, null, req, log, idp.name);
       throw error;
     }
   }
 
   return {
-    async sign(body: CertSignRequest, ip: string, log: FastifyBaseLogger) {
+    async sign(body: CertSignRequest, req: RequestContext, log: FastifyBaseLogger) {
       const found: { app?: AppRow } = {};
       try {
-        const issued = await sign(body, ip, log, found);
+        const issued = await sign(body, req, log, found);
         metrics.certificateIssued(found.app!.id);
         return issued;
       } catch (error) {

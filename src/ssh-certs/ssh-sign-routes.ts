@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { rfc3339 } from '../platform/clock.ts';
 import { envelopeSchema, ok } from '../platform/http/envelope.ts';
 import { errors } from '../platform/http/errors.ts';
 import { actorOf, type Authenticator, type Scope } from '../identity/authenticate.ts';
@@ -12,10 +11,7 @@ import { parseGoDuration, GO_DURATION_PATTERN } from '../platform/go-duration.ts
 import { CertPolicyInput, CertPolicyView } from './policy/cert-policy-schemas.ts';
 import { normalizePolicy, policyView } from './policy/cert-policy.ts';
 import type { CertPolicyStore } from './policy/cert-policy-store.ts';
-import type { CertIssuer } from './ssh-cert-issuer.ts';
-import type { GrantCache } from '../platform/grant-cache.ts';
-import type { HotPathMetrics } from '../observability/metrics.ts';
-import { refusalReason } from './refusal-reasons.ts';
+import type { ApiSignService } from './api-sign-service.ts';
 
 const SignBody = Type.Object(
   {
@@ -53,32 +49,20 @@ function ttlSeconds(ttl: string | number | undefined): number | undefined {
 /** The automation signing route and the per-app certificate policy routes (our extensions). */
 export function registerSshSignRoutes(
   app: FastifyInstance,
-  deps: { auth: Authenticator; basePath: string; apps: Pick<AccessAppsStore, 'get'>; policies: CertPolicyStore; issuer: CertIssuer; grants: GrantCache; metrics: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>; now: () => Date },
+  deps: { auth: Authenticator; basePath: string; apps: Pick<AccessAppsStore, 'get'>; policies: CertPolicyStore; apiSign: ApiSignService; now: () => Date },
 ): void {
-  const { apps, policies, issuer } = deps;
+  const { apps, policies } = deps;
   const route = scopedRouter(app, deps.auth, deps.basePath);
   const appIn = (scope: Scope, id: string) => requireApp(apps, scope, id);
 
   route({
     method: 'POST', path: '/access/apps/:app_id/ca/sign', permissions: CERTS_SIGN, status: 200,
     params: AppIdParams, body: SignBody, response: envelopeSchema(Signed),
-    handler: async ({ scope, params, body, principal }) => {
-      // The app, its CA key, policy and revoked keys as of the account's current grant revision.
-      const snapshot = await deps.grants.snapshot(scope.accountId);
-      const target = await snapshot.get(`app:id:${scope.zoneId ?? ''}:${params.app_id}`, () => appIn(scope, params.app_id))
-        .catch((error: unknown) => { deps.metrics.certificateRefused('unknown', refusalReason(error)); throw error; });
-      const issued = await issuer.issue({
-        cache: snapshot,
-        app: target, publicKey: body.public_key, principals: body.principals, ttl: ttlSeconds(body.ttl),
-        forceCommand: body.critical_options?.force_command, sourceAddress: body.critical_options?.source_address,
-        extensions: body.extensions, identity: actorOf(principal), keyIdLabel: body.key_id, source: 'api',
-      }).catch((error: unknown) => { deps.metrics.certificateRefused(target.id, refusalReason(error)); throw error; });
-      deps.metrics.certificateIssued(target.id);
-      return ok({
-        id: issued.id, serial: issued.serial.toString(), certificate: issued.certificate, principals: issued.principals,
-        valid_after: rfc3339(issued.validAfter), valid_before: rfc3339(issued.validBefore),
-      });
-    },
+    handler: async ({ scope, params, body, principal, request }) => ok(await deps.apiSign.sign(scope, actorOf(principal), params.app_id, {
+      publicKey: body.public_key, principals: body.principals, ttl: ttlSeconds(body.ttl),
+      forceCommand: body.critical_options?.force_command, sourceAddress: body.critical_options?.source_address,
+      extensions: body.extensions, keyIdLabel: body.key_id,
+    }, { ip: request.ip, rayId: request.id }, request.log)),
   });
   route({
     method: 'GET', path: '/access/apps/:app_id/ca/policy', permissions: APPS_READ, status: 200,

@@ -116,6 +116,7 @@ const TABLE: Record<string, Row> = {
   'POST /client/v4/accounts/:account_id/access/apps/:app_id/ca/certificates/revoke': 'refused',
   'POST /client/v4/zones/:zone_id/access/apps/:app_id/ca/certificates/revoke': 'refused',
   'GET /client/v4/accounts/:account_id/access/apps/:app_id/ca/krl': 'refused',
+  'GET /client/v4/accounts/:account_id/access/logs/access_requests': 'refused',
   'POST /client/v4/accounts/:account_id/access/organizations/revoke_user': 'refused',
   'POST /client/v4/zones/:zone_id/access/organizations/revoke_user': 'refused',
   'POST /client/v4/accounts/:account_id/access/apps/:app_id/revoke_tokens': 'refused',

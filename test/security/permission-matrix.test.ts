@@ -45,6 +45,7 @@ const ROUTES: Route[] = [
   { method: 'PUT', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
   { method: 'DELETE', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_WRITE, forms: ['account'] },
   { method: 'GET', path: () => '/access/audit', allowedBy: AUDIT_READ, forms: ['account'] },
+  { method: 'GET', path: () => '/access/logs/access_requests', allowedBy: AUDIT_READ, forms: ['account'] },
   { method: 'GET', path: () => '', allowedBy: PERMISSION_GROUPS, forms: BOTH },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/rotate`, allowedBy: APPS_WRITE, forms: BOTH },
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/rotate/activate`, allowedBy: APPS_WRITE, forms: BOTH },
@@ -180,7 +181,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (43 * 2 + 6) - 2);
+    assert.equal(calls, 9 * (43 * 2 + 7) - 2);
     assert.deepEqual(await snapshot(), before);
   });
 
