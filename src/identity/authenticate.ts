@@ -65,7 +65,11 @@ export function createAuthenticator(deps: {
     } catch (error) {
       if (error instanceof ApiError) {
         deps.metrics?.authFailure(error.code);
-        throw limiter.fail(address, credentialKey(headers)) ?? error;
+        const tooMany = limiter.fail(address, credentialKey(headers));
+        if (tooMany) throw tooMany;
+        // A counted refusal tells the client what is left of its own allowance (auth-failure-limiter.ts).
+        Object.assign(error.headers, limiter.allowance(address));
+        throw error;
       }
       throw error;
     }

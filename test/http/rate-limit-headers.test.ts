@@ -24,7 +24,12 @@ describe('rate-limit headers as Cloudflare sends them (Ratelimit, Ratelimit-Poli
     try {
       const tenant = await t.tenant();
       const path = scoped('account', tenant.accountId, '/access/apps');
-      for (let i = 0; i < 3; i++) assert.equal((await t.call('GET', path, { token: 'wrong-token' })).status, 403);
+      for (let i = 0; i < 3; i++) {
+        const refused = await t.call('GET', path, { token: 'wrong-token' });
+        assert.equal(refused.status, 403);
+        // A counted refusal says what is left of the client's own allowance: 2, 1, 0 more failures.
+        assert.equal(limitHeaders(refused).ratelimit, i === 2 ? '"failures";r=0;t=20' : `"failures";r=${2 - i};t=20`);
+      }
       const limited = await t.call('GET', path, { token: 'wrong-token' });
       assert.equal(limited.status, 429);
       assert.deepEqual(limited.body.errors, [{ code: 10429, message: 'Rate limited' }]);
