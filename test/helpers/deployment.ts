@@ -89,10 +89,18 @@ export interface TwoNodes {
 export async function startTwoNodes(): Promise<TwoNodes> {
   const pg = await postgresTestDatabase();
   const env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
-  const [a, b] = await Promise.all([
+  const started = await Promise.allSettled([
     startServer({ env, dataDir: testTempDir('node-a-') }),
     startServer({ env, dataDir: testTempDir('node-b-') }),
   ]);
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed) {
+    // A node that did start would outlive the test (its pipes keep the test process from exiting), and so would the database.
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : null)));
+    await pg.drop();
+    throw failed.reason;
+  }
+  const [a, b] = started.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value) as [ServerProcess, ServerProcess];
   const banners = [a, b].filter((n) => n.token !== '');
   assert.equal(banners.length, 1, 'one node made the first account and printed its token');
   return {

@@ -48,7 +48,11 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening:\n${err}`)));
     setTimeout(() => reject(new Error(`server did not listen within 20 s:\n${err}`)), 20_000).unref();
   });
-  const origin = await listening;
+  // One that never listens is ended here: left running, it would keep the test process from exiting.
+  const origin = await listening.catch((error: unknown) => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   return {
     origin,
