@@ -5,7 +5,8 @@ import type { Scope } from '../identity/authenticate.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { AccessPoliciesStore } from './access-policies-store.ts';
 import type { AccessCheckInput } from './access-policies-schemas.ts';
-import { evaluate, MAX_GROUP_DEPTH, type Decision, type EvalPolicy, type Person, type RuleSet } from './policy-evaluator.ts';
+import { compilePolicies, MAX_APP_RULES, type CompiledPolicies, type Decision, type EvalPolicy, type Person } from './policy-evaluator.ts';
+import { loadReach, ruleCount } from './policy-budget.ts';
 import { ruleSetOf } from './rule-sets.ts';
 import type { AccountSnapshot } from '../platform/grant-cache.ts';
 
@@ -17,31 +18,31 @@ export interface AccessDecider {
   decide(app: { id: string; account_id: string }, person: Person, cache?: Pick<AccountSnapshot, 'get'>): Promise<Decision>;
 }
 
-const groupIdsOf = (sets: RuleSet[]): string[] =>
-  [...new Set(sets.flatMap((s) => [...s.include, ...s.exclude, ...s.require].flatMap((r) => (r.kind === 'group' ? [r.id] : []))))];
-
 /**
- * Loads an application's policies in precedence order and every group they reach (level by level, at most
- * MAX_GROUP_DEPTH levels), then evaluates. A group that cannot be loaded makes the evaluation refuse.
+ * Loads an application's policies in precedence order and every group they reach (policy-budget.ts
+ * `loadReach`: at most MAX_GROUP_DEPTH levels, and no further than the budget), and compiles them, once per
+ * account revision when a snapshot is given: a decision then only looks the person up. A group that cannot
+ * be loaded makes the evaluation refuse.
  */
 export function createAccessDecider(store: Pick<AccessPoliciesStore, 'policiesOfApp' | 'groupsById'>): AccessDecider {
-  async function load(app: { id: string; account_id: string }) {
-    const policies: EvalPolicy[] = (await store.policiesOfApp(app.id)).map((p) => ({
-      id: p.id, name: p.name, decision: p.decision === 'allow' ? 'allow' : 'deny', ...ruleSetOf(p),
-    }));
-    const groups = new Map<string, RuleSet>();
-    let wanted = groupIdsOf(policies);
-    for (let depth = 0; depth <= MAX_GROUP_DEPTH && wanted.length > 0; depth++) {
-      const loaded = await store.groupsById(app.account_id, wanted);
-      for (const g of loaded) groups.set(g.id, ruleSetOf(g));
-      wanted = groupIdsOf(loaded.map(ruleSetOf)).filter((id) => !groups.has(id));
+  async function load(app: { id: string; account_id: string }): Promise<CompiledPolicies> {
+    const policies: EvalPolicy[] = [];
+    let rules = 0;
+    for (const p of await store.policiesOfApp(app.id)) {
+      const set = ruleSetOf(p);
+      policies.push({ id: p.id, name: p.name, decision: p.decision === 'allow' ? 'allow' : 'deny', ...set });
+      rules += ruleCount(set);
+      // Evaluation stops at the policy that passes the budget (compilePolicies): those after it are not read.
+      if (rules > MAX_APP_RULES) break;
     }
-    return { policies, groups };
+    // The groups of the policies within the budget; the one that passes it refuses whatever its groups hold.
+    const { groups, truncated } = await loadReach(store, app.account_id, rules > MAX_APP_RULES ? policies.slice(0, -1) : policies);
+    return compilePolicies(policies, groups, { truncated });
   }
   return {
     async decide(app, person, cache) {
-      const { policies, groups } = await (cache ? cache.get(`rules:${app.id}`, () => load(app)) : load(app));
-      return evaluate(policies, groups, person);
+      const compiled = await (cache ? cache.get(`rules:${app.id}`, () => load(app)) : load(app));
+      return compiled.decide(person);
     },
   };
 }

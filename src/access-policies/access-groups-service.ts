@@ -6,6 +6,7 @@ import type { Scope } from '../identity/authenticate.ts';
 import type { AccessPoliciesStore, GroupRow } from './access-policies-store.ts';
 import type { GroupInput, GroupView } from './access-policies-schemas.ts';
 import { checkReferences, parseRuleSet, ruleColumns, ruleViews } from './rule-sets.ts';
+import { createPolicyBudget } from './policy-budget.ts';
 import { changedFields, type AuditLog } from '../audit/audit-log.ts';
 
 /** The wire form of a group row. */
@@ -20,6 +21,7 @@ export const groupView = (row: GroupRow): GroupView => ({
 export function createAccessGroupsService(deps: { store: AccessPoliciesStore; clock: Clock; random: Random; audit: Pick<AuditLog, 'record'> }) {
   const { store, clock, random } = deps;
   const stamp = () => rfc3339(clock.now());
+  const budget = createPolicyBudget(store);
 
   function audited(verb: 'created' | 'updated' | 'deleted', actor: string, row: GroupRow, before?: GroupRow) {
     return deps.audit.record({
@@ -37,7 +39,7 @@ export function createAccessGroupsService(deps: { store: AccessPoliciesStore; cl
     if (!name) throw errors.invalidRequest('name must not be blank', '/name');
     const set = parseRuleSet(input);
     await checkReferences(store, scope, set, selfId);
-    return { name, ...ruleColumns(set) };
+    return { set, columns: { name, ...ruleColumns(set) } };
   }
 
   async function found(scope: Scope, id: string): Promise<GroupRow> {
@@ -48,8 +50,10 @@ export function createAccessGroupsService(deps: { store: AccessPoliciesStore; cl
 
   return {
     async create(scope: Scope, input: GroupInput, actor: string): Promise<GroupView> {
+      const { set, columns } = await fields(scope, input);
+      await budget.alone(scope.accountId, 'group', set);
       const at = stamp();
-      const row: GroupRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, ...(await fields(scope, input)), created_at: at, updated_at: at };
+      const row: GroupRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, ...columns, created_at: at, updated_at: at };
       await store.insertGroup(row);
       await audited('created', actor, row);
       return groupView(row);
@@ -61,9 +65,10 @@ export function createAccessGroupsService(deps: { store: AccessPoliciesStore; cl
     },
     async update(scope: Scope, id: string, input: GroupInput, actor: string): Promise<GroupView> {
       const key = id.toLowerCase();
-      const f = await fields(scope, input, key);
+      const { set, columns } = await fields(scope, input, key);
       const before = await found(scope, key);
-      if (!(await store.updateGroup(scope, key, { ...f, updated_at: stamp() }))) throw errors.notFound();
+      await budget.change(scope.accountId, { groupId: key, set });
+      if (!(await store.updateGroup(scope, key, { ...columns, updated_at: stamp() }))) throw errors.notFound();
       const after = await found(scope, key);
       await audited('updated', actor, after, before);
       return groupView(after);

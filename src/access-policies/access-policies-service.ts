@@ -8,11 +8,10 @@ import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-sto
 import type { AppPolicyLinks } from '../access-apps/access-apps-service.ts';
 import type { AccessPoliciesStore, LinkedPolicy, LinkRow, PolicyRow } from './access-policies-store.ts';
 import type { PolicyInput, PolicyView } from './access-policies-schemas.ts';
-import { checkReferences, parseRuleSet, ruleColumns, ruleViews } from './rule-sets.ts';
+import { checkReferences, parseRuleSet, ruleColumns, ruleSetOf, ruleViews } from './rule-sets.ts';
+import { createPolicyBudget, MAX_POLICIES_PER_APP } from './policy-budget.ts';
 import { changedFields, type AuditLog } from '../audit/audit-log.ts';
 
-/** Policies one application may use: enough for any real setup, and a bound on each evaluation. */
-export const MAX_POLICIES_PER_APP = 100;
 const DEFAULT_SESSION = '24h';
 
 /** The wire form of a policy; `precedence` when seen through an application, `reusable` and `app_count` for shared ones. */
@@ -61,6 +60,7 @@ const AUDITED_FIELDS = ['name', 'decision', 'include', 'exclude', 'require', 'se
 export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random; audit: Pick<AuditLog, 'record'> }) {
   const { store, apps, clock, random } = deps;
   const stamp = () => rfc3339(clock.now());
+  const budget = createPolicyBudget(store);
 
   /** Records a change to a policy; `before` (an update) makes it say which fields changed. */
   function audited(verb: 'created' | 'updated' | 'deleted', actor: string, row: PolicyRow & { precedence?: number }, before?: PolicyRow & { precedence?: number }) {
@@ -81,7 +81,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     const decision = checkDecision(input.decision);
     const set = parseRuleSet(input);
     await checkReferences(store, scope, set);
-    return { name, decision, ...ruleColumns(set), session_duration: input.session_duration ?? null };
+    return { set, columns: { name, decision, ...ruleColumns(set), session_duration: input.session_duration ?? null } };
   }
 
   async function reusable(scope: Scope, id: string): Promise<PolicyRow> {
@@ -110,8 +110,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
   return {
     async createReusable(scope: Scope, input: PolicyInput, actor: string): Promise<PolicyView> {
       if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
+      const { set, columns } = await fields(scope, input);
+      await budget.alone(scope.accountId, 'policy', set);
       const at = stamp();
-      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: null, ...(await fields(scope, input)), created_at: at, updated_at: at };
+      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: null, ...columns, created_at: at, updated_at: at };
       await store.insertPolicy(row);
       await audited('created', actor, row);
       return policyView(row, { appCount: 0 });
@@ -125,7 +127,9 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     async updateReusable(scope: Scope, id: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const row = await reusable(scope, id);
-      if (!(await store.updatePolicy(scope, row.id, { ...(await fields(scope, input)), updated_at: stamp() }))) throw errors.notFound();
+      const { set, columns } = await fields(scope, input);
+      await budget.change(scope.accountId, { policyId: row.id, set });
+      if (!(await store.updatePolicy(scope, row.id, { ...columns, updated_at: stamp() }))) throw errors.notFound();
       const updated = await reusable(scope, row.id);
       await audited('updated', actor, updated, row);
       return reusableView(updated);
@@ -149,12 +153,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
 
     async createForApp(scope: Scope, appId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const app = await requireApp(apps, scope, appId);
-      const f = await fields(scope, input);
-      if ((await store.policiesOfApp(app.id)).length >= MAX_POLICIES_PER_APP) {
-        throw errors.invalidRequest(`an application has at most ${MAX_POLICIES_PER_APP} policies`);
-      }
+      const { set, columns } = await fields(scope, input);
+      await budget.application(scope.accountId, app, [...(await store.policiesOfApp(app.id)).map(ruleSetOf), set]);
       const at = stamp();
-      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...f, created_at: at, updated_at: at };
+      const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...columns, created_at: at, updated_at: at };
       const precedence = input.precedence ?? (await store.nextPrecedence(app.id));
       await precedenceFree(store.insertPolicy(row, { app_id: app.id, policy_id: row.id, precedence }), '/precedence');
       await audited('created', actor, row);
@@ -170,9 +172,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     async updateForApp(scope: Scope, appId: string, policyId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const current = await linkedTo(scope, appId, policyId);
       ownedBy(current, current.app_id ?? '');
-      const f = await fields(scope, input);
+      const { set, columns } = await fields(scope, input);
+      await budget.change(scope.accountId, { policyId: current.id, set });
       const precedence = input.precedence === undefined ? undefined : { appId: current.app_id!, value: input.precedence };
-      if (!(await precedenceFree(store.updatePolicy(scope, current.id, { ...f, updated_at: stamp() }, precedence), '/precedence'))) throw errors.notFound();
+      if (!(await precedenceFree(store.updatePolicy(scope, current.id, { ...columns, updated_at: stamp() }, precedence), '/precedence'))) throw errors.notFound();
       const updated = await linkedTo(scope, appId, policyId);
       await audited('updated', actor, updated, current);
       return linkedView(updated);
@@ -193,6 +196,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       if (entries.length > MAX_POLICIES_PER_APP) throw errors.invalidRequest(`an application has at most ${MAX_POLICIES_PER_APP} policies`, '/policies');
       const seen = new Set<number>();
       const links: LinkRow[] = [];
+      const listed: PolicyRow[] = [];
       for (const [i, entry] of entries.entries()) {
         const { id, precedence } = typeof entry === 'string' ? { id: entry, precedence: undefined } : entry;
         const row = await store.getPolicy(scope, id.toLowerCase());
@@ -202,7 +206,11 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
         if (links.some((l) => l.policy_id === row.id)) throw errors.invalidRequest('the policy is listed twice', `/policies/${i}`);
         seen.add(p);
         links.push({ app_id: appId ?? '', policy_id: row.id, precedence: p });
+        listed.push(row);
       }
+      // The app keeps its own policies whether listed or not; the list replaces its reusable ones.
+      const own = appId === null ? [] : (await store.policiesOfApp(appId)).filter((p) => p.app_id === appId && !listed.some((l) => l.id === p.id));
+      await budget.application(scope.accountId, appId === null ? null : (await apps.get(scope, appId)) ?? null, [...own, ...listed].map(ruleSetOf));
       return links;
     },
     /** The write half of `resolveLinks`, run inside the application's own transaction. */

@@ -1,6 +1,7 @@
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { inScope } from '../access-apps/access-apps-store.ts';
+import { MAX_GROUP_DEPTH } from './policy-evaluator.ts';
 
 export type PolicyRow = Database['access_policies'];
 export type GroupRow = Database['access_groups'];
@@ -36,12 +37,29 @@ export interface AccessPoliciesStore {
   groupsById(accountId: string, ids: string[]): Promise<GroupRow[]>;
   /** Names of policies and groups whose rules mention this id (a group or a provider). */
   referencesTo(accountId: string, id: string): Promise<string[]>;
+  /**
+   * Applications that use this policy, or whose policies reach this group (through up to MAX_GROUP_DEPTH
+   * groups, as far as evaluation looks): whom a change to it could push past the policy budget.
+   */
+  appsReaching(accountId: string, id: string): Promise<{ id: string; name: string }[]>;
   /** Identity providers of the account among these ids. */
   existingIdps(accountId: string, ids: string[]): Promise<string[]>;
 }
 
 /** The Kysely implementation, shared by SQLite and PostgreSQL. */
 export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
+  /** Rows of the account whose rules mention one of these ids (UUIDs, checked at the edge, so no LIKE wildcards). */
+  const mentioning = (table: 'access_policies' | 'access_groups', accountId: string, ids: string[]) =>
+    db.selectFrom(table).where('account_id', '=', accountId).where((eb) => eb.or(ids.flatMap((id) => {
+      const pattern = `%"${id}"%`;
+      return [eb('include', 'like', pattern), eb('exclude', 'like', pattern), eb('require', 'like', pattern)];
+    })));
+  /** Ids of rows that mention any of `ids`, asked a few ids at a time (an OR of LIKEs has a depth limit on SQLite). */
+  const idsMentioning = async (table: 'access_policies' | 'access_groups', accountId: string, ids: string[]) => {
+    const found: string[] = [];
+    for (let i = 0; i < ids.length; i += 50) found.push(...(await mentioning(table, accountId, ids.slice(i, i + 50)).select('id').execute()).map((r) => r.id));
+    return found;
+  };
   const linked = (q: Db) => q.selectFrom('access_app_policies')
     .innerJoin('access_policies', 'access_policies.id', 'access_app_policies.policy_id')
     .selectAll('access_policies').select(['access_app_policies.precedence', 'access_app_policies.app_id as link_app_id']);
@@ -152,12 +170,27 @@ export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
       return db.selectFrom('access_groups').selectAll().where('account_id', '=', accountId).where('id', 'in', ids.slice(0, 500)).execute();
     },
     async referencesTo(accountId, id) {
-      // Ids are UUIDs (checked at the edge), so they hold no LIKE wildcards.
-      const pattern = `%"${id}"%`;
-      const mentions = (table: 'access_policies' | 'access_groups') => db.selectFrom(table).select('name').where('account_id', '=', accountId)
-        .where((eb) => eb.or([eb('include', 'like', pattern), eb('exclude', 'like', pattern), eb('require', 'like', pattern)])).limit(5).execute();
+      const mentions = (table: 'access_policies' | 'access_groups') => mentioning(table, accountId, [id]).select('name').limit(5).execute();
       const [policies, groups] = await Promise.all([mentions('access_policies'), mentions('access_groups')]);
       return [...policies.map((p) => `policy "${p.name}"`), ...groups.map((g) => `group "${g.name}"`)];
+    },
+    async appsReaching(accountId, id) {
+      // The groups above this one, level by level, then the policies naming any of them (or it), then their apps.
+      const above = new Set([id]);
+      let level = [id];
+      for (let depth = 0; depth < MAX_GROUP_DEPTH && level.length > 0; depth++) {
+        level = (await idsMentioning('access_groups', accountId, level)).filter((g) => !above.has(g));
+        for (const g of level) above.add(g);
+      }
+      const policies = [id, ...(await idsMentioning('access_policies', accountId, [...above]))];
+      const apps = new Map<string, string>();
+      for (let i = 0; i < policies.length; i += 500) {
+        const rows = await db.selectFrom('access_app_policies').innerJoin('access_apps', 'access_apps.id', 'access_app_policies.app_id')
+          .select(['access_apps.id', 'access_apps.name']).where('access_apps.account_id', '=', accountId)
+          .where('access_app_policies.policy_id', 'in', policies.slice(i, i + 500)).execute();
+        for (const r of rows) apps.set(r.id, r.name);
+      }
+      return [...apps].map(([appId, name]) => ({ id: appId, name }));
     },
     async existingIdps(accountId, ids) {
       if (ids.length === 0) return [];
