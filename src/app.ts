@@ -36,6 +36,7 @@ import { registerSshSignRoutes } from './ssh-certs/ssh-sign-routes.ts';
 import { createBatchWriter } from './platform/db/batch-writer.ts';
 import { createAuditLog } from './audit/audit-log.ts';
 import { registerAuditRoutes } from './audit/audit-routes.ts';
+import { registerAuditStream, type AuditOutputs } from './audit/audit-stream.ts';
 import { createRevocationStore } from './ssh-certs/revocation-store.ts';
 import { createRevocationService } from './ssh-certs/revocation-service.ts';
 import { registerRevocationRoutes } from './ssh-certs/revocation-routes.ts';
@@ -127,6 +128,8 @@ export interface AppDeps {
   fleetRevisions?: GrantRevisionReader | undefined;
   /** The app's metrics; a fresh set (its own registry) when not given. */
   metrics?: Metrics;
+  /** `serve --audit-log`: where every committed audit event is streamed before its answer goes (audit-stream.ts). */
+  auditOutputs?: AuditOutputs | undefined;
 }
 
 /** Node's deadline checks, on an interval fine enough for them (30 s by default, far too coarse for a 10 s deadline). */
@@ -162,6 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? createMetrics();
   registerMetrics(app, { metrics, access: config.metricsAccess ?? defaultMetricsAccess, proxiesTrusted: config.trustProxy.length > 0 });
   registerHealthRoutes(app, { readiness: createReadiness({ db, vault: keyVault, expectedMigrations: await codeMigrationNames() }) });
+  registerAuditStream(app, { db, outputs: deps.auditOutputs, metrics });
   capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
   const audit = createAuditLog(db, { clock, random });

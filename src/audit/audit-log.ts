@@ -3,6 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { ResultInfo } from '../platform/http/envelope.ts';
+import { noteForStreams } from './audit-stream-capture.ts';
 
 export type AuditRow = Database['audit_events'];
 
@@ -39,9 +40,11 @@ export interface AuditLog {
 
 /**
  * Every audit row is made through this (auditRow, and the certificate paths that build theirs by hand):
- * the one place that learns of an event before it is written, for whatever must follow it out.
+ * the one place that learns of an event before it is written, so `serve --audit-log` can stream the
+ * rows that get committed (audit-stream.ts).
  */
 export function noteAuditRow(row: AuditRow): AuditRow {
+  noteForStreams(row);
   return row;
 }
 

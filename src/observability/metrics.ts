@@ -32,8 +32,19 @@ export interface HotPathMetrics {
   groupCommit(batchSize: number, seconds: number): void;
 }
 
+/** Where `serve --audit-log` sends its lines: the file (the acknowledged record) or the syslog copy. */
+export type AuditStreamOutput = 'file' | 'syslog';
+
+/** What the audit stream reports (audit/audit-stream.ts). */
+export interface AuditStreamMetrics {
+  /** Lines written to an output. */
+  auditLinesWritten(output: AuditStreamOutput, lines: number): void;
+  /** A write that failed (file) or lines that were dropped (syslog). */
+  auditWriteFailed(output: AuditStreamOutput): void;
+}
+
 /** The whole set: the hot path's counters, the per-request observation, and the exposition. */
-export interface Metrics extends HotPathMetrics {
+export interface Metrics extends HotPathMetrics, AuditStreamMetrics {
   /** One answered HTTP request: the route's pattern (never the raw URL), method, status, duration. */
   observeRequest(route: string | undefined, method: string, status: number, seconds: number): void;
   /** The Prometheus text exposition of this app's metrics and the process's. */
@@ -164,6 +175,14 @@ export function createMetrics(): Metrics {
     name: `${PREFIX}group_commit_seconds`, help: 'Time one group commit took, durable write included.',
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
   });
+  const auditLines = new Counter({
+    name: `${PREFIX}audit_stream_lines_total`, help: 'Audit events written by serve --audit-log, by output (file, syslog).',
+    labelNames: ['output'] as const, registers, collect,
+  });
+  const auditFailures = new Counter({
+    name: `${PREFIX}audit_stream_write_errors_total`, help: 'Audit stream writes that failed (file: the request was refused with 503) or lines dropped (syslog), by output.',
+    labelNames: ['output'] as const, registers, collect,
+  });
   const exposed = Registry.merge([registry, processMetricsRegistry()]);
 
   // Route patterns and statuses are finite, and Node's parser takes only known methods: this stays small.
@@ -179,6 +198,8 @@ export function createMetrics(): Metrics {
   const hitsFor = children((cache: string) => counted.of(hits.labels(cache)));
   const missesFor = children((cache: string) => counted.of(misses.labels(cache)));
   const reasons: ReadonlySet<string> = new Set(CERT_REFUSAL_REASONS);
+  const auditLinesTo = children((output: AuditStreamOutput) => counted.of(auditLines.labels(output)));
+  const auditFailuresOf = children((output: AuditStreamOutput) => counted.of(auditFailures.labels(output)));
 
   return {
     observeRequest(route, method, status, seconds) {
@@ -204,6 +225,12 @@ export function createMetrics(): Metrics {
     groupCommit(batchSize, seconds) {
       batchSizes.observe(batchSize);
       commitSeconds.observe(seconds);
+    },
+    auditLinesWritten(output, lines) {
+      auditLinesTo(output).n += lines;
+    },
+    auditWriteFailed(output) {
+      auditFailuresOf(output).n++;
     },
     exposition: () => exposed.metrics(),
     contentType: exposed.contentType,
