@@ -10,7 +10,10 @@ import { createIdentityService } from '../identity/identity-service.ts';
 import type { Command } from 'commander';
 import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
 import { firstToken, firstTokenShown, type FirstToken } from './first-start.ts';
-import { listenError, parseLogLevel, parseKrlExpiryMargin, parseShutdownTimeout, readTlsFiles } from './serve-options.ts';
+import { listenError, parseAuditLog, parseLogLevel, parseKrlExpiryMargin, parseOnOff, parseShutdownTimeout, readTlsFiles, type AuditLogOptions } from './serve-options.ts';
+import { openAuditFile, type AuditFile } from '../audit/audit-stream-file.ts';
+import { startSyslogCopy } from '../audit/audit-stream-syslog.ts';
+import type { AuditOutputs } from '../audit/audit-stream.ts';
 import { MetricsConfigError, parseMetricsAccess, type MetricsAccess } from '../observability/metrics-access.ts';
 import type { Streams } from './output.ts';
 
@@ -32,7 +35,42 @@ export interface ServeOptions {
   shutdownTimeoutMs: number;
   /** Who may read /metrics (ACCESS_CA_METRICS_ALLOW, ACCESS_CA_METRICS_TOKEN); loopback only when unset. */
   metricsAccess: MetricsAccess;
+  /** `--audit-log` and its companions; no stream when undefined. */
+  auditLog: AuditLogOptions | undefined;
   streams: Streams;
+}
+
+/** The audit stream's outputs as `serve` holds them: given to the app, reopened on SIGHUP, closed last. */
+interface AuditOutputsHeld {
+  outputs: AuditOutputs;
+  /** For logrotate: the file is opened again at its path, the syslog copy's logger started again. */
+  reopen(): void;
+  close(): Promise<void>;
+}
+
+/** Opens `--audit-log`'s file (a refusal names the flag and the reason) and starts its syslog copy. */
+async function openAuditOutputs(options: AuditLogOptions, log: pino.Logger): Promise<AuditOutputsHeld> {
+  let file: AuditFile;
+  try {
+    file = await openAuditFile(options.path, { fsync: options.fsync });
+  } catch (error) {
+    throw new CliInputError(`--audit-log: cannot open ${options.path} for appending (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const syslog = options.syslog && startSyslogCopy({ ...options.syslog, onProblem: (message) => log.warn({ event: 'audit_syslog.problem' }, message) });
+  return {
+    outputs: { file, syslog },
+    reopen() {
+      file.reopen().then(
+        () => log.info({ event: 'audit_log.reopened', path: options.path }, 'audit log reopened'),
+        (error: unknown) => log.error({ err: error, path: options.path }, 'the audit log could not be reopened: requests that make events are refused (503) until it can be written'),
+      );
+      syslog?.restart();
+    },
+    async close() {
+      await file.close();
+      await syslog?.close();
+    },
+  };
 }
 
 /** The metrics settings from the environment; a bad value is the operator's to fix, not a fault. */
@@ -75,10 +113,7 @@ function banner(base: string, first: FirstToken): string {
 
 /** ACCESS_CA_GLOBAL_KEYS: `on` (the default, as before) or `off`; anything else is refused rather than guessed. */
 export function parseGlobalKeys(value: string | undefined): boolean {
-  const v = (value ?? '').trim().toLowerCase();
-  if (v === '' || v === 'on' || v === '1' || v === 'true') return true;
-  if (v === 'off' || v === '0' || v === 'false') return false;
-  throw new CliInputError(`ACCESS_CA_GLOBAL_KEYS must be on or off, got ${JSON.stringify(value)}`);
+  return parseOnOff('ACCESS_CA_GLOBAL_KEYS', value, true);
 }
 
 /**
@@ -124,7 +159,7 @@ function watchSignals() {
  * Stops accepting, lets requests in flight finish within `timeoutMs` (then closes their connections),
  * closes the app (which drains pending writes) and then the store, and releases the lock.
  */
-async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: ServeLock, timeoutMs: number, say: (text: string) => void): Promise<void> {
+async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: ServeLock, audit: AuditOutputsHeld | undefined, timeoutMs: number, say: (text: string) => void): Promise<void> {
   // Node closes only the connections idle at the moment of close; those that finish a request later idle too.
   const idle = setInterval(() => app.server.closeIdleConnections(), 100);
   const deadline = setTimeout(() => {
@@ -136,6 +171,8 @@ async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: Serve
   } finally {
     clearInterval(idle);
     clearTimeout(deadline);
+    // After the app, whose close writes what the stream still holds; before the store it reads.
+    await audit?.close();
     await runtime.database.close();
     lock.release();
   }
@@ -154,15 +191,23 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
   let lock: ServeLock | undefined;
   let app: FastifyInstance | undefined;
+  let audit: AuditOutputsHeld | undefined;
+  const reopenAudit = () => audit?.reopen();
   try {
     lock = acquireServeLock(storeLocation(opts.store));
     const logger = pino({
       level: opts.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },
     });
+    if (opts.auditLog) {
+      audit = await openAuditOutputs(opts.auditLog, logger);
+      // Only with a file to reopen: otherwise SIGHUP keeps its default (the process ends), as before.
+      process.on('SIGHUP', reopenAudit);
+    }
     app = await buildApp({
       config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
       keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'), tls: opts.tls,
+      auditOutputs: audit?.outputs,
     });
     try {
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -171,6 +216,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
     }
   } catch (error) {
     await app?.close();
+    await audit?.close();
+    process.removeListener('SIGHUP', reopenAudit);
     await runtime.database.close();
     lock?.release();
     signals.dispose();
@@ -195,6 +242,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     });
     if (opts.allowPrivateIdpAddresses) say('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only');
     if (!opts.globalKeys) say('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens');
+    if (opts.auditLog) say(`access-ca: audit events are appended to ${opts.auditLog.path}${opts.auditLog.fsync ? ' (fdatasync before each answer)' : ''}${opts.auditLog.syslog ? `, with a copy to syslog at ${opts.auditLog.syslog.socket}` : ''}; SIGHUP reopens it`);
     say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
   }
 
@@ -203,7 +251,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   signals.running((signal) => {
     say(`access-ca: ${signal}: no new connections; finishing requests in flight (at most ${opts.shutdownTimeoutMs / 1000} s)`);
     server.log.info({ signal }, 'shutting down');
-    shutDown(server, runtime, held, opts.shutdownTimeoutMs, say).then(
+    shutDown(server, runtime, held, audit, opts.shutdownTimeoutMs, say).then(
       () => {
         say('access-ca: stopped');
         process.exit(0);
@@ -235,6 +283,9 @@ interface ServeFlags {
   tlsKey?: string;
   shutdownTimeout?: string;
   krlExpiryMargin?: string;
+  auditLog?: string;
+  auditLogFsync?: boolean;
+  auditSyslog?: string | boolean;
 }
 
 /** Registers `access-ca serve` and its options. */
@@ -248,6 +299,9 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
     .option('--trust-proxy <addresses>', 'comma-separated addresses or CIDR blocks of your reverse proxies; their X-Forwarded-For names the client (env ACCESS_CA_TRUST_PROXY)')
     .option('--allow-private-idp', 'development only: identity providers\' JWKS URLs may reach private, loopback and link-local addresses (env ACCESS_CA_ALLOW_PRIVATE_IDP=1)')
     .option('--krl-expiry-margin <duration>', 'how long a revoked certificate stays in hosts\' KRLs after it expires, for hosts whose clocks lag (env ACCESS_CA_KRL_EXPIRY_MARGIN, default 1h)')
+    .option('--audit-log <file>', 'append every audit event (admin changes, certificates issued and refused) to this file as one JSON line, before the answer that reports it goes; SIGHUP reopens it, for logrotate (env ACCESS_CA_AUDIT_LOG)')
+    .option('--audit-log-fsync', 'fdatasync the audit log before each answer (grouped), so an acknowledged event survives a power loss, not only a crash (env ACCESS_CA_AUDIT_LOG_FSYNC=on)')
+    .option('--audit-syslog [socket]', 'also send each audit line to the local syslog socket (default /dev/log) through util-linux logger, as authpriv.info tagged access-ca-audit; a best-effort copy: the file is the record (env ACCESS_CA_AUDIT_SYSLOG=on or a socket path)')
     .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
     .action(async (o: ServeFlags) => {
       try {
@@ -262,6 +316,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
           shutdownTimeoutMs: parseShutdownTimeout(o.shutdownTimeout ?? env['ACCESS_CA_SHUTDOWN_TIMEOUT']),
           krlExpiryMarginS: parseKrlExpiryMargin(o.krlExpiryMargin ?? env['ACCESS_CA_KRL_EXPIRY_MARGIN']),
           metricsAccess: metricsAccessFrom(env),
+          auditLog: parseAuditLog(o, env),
           allowPrivateIdpAddresses: o.allowPrivateIdp === true || deps.allowPrivateIdp,
           streams: deps.streams,
         });

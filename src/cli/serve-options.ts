@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { delimiter, resolve } from 'node:path';
 import pino from 'pino';
+import { LOGGER_PROGRAM } from '../audit/audit-stream-syslog.ts';
 import { parseGoDuration } from '../platform/go-duration.ts';
 import { CliInputError, type Listen } from './cli-config.ts';
 
@@ -37,6 +39,75 @@ export function parseKrlExpiryMargin(value: string | undefined): number {
     throw new CliInputError(`--krl-expiry-margin (env ACCESS_CA_KRL_EXPIRY_MARGIN) takes a duration from 0s to 168h, such as 1h; got ${JSON.stringify(value)}`);
   }
   return Math.round(seconds);
+}
+
+/** `serve --audit-log` and its companions, checked at start. */
+export interface AuditLogOptions {
+  /** The file every committed audit event is appended to, one JSON line each, before its answer goes. */
+  path: string;
+  /** fdatasync each append (one per group of answers): an acknowledged event survives a power loss, not only a crash. */
+  fsync: boolean;
+  /** The best-effort syslog copy: the daemon's socket, and the util-linux logger that sends to it. */
+  syslog: { socket: string; program: string } | undefined;
+}
+
+/** The syslog daemon's socket on Linux. */
+export const DEFAULT_SYSLOG_SOCKET = '/dev/log';
+
+/** An on/off switch from the environment: on, 1, true / off, 0, false; unset or empty is `fallback`. */
+export function parseOnOff(name: string, value: string | undefined, fallback: boolean): boolean {
+  const v = (value ?? '').trim().toLowerCase();
+  if (v === '') return fallback;
+  if (v === 'on' || v === '1' || v === 'true') return true;
+  if (v === 'off' || v === '0' || v === 'false') return false;
+  throw new CliInputError(`${name} must be on or off, got ${JSON.stringify(value)}`);
+}
+
+/** Where `program` is on PATH, as the shell would find it; undefined when it is not. */
+function onPath(program: string, path: string | undefined): string | undefined {
+  return (path ?? '').split(delimiter).filter(Boolean).map((dir) => resolve(dir, program)).find((candidate) => {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * `--audit-log <file>` (env ACCESS_CA_AUDIT_LOG), `--audit-log-fsync` (env ACCESS_CA_AUDIT_LOG_FSYNC) and
+ * `--audit-syslog [socket]` (env ACCESS_CA_AUDIT_SYSLOG: on, or a socket path). The syslog copy follows
+ * the file (it is not the acknowledged record), so it needs --audit-log; logger must be on PATH and the
+ * socket must be one, now, or the start is refused.
+ */
+export function parseAuditLog(
+  flags: { auditLog?: string | undefined; auditLogFsync?: boolean | undefined; auditSyslog?: string | boolean | undefined },
+  env: Record<string, string | undefined>,
+): AuditLogOptions | undefined {
+  const file = (flags.auditLog ?? env['ACCESS_CA_AUDIT_LOG'] ?? '').trim();
+  const fsync = flags.auditLogFsync === true || parseOnOff('ACCESS_CA_AUDIT_LOG_FSYNC', env['ACCESS_CA_AUDIT_LOG_FSYNC'], false);
+  const syslogEnv = (env['ACCESS_CA_AUDIT_SYSLOG'] ?? '').trim();
+  const syslogSocket = flags.auditSyslog === true ? DEFAULT_SYSLOG_SOCKET
+    : typeof flags.auditSyslog === 'string' ? flags.auditSyslog.trim() || DEFAULT_SYSLOG_SOCKET
+      : syslogEnv.startsWith('/') ? syslogEnv
+        : parseOnOff('ACCESS_CA_AUDIT_SYSLOG', syslogEnv, false) ? DEFAULT_SYSLOG_SOCKET : undefined;
+  if (file === '') {
+    if (syslogSocket !== undefined) throw new CliInputError('--audit-syslog copies the lines of --audit-log (the acknowledged record): give --audit-log <file> too');
+    if (fsync) throw new CliInputError('--audit-log-fsync applies to --audit-log: give --audit-log <file> too');
+    return undefined;
+  }
+  if (syslogSocket === undefined) return { path: resolve(file), fsync, syslog: undefined };
+  const program = onPath(LOGGER_PROGRAM, env['PATH']);
+  if (program === undefined) throw new CliInputError(`--audit-syslog sends through ${LOGGER_PROGRAM} (util-linux), which is not on PATH`);
+  let socket = false;
+  try {
+    socket = statSync(syslogSocket).isSocket();
+  } catch {
+    // reported below
+  }
+  if (!socket) throw new CliInputError(`--audit-syslog: ${syslogSocket} is not a socket (is a syslog daemon running? name its socket with --audit-syslog <socket>)`);
+  return { path: resolve(file), fsync, syslog: { socket: syslogSocket, program } };
 }
 
 function readFor(flag: string, file: string): Buffer {
