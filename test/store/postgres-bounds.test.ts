@@ -23,6 +23,30 @@ describe('PostgreSQL connections are bounded', { skip: unavailable ?? false }, (
     await pg.drop();
   });
 
+  it('a transaction PostgreSQL aborts for a deadlock is run again as a whole, and both writers get through', async () => {
+    await sql`create table deadlock_probe (id int primary key, v int not null)`.execute(other.db);
+    await sql`insert into deadlock_probe values (1, 0), (2, 0)`.execute(other.db);
+    let runs = 0;
+    const meet = () => {
+      let arrive!: () => void;
+      const all = new Promise<void>((r) => (arrive = r));
+      let count = 0;
+      return async () => { if (++count === 2) arrive(); await all; };
+    };
+    const bothHoldOne = meet();
+    // Each takes one row, waits for the other to take its own, then wants the other's: PostgreSQL ends one.
+    const writer = (db: OpenDatabase, first: number, second: number) => db.db.transaction().execute(async (trx) => {
+      const run = ++runs;
+      await sql`update deadlock_probe set v = v + 1 where id = ${first}`.execute(trx);
+      if (run <= 2) await bothHoldOne();
+      await sql`update deadlock_probe set v = v + 1 where id = ${second}`.execute(trx);
+    });
+    await Promise.all([writer(other, 1, 2), writer(frozen, 2, 1)]);
+    assert.equal(runs, 3, 'one of the two ran again');
+    const rows = await sql<{ v: number }>`select v from deadlock_probe order by id`.execute(other.db);
+    assert.deepEqual(rows.rows.map((r) => r.v), [2, 2], 'both committed once');
+  });
+
   it('a node frozen inside a transaction loses its session: the host-claim lock it held is free for the other nodes again', async () => {
     let held!: () => void;
     const holding = new Promise<void>((r) => (held = r));

@@ -2,14 +2,14 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type SqliteDatabase } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, TransactionBuilder, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type SqliteDatabase } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import { lruMemo } from '../lru-memo.ts';
 import type { Database, Db, DbKind } from './schema.ts';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
 import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader, type RevisionTable } from './grant-revisions.ts';
-import { isStoreTimeout } from './db-errors.ts';
+import { isRetryableConflict, isStoreTimeout } from './db-errors.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
 export interface OpenDatabase {
@@ -155,6 +155,50 @@ export interface PostgresBounds {
 
 export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, idleInTransactionMs: 60_000 };
 
+/** Times a transaction is run when PostgreSQL ends it for a serialization failure or a deadlock (then 503). */
+export const CONFLICT_ATTEMPTS = 3;
+
+/** A transaction builder whose `execute` runs the whole transaction again after a retryable conflict. */
+function retryingConflicts<T extends object>(builder: T): T {
+  return new Proxy(builder, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'execute' && typeof value === 'function') {
+        return async (work: unknown) => {
+          for (let attempt = 1; ; attempt++) {
+            try {
+              return await (value as (w: unknown) => Promise<unknown>).call(target, work);
+            } catch (error) {
+              if (!isRetryableConflict(error) || attempt >= CONFLICT_ATTEMPTS) throw error;
+              // The other transaction is finishing: a short, jittered pause, longer each time.
+              await new Promise((r) => setTimeout(r, attempt * (5 + Math.random() * 20)));
+            }
+          }
+        };
+      }
+      // setIsolationLevel and the like return a new builder: it retries too.
+      if (typeof value === 'function') {
+        return (...args: unknown[]) => {
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          return result instanceof TransactionBuilder ? retryingConflicts(result) : result;
+        };
+      }
+      return value;
+    },
+  });
+}
+
+/**
+ * PostgreSQL's query builder: every transaction is retried, as a whole, a bounded number of times when
+ * the server aborts it for a serialization failure (40001) or a deadlock (40P01); the work inside is the
+ * same again, and what it did the first time was rolled back.
+ */
+class ConflictRetryingKysely extends Kysely<Database> {
+  override transaction(): TransactionBuilder<Database> {
+    return retryingConflicts(super.transaction());
+  }
+}
+
 function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
   // The connect bound is the client's own (it ends the socket and fails the connect), not pg-pool's
   // connectionTimeoutMillis, whose timer is known to leave a checkout hanging and a late connection leaked
@@ -178,7 +222,7 @@ function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
   // checked out between two statements its own. Its transaction then fails, and the pool drops it.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new ConflictRetryingKysely({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {
       await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn);

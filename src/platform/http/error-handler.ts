@@ -2,7 +2,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError, errors } from './errors.ts';
 import { failure } from './envelope.ts';
 import { closingFlag } from './closing.ts';
-import { isDanglingReference, isStoreTimeout } from '../db/db-errors.ts';
+import { classifyStoreFailure, isDanglingReference, isRetryableConflict, type StoreFailure } from '../db/db-errors.ts';
+
+/** Where a request's store failure is reported: the server's store health (registerErrorHandling). */
+export type StoreFailureSink = (failure: StoreFailure, cause: unknown) => void;
+const STORE_FAILURES = Symbol('access-ca.storeFailures');
 
 /** Sends an ApiError in the v4 envelope with its status and headers. */
 export function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
@@ -75,9 +79,18 @@ export function toApiError(error: unknown, request: FastifyRequest): ApiError {
     request.log.warn({ err: error }, 'a write named an object deleted meanwhile');
     return errors.notFound('an object this request refers to was deleted meanwhile');
   }
-  if (isStoreTimeout(error)) {
-    request.log.warn({ err: error }, 'the store did not answer in time');
-    return errors.storeBusy();
+  // A serialization failure or deadlock that the store's own retries did not get past: not an outage.
+  if (isRetryableConflict(error)) {
+    request.log.warn({ event: 'store.conflict', code: (error as { code?: string }).code }, 'a transaction kept conflicting with others');
+    return errors.storeContended();
+  }
+  const failure = classifyStoreFailure(error);
+  if (failure !== null) {
+    // Told once per outage by the server's store health, not once per request (store-health.ts).
+    const sink = (request.server as unknown as Record<symbol, StoreFailureSink | undefined> | undefined)?.[STORE_FAILURES];
+    if (sink) sink(failure, error);
+    else request.log.warn({ event: 'store.unavailable', class: failure }, 'the store is unavailable');
+    return failure === 'timeout' ? errors.storeBusy() : errors.storeUnavailable();
   }
   request.log.error({ err: error }, 'unexpected fault');
   return errors.internal();
@@ -105,7 +118,9 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
  * in the contract's shape; Fastify's own would be `{"error": …, "statusCode": 503}` (the app is built with
  * `return503OnClosing: false` for that reason).
  */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, opts: { onStoreFailure?: StoreFailureSink } = {}): void {
+  // On the root instance, before any plugin: every encapsulated context sees it.
+  if (opts.onStoreFailure) app.decorate(STORE_FAILURES, opts.onStoreFailure);
   app.setErrorHandler((error, request, reply) => sendError(reply, toApiError(error, request)));
   app.setNotFoundHandler((_request, reply) => sendError(reply, errors.noRoute()));
   const closing = closingFlag(app);

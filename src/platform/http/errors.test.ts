@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { errors, statusForCode } from './errors.ts';
 import type { FastifyRequest } from 'fastify';
 import { toApiError } from './error-handler.ts';
+import { classifyStoreFailure } from '../db/db-errors.ts';
 import { StoreTimeoutError } from '../db/db-errors.ts';
 
 describe('error catalog', () => {
@@ -57,7 +58,46 @@ describe('faults that are not ours', () => {
     assert.deepEqual(answer(fault('timeout expired')), [503, 10503, '1'], 'a PostgreSQL connect past its bound');
   });
 
+  it('every listed store failure, by driver code or message, is 503 10503 with retry-after and never the driver\'s text; the sink hears each with its class', () => {
+    const table: [unknown, string][] = [
+      [fault('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED'), 'unreachable'],
+      [fault('read ECONNRESET', 'ECONNRESET'), 'unreachable'],
+      [fault('write EPIPE', 'EPIPE'), 'unreachable'],
+      [fault('Connection terminated unexpectedly'), 'unreachable'],
+      [fault('Client has encountered a connection error and is not queryable'), 'unreachable'],
+      [fault('connection failure during authentication', '08006'), 'unreachable'],
+      [fault('terminating connection due to administrator command', '57P01'), 'shutting_down'],
+      [fault('terminating connection because of crash of another server process', '57P02'), 'shutting_down'],
+      [fault('the database system is starting up', '57P03'), 'shutting_down'],
+      [fault('sorry, too many clients already', '53300'), 'overloaded'],
+      [fault('could not extend file: No space left on device', '53100'), 'disk_full'],
+      [fault('cannot execute INSERT in a read-only transaction', '25006'), 'read_only'],
+      [fault('database or disk is full', 'SQLITE_FULL'), 'disk_full'],
+      [fault('disk I/O error', 'SQLITE_IOERR'), 'io_error'],
+      [fault('disk I/O error', 'SQLITE_IOERR_WRITE'), 'io_error'],
+      [fault('attempt to write a readonly database', 'SQLITE_READONLY'), 'read_only'],
+      [fault('database is locked', 'SQLITE_BUSY'), 'busy'],
+      [fault('timeout exceeded when trying to connect'), 'timeout'],
+      [new AggregateError([fault('connect ECONNREFUSED ::1:5432', 'ECONNREFUSED'), fault('connect ECONNREFUSED 127.0.0.1:5432', 'ECONNREFUSED')], 'x'), 'unreachable'],
+    ];
+    const heard: string[] = [];
+    for (const [error, kind] of table) {
+      assert.equal(classifyStoreFailure(error), kind, String(error));
+      const a = toApiError(error, request);
+      assert.deepEqual([a.status, a.code], [503, 10503], String(error));
+      assert.ok(Number(a.headers['retry-after']) >= 1, 'retry-after');
+      assert.doesNotMatch(a.message, /ECONN|5432|SQLITE|too many|administrator|No space/, 'never the driver\'s text');
+      heard.push(kind);
+    }
+    assert.equal(heard.length, table.length);
+    for (const other of [fault('syntax error at or near "x"', '42601'), fault('UNIQUE constraint failed', 'SQLITE_CONSTRAINT_UNIQUE'), fault('could not serialize access', '40001')]) {
+      assert.equal(classifyStoreFailure(other), null, String(other));
+    }
+  });
+
   it('anything else unknown is 500 10001', () => {
-    assert.deepEqual(answer(fault('disk I/O error', 'SQLITE_IOERR')), [500, 10001, undefined]);
+    assert.deepEqual(answer(fault('no such column: x', 'SQLITE_ERROR')), [500, 10001, undefined]);
+    assert.deepEqual(answer(fault('could not serialize access due to concurrent update', '40001')), [503, 10503, '1'], 'a conflict still there after the store\'s retries');
+    assert.deepEqual(answer(fault('deadlock detected', '40P01')), [503, 10503, '1']);
   });
 });

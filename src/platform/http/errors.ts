@@ -139,6 +139,9 @@ export const errors = {
     new ApiError([{ code: 10429, message: 'Rate limited' }], { 'retry-after': String(Math.ceil(retryAfterSeconds)), ...fields }),
   internal: () => one(10001, 'Internal error'),
   /** A request that reached a server already stopping (on a kept-alive connection): try again, elsewhere. */
+  /** The store cannot serve now (no connection, shutting down, full, read-only): clients retry, an operator is told once (store-health.ts). */
+  storeUnavailable: () => new ApiError([{ code: 10503, message: 'The store is unavailable; retry the request' }], { 'retry-after': '2' }),
+  storeContended: () => new ApiError([{ code: 10503, message: 'The store was busy with conflicting writes; retry the request' }], { 'retry-after': '1' }),
   storeBusy: () => new ApiError([{ code: 10503, message: 'The store did not answer in time; retry the request' }], { 'retry-after': '1' }),
   /** `serve --audit-log` could not write the request's events: nothing is acknowledged that is not in the stream. */
   auditLogUnavailable: () => new ApiError([{ code: 10503, message: 'The audit log could not be written; retry the request' }], { 'retry-after': '5' }),
