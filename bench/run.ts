@@ -12,8 +12,9 @@ import { CONNECTIONS, measure, paired, SECONDS, type Measured, type Scenario } f
 import { krlReport, measureKrl } from './krl.ts';
 import { paced } from './paced.ts';
 import { fleetReport, measureFleet, type FleetResult } from './fleet.ts';
+import { measurePolicyCost, policyCostReport, type PolicyCostRow } from './policy-cost.ts';
 
-const PARTS = ['http', 'krl', 'fleet'];
+const PARTS = ['http', 'krl', 'fleet', 'policy'];
 const asked = process.argv.slice(2);
 for (const part of asked) if (!PARTS.includes(part)) throw new Error(`unknown bench part ${part}: one of ${PARTS.join(', ')}`);
 const runs = (part: string) => asked.length === 0 || asked.includes(part);
@@ -140,6 +141,9 @@ await cryptoCeiling.stop();
 const fleet: FleetResult[] = [];
 const fleetKinds = kinds.filter((k) => (process.env['BENCH_FLEET_STORES'] ?? k).split(',').includes(k));
 if (runs('fleet')) for (const kind of fleetKinds) fleet.push(await measureFleet(startServer, kind));
+// What Access policies cost cert_sign, at the most the budget accepts (bench/policy-cost.ts).
+const policy: PolicyCostRow[] = [];
+if (runs('policy')) for (const kind of kinds) policy.push(await measurePolicyCost(kind));
 
 const ms = (v: number) => v.toFixed(2);
 if (runs('http')) {
@@ -156,8 +160,9 @@ if (runs('http')) {
   console.log('');
 }
 
-const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: runs('krl') ? measureKrl() : [], fleet };
+const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: runs('krl') ? measureKrl() : [], fleet, policy };
 if (process.env['BENCH_JSON']) writeFileSync(process.env['BENCH_JSON'], `${JSON.stringify(report, null, 2)}\n`);
+if (runs('policy')) console.log([...policyCostReport(policy), ''].join('\n'));
 if (runs('krl')) {
   for (const line of krlReport(report.krl)) console.log(line);
   console.log('');

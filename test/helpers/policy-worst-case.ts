@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { parseCidr } from '../../src/platform/cidr.ts';
 import { MAX_APP_GROUPS, MAX_APP_RULES, MAX_GROUP_DEPTH } from '../../src/access-policies/policy-evaluator.ts';
 import { MAX_POLICIES_PER_APP } from '../../src/access-policies/policy-budget.ts';
 import { MAX_RULES } from '../../src/access-policies/access-rules.ts';
@@ -22,22 +24,30 @@ export const WORST_CASE_PERSON = {
 /** Group ids, in creation order; a set's group rules name these (replace them with the ids the API gives). */
 export const worstCaseGroupId = (n: number) => `0000bbbb-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
-/** The IPv6 block of `prefix` bits that holds the person's address. */
-function blockOfPerson(prefix: number): WireRule {
-  const address = (0x20010db8n << 96n) | 1n;
-  const network = prefix === 0 ? 0n : (address >> BigInt(128 - prefix)) << BigInt(128 - prefix);
-  return { ip: { ip: `${network.toString(16).padStart(32, '0').match(/.{4}/g)!.join(':')}/${prefix}` } };
+/** Every block that holds this address, one per prefix length (129 for IPv6, 33 for IPv4). */
+function blocksHolding(address: string): WireRule[] {
+  const { family, network: a } = parseCidr(address) ?? assert.fail(address);
+  const bits = family === 4 ? 32 : 128;
+  return Array.from({ length: bits + 1 }, (_, prefix) => {
+    const network = prefix === 0 ? 0n : (a >> BigInt(bits - prefix)) << BigInt(bits - prefix);
+    const text = family === 4
+      ? [24n, 16n, 8n, 0n].map((s) => String((network >> s) & 255n)).join('.')
+      : network.toString(16).padStart(32, '0').match(/.{4}/g)!.join(':');
+    return { ip: { ip: `${text}/${prefix}` } };
+  });
 }
 
 /**
  * The most expensive policy set the budget accepts, for one decision about WORST_CASE_PERSON: MAX_POLICIES_PER_APP
  * policies, each tried to its end (its include matches only through its last group, its require holds, its
  * exclude then matches); MAX_APP_GROUPS groups, nested as deep as MAX_GROUP_DEPTH allows, none matching, so that all are
- * evaluated; and the rest of MAX_APP_RULES as require rules the person matches, spread over every IPv6 prefix
- * length (129 lookups), the provider, the email, its domain, everyone and the claims. `groups` come in an order
- * they can be created in (each after those it names).
+ * evaluated; and the rest of MAX_APP_RULES as require rules the person matches, spread over every block that
+ * holds `address` (the person's, by default: an IPv6 address, 129 blocks), the provider, the email, its domain,
+ * everyone and the claims. `groups` come in an order they can be created in (each after those it names).
+ * With `admits`, the last policy lets the person in (its exclude does not match): the same work, ending in a
+ * certificate.
  */
-export function worstCasePolicySet(): { groups: WireSet[]; policies: (WireSet & { name: string; decision: 'allow' | 'deny' })[] } {
+export function worstCasePolicySet(options: { address?: string; admits?: boolean } = {}): { groups: WireSet[]; policies: (WireSet & { name: string; decision: 'allow' | 'deny' })[] } {
   const nobody: WireRule = { email_domain: { domain: 'nobody.example' } };
   // Layers of groups: layer 0 holds one plain rule that does not match; each group above names two of the
   // layer below, so every group is reached, and none matches. The last group matches everyone.
@@ -61,7 +71,7 @@ export function worstCasePolicySet(): { groups: WireSet[]; policies: (WireSet & 
 
   const matched: WireRule[] = [
     { everyone: {} }, { email: { email: WORST_CASE_PERSON.email } }, { email_domain: { domain: 'example.com' } }, { login_method: { id: WORST_CASE_IDP } },
-    ...Array.from({ length: 129 }, (_, prefix) => blockOfPerson(prefix)),
+    ...blocksHolding(options.address ?? WORST_CASE_PERSON.ip),
     ...Object.entries(WORST_CASE_PERSON.claims).flatMap(([name, value]) => (Array.isArray(value) ? value : [value])
       .map((v) => ({ oidc: { claim_name: name, claim_value: String(v), identity_provider_id: WORST_CASE_IDP } }))),
   ];
@@ -77,7 +87,7 @@ export function worstCasePolicySet(): { groups: WireSet[]; policies: (WireSet & 
       name: `worst ${i}`, decision: 'allow' as const,
       include: [...Array.from({ length: perPolicyTop }, (_, j) => ({ group: { id: worstCaseGroupId(top[(i * perPolicyTop + j) % top.length]!) } })), { group: { id: worstCaseGroupId(matching) } }],
       require,
-      exclude: [{ everyone: {} }],
+      exclude: [options.admits && i === MAX_POLICIES_PER_APP - 1 ? nobody : { everyone: {} }],
     };
   });
   return { groups, policies };
