@@ -64,6 +64,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { defaultMetricsAccess, type MetricsAccess } from './observability/metrics-access.ts';
 import { registerMetrics } from './observability/metrics-routes.ts';
 import { codeMigrationNames, createReadiness } from './observability/readiness.ts';
+import { createStoreHealth } from './platform/db/store-health.ts';
 import { registerHealthRoutes } from './observability/health-routes.ts';
 import { createInfrastructure } from './infrastructure/register-infrastructure.ts';
 import { DEFAULT_KRL_EXPIRY_MARGIN_S } from './infrastructure/host-bundle-service.ts';
@@ -156,7 +157,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
-  registerErrorHandling(app);
+  // What requests see of the store: 503s with one log line per outage, and /readyz until a write succeeds.
+  const storeHealth = createStoreHealth({ log: app.log, clock });
+  app.addHook('onClose', async () => storeHealth.close());
+  registerErrorHandling(app, { onStoreFailure: (failure, cause) => storeHealth.failed(failure, cause) });
   decorateScopedRequests(app);
   deps.instrument?.(app);
   // Before any route: the document is built from the routes registered after it.
@@ -164,7 +168,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Outside the API prefix; the request counters are a root hook, so they see every route.
   const metrics = deps.metrics ?? createMetrics();
   registerMetrics(app, { metrics, access: config.metricsAccess ?? defaultMetricsAccess, proxiesTrusted: config.trustProxy.length > 0 });
-  registerHealthRoutes(app, { readiness: createReadiness({ db, vault: keyVault, expectedMigrations: await codeMigrationNames() }) });
+  registerHealthRoutes(app, { readiness: createReadiness({ db, vault: keyVault, expectedMigrations: await codeMigrationNames(), health: storeHealth }) });
   registerAuditStream(app, { db, outputs: deps.auditOutputs, metrics });
   capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
@@ -195,11 +199,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const revocationStore = createRevocationStore(db);
   const revocations = createRevocationService({ store: revocationStore, apps: appsStore, cas: casStore, audit, clock, random });
   // SQLite's writer thread group-commits by itself; elsewhere the batch writer gathers what arrives together.
-  deps.appendWriter?.observe(metrics.groupCommit);
+  // A commit is also the sign that writes work again after an outage.
+  const committed = (size: number, seconds: number) => { metrics.groupCommit(size, seconds); storeHealth.wrote(); };
+  deps.appendWriter?.observe(committed);
   deps.appendWriter?.start();
   const recorder = deps.appendWriter
     ? { submit: (record: IssuedRecord) => inventory.record([record]), drain: deps.appendWriter.settled }
-    : createBatchWriter<IssuedRecord>((records) => inventory.record(records), { onCommit: metrics.groupCommit });
+    : createBatchWriter<IssuedRecord>((records) => inventory.record(records), { onCommit: committed });
   // Closing waits for the certificates already answered for to be committed (they were, before the
   // answer) and for those still in the batch, so the store is closed after its last write.
   app.addHook('onClose', () => recorder.drain());

@@ -3,9 +3,10 @@ import type { Db } from '../platform/db/schema.ts';
 import { migrationProvider } from '../platform/db/migrations.ts';
 import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import { masterKeyMatches } from '../platform/store-runtime.ts';
+import type { StoreHealth } from '../platform/db/store-health.ts';
 
 /** What /readyz checks, in the order it checks them. */
-export const READINESS_CHECKS = ['store', 'migrations', 'master_key'] as const;
+export const READINESS_CHECKS = ['store', 'migrations', 'master_key', 'store_writes'] as const;
 export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
 /** `skipped`: not tried because a check it needs (the store) failed. */
 export type CheckOutcome = 'ok' | 'failed' | 'skipped';
@@ -21,6 +22,9 @@ export interface ReadinessReport {
 export interface Readiness {
   check(): Promise<ReadinessReport>;
 }
+
+/** The settings row /readyz writes to learn whether the store takes writes again. */
+const WRITE_PROBE = 'readyz_write_probe';
 
 /** The settings row that openStoreRuntime seals under the master key (store-runtime.ts). */
 const MASTER_KEY_CHECK = 'master_key_check';
@@ -58,8 +62,10 @@ export function createReadiness(deps: {
   expectedMigrations: readonly string[];
   /** Deadline of each check, in milliseconds. */
   timeoutMs?: number;
+  /** What requests have seen of the store: after a failed write, readiness fails until a write succeeds. */
+  health?: Pick<StoreHealth, 'state' | 'wrote'>;
 }): Readiness {
-  const { db, vault, expectedMigrations } = deps;
+  const { db, vault, expectedMigrations, health } = deps;
   const timeoutMs = deps.timeoutMs ?? 1000;
 
   const probes: Record<ReadinessCheck, () => Promise<boolean>> = {
@@ -76,12 +82,22 @@ export function createReadiness(deps: {
       const row = await db.selectFrom('settings').select('value').where('name', '=', MASTER_KEY_CHECK).executeTakeFirst();
       return row !== undefined && masterKeyMatches(vault, row.value);
     },
+    // Healthy: nothing to do. In an outage (a full disk still answers reads), one small write tells
+    // whether writes work again; if it commits, the outage is over for every request too.
+    store_writes: async () => {
+      if (!health || health.state().healthy) return true;
+      await db.insertInto('settings').values({ name: WRITE_PROBE, value: new Date().toISOString() })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ value: new Date().toISOString() })).execute();
+      health.wrote();
+      return true;
+    },
   };
 
   async function run(): Promise<ReadinessReport> {
     const checks = {} as Record<ReadinessCheck, CheckOutcome>;
     for (const name of READINESS_CHECKS) {
-      if (name !== 'store' && checks.store !== 'ok') {
+      // store_writes stands alone: it says what requests saw, whatever select 1 answers now.
+      if (name !== 'store' && name !== 'store_writes' && checks.store !== 'ok') {
         checks[name] = 'skipped';
         continue;
       }

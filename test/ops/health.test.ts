@@ -32,7 +32,7 @@ test('/readyz answers 200 on a good store, every check ok, without authenticatio
   const h = await withApp(t);
   const res = await h.call('GET', '/readyz');
   assert.equal(res.status, 200);
-  assert.deepEqual(res.body, { status: 'ready', checks: { store: 'ok', migrations: 'ok', master_key: 'ok' }, failed: [] });
+  assert.deepEqual(res.body, { status: 'ready', checks: { store: 'ok', migrations: 'ok', master_key: 'ok', store_writes: 'ok' }, failed: [] });
 });
 
 test('/readyz answers 503 naming "migrations" when the store is missing the last migration', async (t) => {
@@ -43,7 +43,7 @@ test('/readyz answers 503 naming "migrations" when the store is missing the last
   assert.equal(Number(removed.numAffectedRows), 1);
   const res = await h.call('GET', '/readyz');
   assert.equal(res.status, 503);
-  assert.deepEqual(res.body, { status: 'unavailable', checks: { store: 'ok', migrations: 'failed', master_key: 'ok' }, failed: ['migrations'] });
+  assert.deepEqual(res.body, { status: 'unavailable', checks: { store: 'ok', migrations: 'failed', master_key: 'ok', store_writes: 'ok' }, failed: ['migrations'] });
 });
 
 test('/readyz answers 503 naming "master_key" when the store was sealed under another key', async (t) => {
@@ -60,7 +60,7 @@ test('/readyz answers 503 naming "store" when the store is closed, and skips wha
   await h.runtime.database.close();
   const res = await h.call('GET', '/readyz');
   assert.equal(res.status, 503);
-  assert.deepEqual(res.body, { status: 'unavailable', checks: { store: 'failed', migrations: 'skipped', master_key: 'skipped' }, failed: ['store'] });
+  assert.deepEqual(res.body, { status: 'unavailable', checks: { store: 'failed', migrations: 'skipped', master_key: 'skipped', store_writes: 'ok' }, failed: ['store'] });
   assert.doesNotMatch(res.raw, /destroyed|Error|sqlite|\//i, 'no error text, path or host in the answer');
 });
 
