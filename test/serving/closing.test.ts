@@ -64,6 +64,6 @@ test('a request that reaches a closing server (kept alive) is refused with 503 i
   assert.deepEqual(bodyOf(apiAnswer), { success: false, errors: [{ code: 10503, message: 'The server is shutting down; retry the request' }], messages: [], result: null });
   assert.deepEqual(bodyOf(nowhereAnswer), bodyOf(apiAnswer), 'a path with no route is refused the same way');
   // A load balancer's probe on a kept-alive connection hears "not ready", in readiness's own shape.
-  assert.deepEqual(bodyOf(probeAnswer), { status: 'unavailable', checks: { store: 'skipped', migrations: 'skipped', master_key: 'skipped' }, failed: [] });
+  assert.deepEqual(bodyOf(probeAnswer), { status: 'unavailable', checks: { store: 'skipped', migrations: 'skipped', master_key: 'skipped', store_writes: 'skipped' }, failed: [] });
   assert.deepEqual(bodyOf(cdnAnswer), { status: 503, message: 'The server is shutting down; retry the request' });
 });
