@@ -157,16 +157,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
-  // What requests see of the store: 503s with one log line per outage, and /readyz until a write succeeds.
+  const metrics = deps.metrics ?? createMetrics();
+  // What requests see of the store: 503s with one log line per outage, /readyz until a write succeeds,
+  // and the store's metrics (errors by class, the state gauge).
   const storeHealth = createStoreHealth({ log: app.log, clock });
+  storeHealth.observe((state) => metrics.storeAvailable(state.healthy));
   app.addHook('onClose', async () => storeHealth.close());
-  registerErrorHandling(app, { onStoreFailure: (failure, cause) => storeHealth.failed(failure, cause) });
+  registerErrorHandling(app, { onStoreFailure: (failure, cause) => { storeHealth.failed(failure, cause); metrics.storeFailed(failure); } });
   decorateScopedRequests(app);
   deps.instrument?.(app);
   // Before any route: the document is built from the routes registered after it.
   await registerOpenApi(app, { basePath: config.basePath });
   // Outside the API prefix; the request counters are a root hook, so they see every route.
-  const metrics = deps.metrics ?? createMetrics();
   registerMetrics(app, { metrics, access: config.metricsAccess ?? defaultMetricsAccess, proxiesTrusted: config.trustProxy.length > 0 });
   registerHealthRoutes(app, { readiness: createReadiness({ db, vault: keyVault, expectedMigrations: await codeMigrationNames(), health: storeHealth }) });
   registerAuditStream(app, { db, outputs: deps.auditOutputs, metrics });

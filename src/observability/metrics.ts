@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { STORE_FAILURES, type StoreFailure } from '../platform/db/db-errors.ts';
 import type { ErrorCode } from '../platform/http/errors.ts';
 import { processMetricsRegistry } from './process-metrics.ts';
 
@@ -43,8 +44,16 @@ export interface AuditStreamMetrics {
   auditWriteFailed(output: AuditStreamOutput): void;
 }
 
+/** What the store's health reports (platform/db/store-health.ts, wired in app.ts). */
+export interface StoreHealthMetrics {
+  /** A request refused with 503 because of the store, by the failure's class. */
+  storeFailed(kind: StoreFailure): void;
+  /** The store's state changed: available (a write committed) or not (the first failure of an outage). */
+  storeAvailable(available: boolean): void;
+}
+
 /** The whole set: the hot path's counters, the per-request observation, and the exposition. */
-export interface Metrics extends HotPathMetrics, AuditStreamMetrics {
+export interface Metrics extends HotPathMetrics, AuditStreamMetrics, StoreHealthMetrics {
   /** One answered HTTP request: the route's pattern (never the raw URL), method, status, duration. */
   observeRequest(route: string | undefined, method: string, status: number, seconds: number): void;
   /** The Prometheus text exposition of this app's metrics and the process's. */
@@ -183,6 +192,15 @@ export function createMetrics(): Metrics {
     name: `${PREFIX}audit_stream_write_errors_total`, help: 'Audit stream writes that failed (file: the request was refused with 503) or lines dropped (syslog), by output.',
     labelNames: ['output'] as const, registers, collect,
   });
+  const storeErrors = new Counter({
+    name: `${PREFIX}store_errors_total`, help: 'Requests refused with 503 because the store failed, by class (unreachable, shutting_down, overloaded, disk_full, read_only, io_error, busy, timeout).',
+    labelNames: ['class'] as const, registers, collect,
+  });
+  const storeUp = new Gauge({
+    name: `${PREFIX}store_available`, help: '1 while the store answers and writes commit; 0 from the first failed request of an outage until a write commits again.',
+    registers,
+  });
+  storeUp.set(1);
   const exposed = Registry.merge([registry, processMetricsRegistry()]);
 
   // Route patterns and statuses are finite, and Node's parser takes only known methods: this stays small.
@@ -199,6 +217,9 @@ export function createMetrics(): Metrics {
   const missesFor = children((cache: string) => counted.of(misses.labels(cache)));
   const reasons: ReadonlySet<string> = new Set(CERT_REFUSAL_REASONS);
   const auditLinesTo = children((output: AuditStreamOutput) => counted.of(auditLines.labels(output)));
+  // Every class is a series from the start, so a rate() sees the first failure of an outage.
+  const storeErrorsOf = new Map(STORE_FAILURES.map((kind) => [kind, counted.of(storeErrors.labels(kind))]));
+  for (const kind of STORE_FAILURES) storeErrors.labels(kind).inc(0);
   const auditFailuresOf = children((output: AuditStreamOutput) => counted.of(auditFailures.labels(output)));
 
   return {
@@ -231,6 +252,13 @@ export function createMetrics(): Metrics {
     },
     auditWriteFailed(output) {
       auditFailuresOf(output).n++;
+    },
+    storeFailed(kind) {
+      const tally = storeErrorsOf.get(kind);
+      if (tally) tally.n++;
+    },
+    storeAvailable(available) {
+      storeUp.set(available ? 1 : 0);
     },
     exposition: () => exposed.metrics(),
     contentType: exposed.contentType,

@@ -33,6 +33,9 @@ function humanMessage(error: ApiError): string {
   if (detail) return field && !detail.includes(field) ? `${field}: ${detail}` : detail;
   if (error.code === 10429) return `too many refused requests from this address; retry in ${error.headers['retry-after']} s`;
   if (error.status === 404) return 'not found';
+  // A 503 (the store is unavailable, the server is closing) says so in our own words, with retry-after;
+  // any other fault on our side is only "internal error".
+  if (error.status === 503) return item.message;
   return error.status >= 500 ? 'internal error' : item.message;
 }
 

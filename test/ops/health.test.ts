@@ -90,3 +90,38 @@ test('/readyz on PostgreSQL: 200, then 503 naming "migrations" when the last one
   assert.equal(res.status, 503);
   assert.deepEqual(res.body.failed, ['migrations']);
 });
+
+test('a store that refuses writes (SQLite read-only): a write is 503 10503 with retry-after, /readyz fails store_writes and /healthz stays 200, the metrics count the class and the gauge drops; the first write that commits clears all three', async (t) => {
+  const h = await withApp(t);
+  const tenant = await h.tenant();
+  const apps = `/client/v4/accounts/${tenant.accountId}/access/apps`;
+  const metric = async (line: RegExp) => Number(line.exec((await h.call('GET', '/metrics')).raw)?.[1]);
+  assert.equal(await metric(/^access_ca_store_available (\d+)$/m), 1);
+  assert.equal(await metric(/^access_ca_store_errors_total\{class="read_only"\} (\d+)$/m), 0, 'every class is a series from the start');
+  assert.equal((await h.call('GET', '/readyz')).status, 200);
+
+  // The driver's own refusal, as on a read-only mount: SQLITE_READONLY on every write of this connection.
+  await sql`pragma query_only = 1`.execute(h.db);
+  for (let i = 0; i < 3; i++) {
+    const refused = await h.call('POST', apps, { token: tenant.write, body: { name: `app ${i}`, domain: `app${i}.${tenant.zoneName}`, type: 'self_hosted' } });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.errors[0].code, 10503);
+    assert.equal(refused.headers['retry-after'], '2');
+    assert.doesNotMatch(refused.raw, /readonly|SQLITE|query_only/i, 'never the driver\'s text');
+  }
+  const failing = await h.call('GET', '/readyz');
+  assert.equal(failing.status, 503);
+  assert.deepEqual(failing.body.failed, ['store_writes'], 'reads still work: only writes fail');
+  assert.equal((await h.call('GET', '/healthz')).status, 200, 'liveness does not flap with the store');
+  assert.equal(await metric(/^access_ca_store_available (\d+)$/m), 0);
+  assert.equal(await metric(/^access_ca_store_errors_total\{class="read_only"\} (\d+)$/m), 3);
+  assert.equal((await h.call('GET', '/readyz')).status, 503, 'the probe\'s own write fails too, so it stays unready');
+
+  await sql`pragma query_only = 0`.execute(h.db);
+  const ready = await h.call('GET', '/readyz');
+  assert.equal(ready.status, 200, 'the probe\'s write commits: ready again without a request having to succeed first');
+  assert.equal(await metric(/^access_ca_store_available (\d+)$/m), 1);
+  const created = await h.call('POST', apps, { token: tenant.write, body: { name: 'after', domain: `after.${tenant.zoneName}`, type: 'self_hosted' } });
+  assert.equal(created.status, 201);
+  assert.equal(Number((await sql<{ n: number }>`select count(*) as n from access_apps`.execute(h.db)).rows[0]!.n), 1, 'no half-written app from the refused writes');
+});

@@ -60,8 +60,8 @@ export function createStoreHealth(deps: { log: FastifyBaseLogger; clock: Clock; 
         const now = clock.now().getTime();
         const timer = setInterval(warn, warnEveryMs);
         timer.unref();
+        // Listeners hear of it below, with its first class.
         outage = { since: now, classes: new Set(), refused: 0, warnedAt: now, timer };
-        tell();
       }
       outage.refused++;
       if (!outage.classes.has(kind)) {
