@@ -45,7 +45,7 @@ const why: Record<number, string> = {
   415: 'The body is not JSON',
   429: 'Too many failed authentications from this address; see Retry-After',
   500: 'Internal error (never shows internals)',
-  503: 'The server is shutting down; retry (see Retry-After)',
+  503: 'The store is unavailable, or the server is shutting down; retry after Retry-After',
 };
 
 /** The error statuses a route can answer: every route the common ones (503 while shutting down), writes a conflict, bodies their limits. */

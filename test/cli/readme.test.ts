@@ -1,21 +1,22 @@
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { cleanEnv, MAIN, ROOT } from '../helpers/server-process.ts';
-import { makeTestIdp } from '../helpers/test-idp.ts';
+import { addTestUser, sshdUnavailable, sshWith, startSshd } from '../helpers/sshd.ts';
 import { testTempDir } from '../helpers/temp-dir.ts';
 import { runCliInProcess } from '../helpers/server-process.ts';
 
 /**
- * The README's set-up, first-call and end-to-end commands, run in order as a newcomer would paste them,
- * on a fresh directory: every fenced block after a `<!-- readme-test -->` comment runs in bash (`set -euo
- * pipefail`, variables carried from block to block), `<!-- readme-test: serve -->` is the server started
- * in its own "terminal", and `<!-- readme-test: NAME.mjs -->` is a file saved and run with node. A test
- * identity provider stands in for the real one: its JWKS URL replaces https://login.example.com/keys and
- * it signs the person's token. When the README and the product disagree, a block fails here.
+ * The README's walk, then every page under docs/, run in order as a newcomer would paste them, on a fresh
+ * directory: every fenced block after a `<!-- readme-test -->` comment runs in bash (`set -euo pipefail`,
+ * variables carried from block to block and from page to page), `<!-- readme-test: serve -->` is the
+ * server started in its own "terminal", and `<!-- readme-test: NAME.mjs -->` is a file saved and run with
+ * node. The walk ends with a stock sshd, configured by the lines the walk wrote, accepting the certificate
+ * the walk got from the trial identity provider: no outside script, no outside IdP. When the pages and
+ * the product disagree, a block fails here.
  */
 
 interface Block {
@@ -54,18 +55,52 @@ async function freePort(): Promise<number> {
 
 const STACK = /^\s+at .+:\d+:\d+\)?$/m;
 
-describe('README', () => {
+const DOCS = join(ROOT, 'docs');
+const docPages = () => readdirSync(DOCS).filter((f) => f.endsWith('.md')).sort();
+
+describe('README and docs/', () => {
   const children: ChildProcess[] = [];
   after(() => {
     for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   });
 
-  it('its set-up, first-call and end-to-end commands work, in order, on a fresh directory', async (t) => {
+  it('the README is a front door: at most about 200 lines, the two commands on its first screen, no shipped capability called future work', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const lines = readme.split('\n');
+    assert.ok(lines.length <= 210, `README.md has ${lines.length} lines`);
+    const firstScreen = lines.slice(0, 40).join('\n');
+    assert.match(firstScreen, /npm ci && npm start/);
+    assert.match(firstScreen, /npm test/);
+    for (const page of ['README.md', ...docPages().map((f) => `docs/${f}`)]) {
+      const text = readFileSync(join(ROOT, page), 'utf8');
+      assert.doesNotMatch(text, /next pieces? of work|(revocation|rotation|host certificates?|KRLs?)[^.\n]{0,40}\b(are|is) (the )?(next|planned|coming|not yet)/i, `${page} calls a shipped capability future work`);
+      assert.doesNotMatch(text, /npx access-ca [a-z-]/, `${page}: never through npx (it falls back to the registry)`);
+    }
+  });
+
+  it('every docs/ page is linked from the README or docs/README.md, and every relative link resolves', () => {
+    const links = (page: string) => [...readFileSync(join(ROOT, page), 'utf8').matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]!).filter((l) => !/^[a-z]+:/.test(l));
+    const linked = new Set<string>();
+    for (const page of ['README.md', 'docs/README.md', ...docPages().map((f) => `docs/${f}`)]) {
+      const base = page.includes('/') ? DOCS : ROOT;
+      for (const link of links(page)) {
+        const target = join(base, link);
+        assert.ok(existsSync(target), `${page} links to ${link}, which does not exist`);
+        if (page === 'README.md' || page === 'docs/README.md') linked.add(target);
+      }
+    }
+    for (const f of docPages()) if (f !== 'README.md') assert.ok(linked.has(join(DOCS, f)), `docs/${f} is linked from neither README.md nor docs/README.md`);
+  });
+
+  it('the walk goes from the first start to a stock sshd accepting the certificate, then every page\'s commands work', async (t) => {
     for (const tool of ['bash', 'curl', 'ssh-keygen']) {
       if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return t.skip(`${tool} is not installed`);
     }
-    const blocks = readmeBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8'));
-    assert.ok(blocks.length >= 6, `the README marks its commands (found ${blocks.length} blocks)`);
+    const noSshd = sshdUnavailable();
+    if (noSshd) return t.skip(noSshd);
+    const pages = [{ page: 'README.md', blocks: readmeBlocks(readFileSync(join(ROOT, 'README.md'), 'utf8')) },
+      ...docPages().map((f) => ({ page: `docs/${f}`, blocks: readmeBlocks(readFileSync(join(DOCS, f), 'utf8')) }))];
+    assert.ok(pages[0]!.blocks.length >= 6, `the README marks its commands (found ${pages[0]!.blocks.length} blocks)`);
 
     const tmp = testTempDir('access-ca-readme-');
     const work = join(tmp, 'work');
@@ -73,26 +108,23 @@ describe('README', () => {
     const bin = join(tmp, 'bin');
     const etcSsh = join(tmp, 'etc', 'ssh');
     for (const dir of [work, home, bin, etcSsh]) mkdirSync(dir, { recursive: true });
-    // `npx access-ca` is this checkout's CLI, from source; nothing else is fetched.
+    // `access-ca` is this checkout's CLI, from source (the alias the README suggests); npx is never used.
     const tsx = import.meta.resolve('tsx');
-    writeFileSync(join(bin, 'npx'), `#!/bin/sh\nif [ "$1" = access-ca ]; then shift; exec "${process.execPath}" --import "${tsx}" "${MAIN}" "$@"; fi\necho "npx $1: not part of this test" >&2\nexit 127\n`);
-    chmodSync(join(bin, 'npx'), 0o755);
+    writeFileSync(join(bin, 'access-ca'), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${MAIN}" "$@"\n`);
+    writeFileSync(join(bin, 'npx'), '#!/bin/sh\necho "npx: the pages must not use npx" >&2\nexit 127\n');
+    for (const f of ['access-ca', 'npx']) chmodSync(join(bin, f), 0o755);
 
-    const idp = await makeTestIdp('https://login.example.com');
-    t.after(() => idp.close());
-    const jwksUrl = await idp.serve();
+    // The person of the walk is a real Unix account, so the certificate's principal can log in.
+    const person = addTestUser('rdm');
+    t.after(() => person.remove());
     const port = await freePort();
-    const env = cleanEnv({
-      HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ACCESS_CA_LISTEN: `127.0.0.1:${port}`,
-      ACCESS_CA_ALLOW_PRIVATE_IDP: '1', ACCESS_CA_LOG_LEVEL: 'warn',
-    });
+    const env = cleanEnv({ HOME: home, PATH: `${bin}:${process.env['PATH'] ?? ''}`, ACCESS_CA_LISTEN: `127.0.0.1:${port}`, ACCESS_CA_LOG_LEVEL: 'warn' });
     const substitute = (text: string) => text
-      .replaceAll('https://login.example.com/keys', jwksUrl)
+      .replaceAll('alice@example.com', `${person.name}@example.com`)
       .replaceAll('127.0.0.1:8787', `127.0.0.1:${port}`)
       .replaceAll('/etc/ssh/', `${etcSsh}/`);
     const state = join(tmp, 'state.sh');
     const exported = (name: string) => new RegExp(`^declare -x ${name}="([^"]*)"$`, 'm').exec(existsSync(state) ? readFileSync(state, 'utf8') : '')?.[1];
-    // Asynchronous: the test identity provider answers from this process while a block runs.
     const bash = (script: string) => new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn('bash', ['-c', `set -euo pipefail\n[ -f ${state} ] && . ${state}\n${script}\nexport -p > ${state}\n`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
@@ -103,54 +135,55 @@ describe('README', () => {
     });
     const outputs: string[] = [];
 
-    for (const block of blocks) {
-      const where = `README line ${block.line} (${block.marker})`;
-      if (block.marker === 'serve') {
-        assert.equal(block.text.trim(), 'npx access-ca serve', `${where}: the serve block is the one command`);
-        const child = spawn('bash', ['-c', `exec ${block.text.trim()}`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
-        children.push(child);
-        let err = '';
-        await new Promise<void>((resolve, reject) => {
-          child.stderr!.on('data', (d) => {
-            err += d;
-            if (err.includes('listening on')) resolve();
+    for (const { page, blocks } of pages) {
+      for (const block of blocks) {
+        const where = `${page} line ${block.line} (${block.marker})`;
+        if (block.marker === 'serve') {
+          assert.equal(block.text.trim(), 'access-ca serve', `${where}: the serve block is the one command`);
+          assert.equal(page, 'README.md', `${where}: only the walk starts the server`);
+          const child = spawn('bash', ['-c', `exec ${block.text.trim()}`], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          children.push(child);
+          let err = '';
+          await new Promise<void>((resolve, reject) => {
+            child.stderr!.on('data', (d) => {
+              err += d;
+              if (err.includes('listening on')) resolve();
+            });
+            child.once('exit', (code) => reject(new Error(`${where}: the server exited with ${code}:\n${err}`)));
           });
-          child.once('exit', (code) => reject(new Error(`${where}: the server exited with ${code}:\n${err}`)));
-        });
-        assert.doesNotMatch(err, STACK);
-        continue;
+          assert.doesNotMatch(err, STACK);
+          continue;
+        }
+        let r;
+        if (block.marker.endsWith('.mjs')) {
+          assert.equal(block.lang, 'js', where);
+          const cloudflare = import.meta.resolve('cloudflare');
+          writeFileSync(join(work, block.marker), substitute(block.text).replace(/from 'cloudflare'/, `from '${cloudflare}'`));
+          r = await bash(`node ${block.marker}`);
+        } else {
+          assert.equal(block.lang, 'sh', where);
+          r = await bash(substitute(block.text));
+        }
+        assert.equal(r.status, 0, `${where} failed:\n${block.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+        assert.doesNotMatch(r.stderr, STACK, `${where}: no stack trace`);
+        outputs.push(r.stdout);
       }
-      if (block.text.includes('id-token.jwt')) {
-        // The person's token, as their identity provider would sign it: aud holds the app's aud tag.
-        const account = exported('ACCOUNT_ID');
-        const app = exported('APP_ID');
-        assert.ok(account && app, `${where}: ACCOUNT_ID and APP_ID are exported by the blocks before`);
-        const got = await runCliInProcess(['--data-dir', join(work, '.access-ca'), 'app', 'get', '--account', account, '--app', app, '--json']);
-        assert.equal(got.code, 0, got.stderr);
-        writeFileSync(join(work, 'id-token.jwt'), await idp.sign({ email: 'jdoe@example.com', sub: 'jdoe', aud: [JSON.parse(got.stdout).aud] }));
-      }
-      let r;
-      if (block.marker.endsWith('.mjs')) {
-        assert.equal(block.lang, 'js', where);
-        const cloudflare = import.meta.resolve('cloudflare');
-        writeFileSync(join(work, block.marker), substitute(block.text).replace(/from 'cloudflare'/, `from '${cloudflare}'`));
-        r = await bash(`node ${block.marker}`);
-      } else {
-        assert.equal(block.lang, 'sh', where);
-        r = await bash(substitute(block.text));
-      }
-      assert.equal(r.status, 0, `${where} failed:\n${block.text}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
-      assert.doesNotMatch(r.stderr, STACK, `${where}: no stack trace`);
-      outputs.push(r.stdout);
-    }
+      if (page !== 'README.md') continue;
 
-    const all = outputs.join('\n');
-    assert.match(exported('ACCOUNT_ID') ?? '', /^[0-9a-f]{32}$/, 'account list --quiet gave the first start\'s account');
-    assert.match(exported('CLOUDFLARE_API_TOKEN') ?? '', /^\S{20,}$/, 'token create --quiet gave the bare token');
-    assert.match(all, /^ecdsa-sha2-nistp256 AAAA/m, 'the CA\'s public key was printed');
-    assert.match(readFileSync(join(etcSsh, 'access-ca.pub'), 'utf8'), /^ecdsa-sha2-nistp256 AAAA/m);
-    assert.match(readFileSync(join(etcSsh, 'sshd_config'), 'utf8'), new RegExp(`^TrustedUserCAKeys ${etcSsh}/access-ca\\.pub$`, 'm'));
-    assert.match(all, /Key ID: "jdoe@example\.com cert=/, 'ssh-keygen -L read the certificate ssh-gen got');
-    assert.match(all, /Principals: \n\s+jdoe\n/);
+      // The walk's last step: sshd, configured by what step 6 wrote, accepts the certificate of step 5.
+      const all = outputs.join('\n');
+      assert.match(exported('ACCOUNT_ID') ?? '', /^[0-9a-f]{32}$/, 'account list --quiet gave the first start\'s account');
+      assert.match(exported('CLOUDFLARE_API_TOKEN') ?? '', /^\S{20,}$/, 'token create --quiet gave the bare token');
+      assert.match(all, /^ecdsa-sha2-nistp256 AAAA/m, 'the CA\'s public key was printed');
+      assert.match(all, new RegExp(`Key ID: "${person.name}@example\\.com[^"]*trial`), 'the key id names the person and the trial provider');
+      const sshdLines = readFileSync(join(etcSsh, 'sshd_config'), 'utf8').split('\n').filter((l) => /^(TrustedUserCAKeys|RevokedKeys) /.test(l));
+      assert.deepEqual(sshdLines.map((l) => l.split(' ')[0]), ['TrustedUserCAKeys', 'RevokedKeys'], 'sshd-config printed both lines');
+      const sshd = await startSshd(sshdLines);
+      t.after(() => sshd.stop());
+      const key = join(home, '.access-ca', 'bastion.example.com-cf_key');
+      const login = sshWith({ port: sshd.port, user: person.name, key, cert: `${key}-cert.pub`, command: 'id -un' });
+      assert.equal(login.status, 0, `a stock sshd accepts the walk's certificate:\n${login.stderr}\n${sshd.log()}`);
+      assert.equal(login.stdout.trim(), person.name);
+    }
   });
 });
