@@ -9,7 +9,7 @@ import type { AuditStreamMetrics } from '../observability/metrics.ts';
 import type { AuditRow } from './audit-log.ts';
 import type { AuditFile } from './audit-stream-file.ts';
 import type { SyslogCopy } from './audit-stream-syslog.ts';
-import { runCapturing, takeStrays, type AuditCapture } from './audit-stream-capture.ts';
+import { runCapturing, takeStrays, type AuditCapture } from '../platform/audit-stream-capture.ts';
 
 /** The `stream` field of every line: raised if a field ever changes meaning or goes away (new fields do not raise it). */
 export const AUDIT_STREAM_VERSION = 1;

@@ -3,7 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { isPrintableText } from '../platform/text.ts';
-import { auditRow, CLI_ACTOR, type AuditEntry } from '../audit/audit-log.ts';
+import { auditRow, CLI_ACTOR, type AuditEntry } from '../platform/audit-events.ts';
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
 import { ZoneConflictError } from './host-delegation.ts';
 import { isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';

@@ -1,7 +1,7 @@
 import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../platform/db/schema.ts';
 import type { Database } from '../platform/db/schema.ts';
-import type { AuditRow } from '../audit/audit-log.ts';
+import type { AuditRow } from '../platform/audit-events.ts';
 import { takeHostTurn, zoneGrantConflict, ZoneConflictError } from './host-delegation.ts';
 
 export type AccountRow = Database['accounts'];

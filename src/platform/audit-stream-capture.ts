@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Database } from '../platform/db/schema.ts';
+import type { Database } from './db/schema.ts';
 
 type AuditRow = Database['audit_events'];
 
