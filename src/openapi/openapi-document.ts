@@ -32,6 +32,15 @@ function packageVersion(): string {
 }
 
 /**
+ * The document with its paths sorted: the same document whatever order the capabilities register their
+ * routes in (app.ts wires them in dependency order, which is not the order a reader looks for).
+ */
+function pathsInOrder<D extends { paths?: Record<string, unknown> }>(doc: D): D {
+  if (!doc.paths) return doc;
+  return { ...doc, paths: Object.fromEntries(Object.keys(doc.paths).sort().map((path) => [path, doc.paths![path]])) };
+}
+
+/**
  * Registers @fastify/swagger so that every route registered after it lands in an OpenAPI 3.1 document
  * built from its schemas, completed with what the schemas cannot say (error envelopes, raw replies,
  * credentials), and serves that document unauthenticated at `<basePath>/openapi.json`. Call it before
@@ -87,7 +96,7 @@ export async function registerOpenApi(app: FastifyInstance, opts: { basePath: st
 
   let document: string | undefined;
   app.get(`${basePath}${OPENAPI_PATH}`, { schema: { hide: true } }, async (_request, reply) => {
-    document ??= JSON.stringify(app.swagger());
+    document ??= JSON.stringify(pathsInOrder(app.swagger() as { paths?: Record<string, unknown> }));
     return reply.type('application/json; charset=utf-8').send(document);
   });
 }
