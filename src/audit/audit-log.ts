@@ -3,10 +3,10 @@ import type { Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { ResultInfo } from '../platform/http/envelope.ts';
-import { auditRow, type AuditEntry, type AuditRow } from '../platform/audit-events.ts';
+import { auditRow, type AuditEntry, type AuditRow, type AuditSink } from '../platform/audit-events.ts';
 
 // The port every capability emits events through lives in the platform; the log is its store.
-export { auditRow, changedFields, CLI_ACTOR, noteAuditRow, type AuditEntry, type AuditRow } from '../platform/audit-events.ts';
+export { auditRow, changedFields, CLI_ACTOR, noteAuditRow, type AuditEntry, type AuditRow, type AuditSink } from '../platform/audit-events.ts';
 
 /** What the listing filters on; both are exact matches. */
 export interface AuditFilter {
@@ -15,11 +15,7 @@ export interface AuditFilter {
 }
 
 /** The audit trail: one row per admin change and per certificate decision, kept after its objects are gone. */
-export interface AuditLog {
-  /** The row for an entry, to insert in the same transaction as the change it describes. */
-  row(entry: AuditEntry): AuditRow;
-  /** Records an entry on its own (for changes that are one statement already). */
-  record(entry: AuditEntry): Promise<void>;
+export interface AuditLog extends AuditSink {
   list(accountId: string, filter: AuditFilter, offset: number, limit: number): Promise<{ rows: AuditRow[]; total: number }>;
 }
 

@@ -4,7 +4,8 @@ import type { Random } from '../platform/random.ts';
 import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import type { Db } from '../platform/db/schema.ts';
 import type { GrantRevisionReader } from '../platform/db/grant-revisions.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
+import type { AuditSink } from '../platform/audit-events.ts';
+import { registerV4Routes, type Platform } from '../platform/platform.ts';
 import type { Authenticator } from '../identity/authenticate.ts';
 import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 import { createTargetsStore } from './targets-store.ts';
@@ -22,7 +23,7 @@ import { createKrlEncoder } from './krl-encoder.ts';
 const SEEN_FLUSH_MS = 30_000;
 
 /** The fleet's services over a store, for the routes and for the admin verbs on the data dir. */
-export function createInfrastructureServices(deps: { db: Db; clock: Clock; random: Random; vault: Pick<KeyVault, 'seal' | 'open'>; audit: AuditLog }) {
+export function createInfrastructureServices(deps: { db: Db; clock: Clock; random: Random; vault: Pick<KeyVault, 'seal' | 'open'>; audit: AuditSink }) {
   const { db, clock, random, audit } = deps;
   const targets = createTargetsService({ store: createTargetsStore(db), audit, clock, random });
   const hostCa = createHostCaService({ db, store: createHostCaStore(db), vault: deps.vault, audit, clock, random });
@@ -33,42 +34,36 @@ export function createInfrastructureServices(deps: { db: Db; clock: Clock; rando
 export type InfrastructureServices = ReturnType<typeof createInfrastructureServices>;
 
 /**
- * The fleet, as one plugin: targets, enrollment, host credentials, bundles and KRLs, the host CA. Returns
- * what registers its v4 routes (inside the API's prefix) and its public `/cdn-cgi` route.
+ * The fleet, as one plugin: targets, enrollment, host credentials, bundles and KRLs, the host CA; its v4
+ * routes inside the API's prefix and its public `/cdn-cgi` route.
  */
-export function createInfrastructure(deps: {
-  db: Db;
-  clock: Clock;
-  random: Random;
-  vault: Pick<KeyVault, 'seal' | 'open'>;
-  audit: AuditLog;
-  limiter: AuthFailureLimiter;
-  /** Each account's fleet revision (OpenDatabase.grantRevisions('fleet_revisions')). */
-  revisions: GrantRevisionReader;
-  keyComment: string;
-  krlExpiryMarginS: number;
-}) {
-  const { db, clock } = deps;
-  const { targets, hostCa, enrollment } = createInfrastructureServices(deps);
+export async function registerInfrastructure(
+  app: FastifyInstance,
+  platform: Pick<Platform, 'db' | 'clock' | 'random' | 'vault' | 'audit' | 'log' | 'basePath'>,
+  needs: {
+    auth: Authenticator;
+    limiter: AuthFailureLimiter;
+    /** Each account's fleet revision (OpenDatabase.grantRevisions('fleet_revisions')). */
+    revisions: GrantRevisionReader;
+  },
+  options: { keyComment: string; krlExpiryMarginS: number },
+): Promise<void> {
+  const { db, clock, basePath } = platform;
+  const { targets, hostCa, enrollment } = createInfrastructureServices(platform);
   const encoder = createKrlEncoder();
-  const bundles = createHostBundleService({ db, revisions: deps.revisions, clock, keyComment: deps.keyComment, krlExpiryMarginS: deps.krlExpiryMarginS, encoder });
-  return {
-    targets, hostCa, enrollment, bundles,
-    async registerV4(v4: FastifyInstance, routeDeps: { auth: Authenticator; basePath: string }) {
-      registerTargetsRoutes(v4, { ...routeDeps, targets });
-      await registerHostRoutes(v4, { ...routeDeps, limiter: deps.limiter, targets, enrollment, bundles, hostCa });
-    },
-    async registerRoot(app: FastifyInstance) {
-      await registerPublicHostCaRoute(app, { hostCa });
-      const timer = setInterval(() => {
-        enrollment.flushSeen().catch((error: unknown) => app.log.warn({ err: error }, 'could not record when hosts were last seen'));
-      }, SEEN_FLUSH_MS);
-      timer.unref();
-      app.addHook('onClose', async () => {
-        clearInterval(timer);
-        await enrollment.flushSeen().catch(() => {});
-        await encoder.close();
-      });
-    },
-  };
+  const bundles = createHostBundleService({ db, revisions: needs.revisions, clock, keyComment: options.keyComment, krlExpiryMarginS: options.krlExpiryMarginS, encoder });
+  await registerV4Routes(app, basePath, async (v4) => {
+    registerTargetsRoutes(v4, { auth: needs.auth, basePath, targets });
+    await registerHostRoutes(v4, { auth: needs.auth, basePath, limiter: needs.limiter, targets, enrollment, bundles, hostCa });
+  });
+  await registerPublicHostCaRoute(app, { hostCa });
+  const timer = setInterval(() => {
+    enrollment.flushSeen().catch((error: unknown) => platform.log.warn({ err: error }, 'could not record when hosts were last seen'));
+  }, SEEN_FLUSH_MS);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await enrollment.flushSeen().catch(() => {});
+    await encoder.close();
+  });
 }

@@ -51,3 +51,11 @@ export function auditRow(e: AuditEntry, deps: { clock: Clock; random: Random }):
 export function changedFields<T extends Record<string, unknown>>(before: T, after: T, fields: readonly (keyof T & string)[]): string[] {
   return fields.filter((f) => JSON.stringify(before[f]) !== JSON.stringify(after[f]));
 }
+
+/** Where capabilities send their events: a row to write in their own transaction, or an event on its own. */
+export interface AuditSink {
+  /** The row for an entry, to insert in the same transaction as the change it describes. */
+  row(entry: AuditEntry): AuditRow;
+  /** Records an entry on its own (for changes that are one statement already). */
+  record(entry: AuditEntry): Promise<void>;
+}

@@ -20,6 +20,7 @@ const LAYERS: string[][] = [
   ['ssh-certs'],
   ['infrastructure'],
   ['host-agent', 'console', 'openapi'],
+  ['app-config.ts'],
   ['app.ts'],
   ['cli'],
   ['main.ts'],
@@ -65,4 +66,10 @@ test('openssh/ imports nothing of ours but itself', () => {
       assert.equal(unitOf(normalize(join(dirname(file), spec!))), 'openssh', `${relative(ROOT, file)} imports ${spec}`);
     }
   }
+});
+
+test('app.ts is a list of capabilities in dependency order: under about 80 lines, naming no store or service factory', () => {
+  const text = readFileSync(join(SRC, 'app.ts'), 'utf8');
+  assert.ok(text.split('\n').length <= 85, `src/app.ts has ${text.split('\n').length} lines`);
+  assert.deepEqual(text.match(/\bcreate\w*(Store|Service)\b/g) ?? [], [], 'each capability builds its own stores and services');
 });
