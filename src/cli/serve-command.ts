@@ -5,11 +5,13 @@ import { systemClock } from '../platform/clock.ts';
 import { cryptoRandom } from '../platform/random.ts';
 import { openStoreRuntime, storeLocation, type StoreConfig, type StoreRuntime } from '../platform/store-runtime.ts';
 import { acquireServeLock, type ServeLock } from '../platform/serve-lock.ts';
+import { noteStoreFootprint } from '../platform/store-footprint.ts';
 import { createIdentityStore } from '../identity/identity-store.ts';
 import { createIdentityService } from '../identity/identity-service.ts';
 import type { Command } from 'commander';
 import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
-import { firstToken, firstTokenShown, type FirstToken } from './first-start.ts';
+import { cliForStore, firstStartBanner, firstToken, firstTokenShown, restartReminder } from './first-start.ts';
+import { CONSOLE_PATH } from '../console/console-routes.ts';
 import { listenError, parseAuditLog, parseLogLevel, parseKrlExpiryMargin, parseOnOff, parseShutdownTimeout, readTlsFiles, type AuditLogOptions } from './serve-options.ts';
 import { openAuditFile, type AuditFile } from '../audit/audit-stream-file.ts';
 import { startSyslogCopy } from '../audit/audit-stream-syslog.ts';
@@ -87,30 +89,6 @@ function origin(scheme: 'http' | 'https', host: string, port: number): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function banner(base: string, first: FirstToken): string {
-  const { accountId, token } = first;
-  return [
-    '',
-    first.reissued
-      ? 'access-ca: the first start stopped before it showed the admin token of account "default": that token is revoked, and here is a new one (Access: Apps and Policies Write).'
-      : 'access-ca: a new store. Created account "default" and an admin token (Access: Apps and Policies Write).',
-    'The token is shown only this once: keep it somewhere safe.',
-    '',
-    `account_id: ${accountId}`,
-    `api_token: ${token}`,
-    '',
-    'In the shell you work from (the names the README uses):',
-    `  export ACCOUNT_ID=${accountId} CLOUDFLARE_API_TOKEN=${token}`,
-    '',
-    'Create an Access application, then its SSH CA (use the "id" the first call returns as APP_ID):',
-    `  curl -sS -X POST ${base}/accounts/$ACCOUNT_ID/access/apps -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN" -H 'Content-Type: application/json' -d '{"name":"ssh","domain":"ssh.example.com"}'`,
-    `  curl -sS -X POST ${base}/accounts/$ACCOUNT_ID/access/apps/$APP_ID/ca -H "Authorization: Bearer $CLOUDFLARE_API_TOKEN"`,
-    'Or with the official SDK (npm i cloudflare), which reads CLOUDFLARE_API_TOKEN itself:',
-    `  const client = new Cloudflare({ baseURL: '${base}' }); const ca = await client.zeroTrust.access.applications.cas.create(process.env.APP_ID, { account_id: process.env.ACCOUNT_ID });`,
-    '',
-  ].join('\n');
-}
-
 /** ACCESS_CA_GLOBAL_KEYS: `on` (the default, as before) or `off`; anything else is refused rather than guessed. */
 export function parseGlobalKeys(value: string | undefined): boolean {
   return parseOnOff('ACCESS_CA_GLOBAL_KEYS', value, true);
@@ -182,10 +160,13 @@ async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: Serve
 export async function serve(opts: ServeOptions): Promise<void> {
   const signals = watchSignals();
   const say = (text: string) => opts.streams.stderr.write(`${text}\n`);
+  // Noted before anything is made: a start that fails before it listens takes back the store it made.
+  const footprint = noteStoreFootprint(opts.store);
   let runtime: StoreRuntime;
   try {
     runtime = await openStoreRuntime(opts.store, { notice: say });
   } catch (error) {
+    footprint.removeWhatThisRunMade();
     signals.dispose();
     throw error;
   }
@@ -220,6 +201,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     process.removeListener('SIGHUP', reopenAudit);
     await runtime.database.close();
     lock?.release();
+    footprint.removeWhatThisRunMade();
     signals.dispose();
     throw error;
   }
@@ -227,6 +209,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : opts.listen.port;
   const scheme = opts.tls ? 'https' : 'http';
   const base = `${origin(scheme, opts.listen.host, port)}${defaultAppConfig.basePath}`;
+  const consoleUrl = `${origin(scheme, opts.listen.host, port)}${CONSOLE_PATH}/`;
   const db = runtime.database.db;
 
   if (signals.received === null) {
@@ -235,15 +218,20 @@ export async function serve(opts: ServeOptions): Promise<void> {
       const identity = createIdentityService({ store: createIdentityStore(db), clock: systemClock, random: cryptoRandom });
       // Several nodes may start at once on one empty store: exactly one makes the first account.
       const first = await runtime.database.withStartupLock((locked) => firstToken(locked, identity));
+      const facts = { base, consoleUrl, cli: cliForStore(opts.store) };
       if (first) {
-        say(banner(base, first));
+        say(firstStartBanner(first, facts));
         await firstTokenShown(db);
+      } else {
+        // The first token was shown once; a restart says which account is here and how to make another.
+        const reminder = await restartReminder(identity, facts);
+        if (reminder) say(reminder);
       }
     });
     if (opts.allowPrivateIdpAddresses) say('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only');
     if (!opts.globalKeys) say('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens');
     if (opts.auditLog) say(`access-ca: audit events are appended to ${opts.auditLog.path}${opts.auditLog.fsync ? ' (fdatasync before each answer)' : ''}${opts.auditLog.syslog ? `, with a copy to syslog at ${opts.auditLog.syslog.socket}` : ''}; SIGHUP reopens it`);
-    say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
+    say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; console ${consoleUrl}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
   }
 
   const server = app;

@@ -6,7 +6,7 @@ import { isPrintableText } from '../platform/text.ts';
 import { auditRow, CLI_ACTOR, type AuditEntry } from '../platform/audit-events.ts';
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
 import { ZoneConflictError } from './host-delegation.ts';
-import { isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
+import { FIRST_TOKEN_PERMISSIONS, isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
 
 /** SHA-256 of a high-entropy bearer secret: enough to store it, since it cannot be guessed. */
 export const secretHash = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
@@ -112,7 +112,7 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
     return clean;
   }
 
-  function tokenRow(input: CreateTokenInput, perms: PermissionGroup[]) {
+  function tokenRow(input: CreateTokenInput, perms: readonly PermissionGroup[]) {
     const value = random.secret(30);
     const row = {
       id: random.hex(16),
@@ -251,7 +251,7 @@ export function createIdentityService(deps: { store: IdentityStore; clock: Clock
       const account = { id: random.hex(16), name: 'default', created_at: now() };
       const { row, value, perms } = tokenRow(
         { accountId: account.id, name: 'bootstrap admin', permissions: [] },
-        ['Access: Apps and Policies Write'],
+        FIRST_TOKEN_PERMISSIONS,
       );
       const made = await store.bootstrap(account, row, perms, [event({
         accountId: account.id, type: 'api_token.created', subject: row.id, data: { name: row.name, zone_id: null, permissions: perms, bootstrap: true },

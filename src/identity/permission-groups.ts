@@ -9,6 +9,13 @@ export const PERMISSION_GROUPS = [
 
 export type PermissionGroup = (typeof PERMISSION_GROUPS)[number];
 
+/**
+ * What the first start's admin token holds: every group, so the operator who has only that token can do
+ * everything the console and the walk-through show (an identity provider as well as an application, the
+ * audit trail, a signature); narrower tokens are made from it with `access-ca token create`.
+ */
+export const FIRST_TOKEN_PERMISSIONS: readonly PermissionGroup[] = PERMISSION_GROUPS;
+
 export const APPS_WRITE: readonly PermissionGroup[] = ['Access: Apps and Policies Write'];
 export const APPS_READ: readonly PermissionGroup[] = ['Access: Apps and Policies Write', 'Access: Apps and Policies Read'];
 
