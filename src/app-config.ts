@@ -23,6 +23,8 @@ export interface AppConfig {
   authFailuresPerMinute: number;
   /** Development only: identity providers' JWKS URLs may reach private, loopback and link-local addresses. */
   allowPrivateIdpAddresses: boolean;
+  /** Whether trial identity providers' tokens are taken (`serve --no-trial-idp`: no); see identity-providers/trial-provider.ts. */
+  trialIdentityProviders: boolean;
   /**
    * Addresses or CIDR blocks of the proxies in front of the server, whose X-Forwarded-For is believed: the
    * client address that rate limits, `ip` rules and logs use. Empty: the socket address, and no header.
@@ -48,6 +50,7 @@ export const defaultAppConfig: AppConfig = {
   caKeyComment: DEFAULT_CA_KEY_COMMENT,
   authFailuresPerMinute: 60,
   allowPrivateIdpAddresses: false,
+  trialIdentityProviders: true,
   trustProxy: [],
   globalKeys: true,
   connections: defaultConnectionLimits,

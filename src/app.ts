@@ -59,7 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await registerSshCerts(app, platform, {
     auth, limiter, apps, cas, idps: idps.store, verifier: idps.verifier, decider: access.decider, appendWriter: deps.appendWriter,
     committed: (size, seconds) => { metrics.groupCommit(size, seconds); storeHealth.wrote(); },
-  });
+  }, { trialProviders: config.trialIdentityProviders });
   await registerInfrastructure(app, platform, { auth, limiter, revisions: deps.fleetRevisions ?? createGrantRevisionReader(db, 'fleet_revisions') },
     { keyComment: config.caKeyComment, krlExpiryMarginS: config.krlExpiryMarginS });
   registerConsole(app, { dir: config.consoleDir ?? defaultConsoleDir(), apiBase: basePath });

@@ -151,7 +151,7 @@ export function createProgram(argv: string[], env: Env, streams: Streams, cwd = 
   registerCertCommands(program, run);
   registerTransferCommands(program, run);
 
-  registerSshClientCommands(program, runClient, env);
+  registerSshClientCommands(program, runClient, env, run);
   registerSshdSyncCommand(program, runClient, streams);
   registerHostCommands(program, run, { runClient, streams });
 

@@ -13,6 +13,7 @@ import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } fr
 import { cliForStore, firstStartBanner, firstToken, firstTokenShown, restartReminder } from './first-start.ts';
 import { CONSOLE_PATH } from '../console/console-routes.ts';
 import { listenError, parseAuditLog, parseLogLevel, parseKrlExpiryMargin, parseOnOff, parseShutdownTimeout, readTlsFiles, type AuditLogOptions } from './serve-options.ts';
+import type { Db } from '../platform/db/schema.ts';
 import { openAuditFile, type AuditFile } from '../audit/audit-stream-file.ts';
 import { startSyslogCopy } from '../audit/audit-stream-syslog.ts';
 import type { AuditOutputs } from '../audit/audit-stream.ts';
@@ -29,6 +30,8 @@ export interface ServeOptions {
   allowPrivateIdpAddresses: boolean;
   /** See AppConfig.globalKeys. */
   globalKeys: boolean;
+  /** See AppConfig.trialIdentityProviders. */
+  trialIdp: boolean;
   /** See AppConfig.krlExpiryMarginS. */
   krlExpiryMarginS: number;
   /** Serve HTTPS with this certificate and key (read and checked by readTlsFiles); HTTP without. */
@@ -87,6 +90,12 @@ function metricsAccessFrom(env: Env): MetricsAccess {
 
 function origin(scheme: 'http' | 'https', host: string, port: number): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/** How many accounts hold a trial identity provider: the start says so, since its tokens need no outside IdP. */
+async function countTrialProviders(db: Db): Promise<number> {
+  const row = await db.selectFrom('identity_providers').select((eb) => eb.fn.countAll<number | string>().as('n')).where('trial_key_sealed', 'is not', null).executeTakeFirst();
+  return Number(row?.n ?? 0);
 }
 
 /** ACCESS_CA_GLOBAL_KEYS: `on` (the default, as before) or `off`; anything else is refused rather than guessed. */
@@ -186,7 +195,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       process.on('SIGHUP', reopenAudit);
     }
     app = await buildApp({
-      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, trialIdentityProviders: opts.trialIdp, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
       keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'), tls: opts.tls,
       auditOutputs: audit?.outputs,
     });
@@ -229,6 +238,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
       }
     });
     if (opts.allowPrivateIdpAddresses) say('access-ca: identity providers may be on private, loopback and link-local addresses (--allow-private-idp): for development only');
+    // Only a notice: a store that cannot say does not stop the start.
+    const trials = await countTrialProviders(db).catch(() => 0);
+    if (trials > 0) {
+      say(opts.trialIdp
+        ? `access-ca: ${trials} account${trials === 1 ? '' : 's'} trust${trials === 1 ? 's' : ''} the trial identity provider, whose tokens anyone who can read this data directory can make for any email: for evaluation only; serve --no-trial-idp refuses them`
+        : `access-ca: the trial identity provider's tokens are refused (--no-trial-idp), in the ${trials} account${trials === 1 ? ' that has' : 's that have'} one`);
+    }
     if (!opts.globalKeys) say('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens');
     if (opts.auditLog) say(`access-ca: audit events are appended to ${opts.auditLog.path}${opts.auditLog.fsync ? ' (fdatasync before each answer)' : ''}${opts.auditLog.syslog ? `, with a copy to syslog at ${opts.auditLog.syslog.socket}` : ''}; SIGHUP reopens it`);
     say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; console ${consoleUrl}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
@@ -267,6 +283,7 @@ interface ServeFlags {
   allowPrivateIdp?: boolean;
   trustProxy?: string;
   globalKeys?: boolean;
+  trialIdp?: boolean;
   tlsCert?: string;
   tlsKey?: string;
   shutdownTimeout?: string;
@@ -291,11 +308,13 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
     .option('--audit-log-fsync', 'fdatasync the audit log before each answer (grouped), so an acknowledged event survives a power loss, not only a crash (env ACCESS_CA_AUDIT_LOG_FSYNC=on)')
     .option('--audit-syslog [socket]', 'also send each audit line to the local syslog socket (default /dev/log) through util-linux logger, as authpriv.info tagged access-ca-audit; a best-effort copy: the file is the record (env ACCESS_CA_AUDIT_SYSLOG=on or a socket path)')
     .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
+    .option('--no-trial-idp', 'refuse the trial identity provider\'s tokens (access-ca login --trial), as production servers should (env ACCESS_CA_TRIAL_IDP=off)')
     .action(async (o: ServeFlags) => {
       try {
         await serve({
           // The flag can only turn keys off; without it the environment decides.
           globalKeys: o.globalKeys === false ? false : parseGlobalKeys(env['ACCESS_CA_GLOBAL_KEYS']),
+          trialIdp: o.trialIdp === false ? false : parseOnOff('ACCESS_CA_TRIAL_IDP', env['ACCESS_CA_TRIAL_IDP'], true),
           trustProxy: parseTrustProxy(o.trustProxy ?? env['ACCESS_CA_TRUST_PROXY']),
           store: deps.globals(),
           listen: parseListen(o.listen ?? env['ACCESS_CA_LISTEN'] ?? '127.0.0.1:8787'),

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../platform/clock.ts';
 import { pageRequest } from '../platform/http/pagination.ts';
 import { IdentityInputError } from '../identity/identity-service.ts';
+import { ApiError } from '../platform/http/errors.ts';
 import { IdpInput } from '../identity-providers/identity-providers-schemas.ts';
 import { CertPolicyInput } from '../ssh-certs/policy/cert-policy-schemas.ts';
 import { DEFAULT_POLICY, normalizePolicy, policyView } from '../ssh-certs/policy/cert-policy.ts';
@@ -11,6 +12,7 @@ import { formatGoDuration, parseGoDuration } from '../platform/go-duration.ts';
 import { table, type Streams } from './output.ts';
 import type { RunClient } from './ssh-client-commands.ts';
 import { KRL_FILE, sshdConfigFromServer, TRUST_FILE } from './sshd-sync.ts';
+import { caFileBlobs, conflictWithSshd, mergeKrlFile, readSshdTrust } from './sshd-files.ts';
 import { asInput, checkedDocument, checkedInput, collect, noCa, requireApp, verb, type Run } from './cli-services.ts';
 import { CLI_ACTOR } from '../audit/audit-log.ts';
 
@@ -87,7 +89,8 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
   const idp = program.command('idp').description('manage identity providers (whose JWTs name people)');
   verb(idp, 'create', ['add'], (c) => c.description('trust an identity provider\'s tokens for an account; a --jwks-url is fetched once first, and refused when it holds no usable key')
     .requiredOption('--account <id>', 'account id')
-    .requiredOption('--issuer <url>', 'the tokens\' iss claim (https; http only on loopback)')
+    .option('--issuer <url>', 'the tokens\' iss claim (https; http only on loopback); required unless --trial')
+    .option('--trial', 'the trial provider instead: access-ca signs its tokens itself (access-ca login --trial), so a first try needs no outside IdP; for evaluation only (serve --no-trial-idp refuses it)')
     .option('--jwks-url <url>', 'where the provider publishes its signing keys')
     .option('--jwks-file <file>', 'a JWKS file, for keys configured by hand')
     .option('--audience <aud>', 'an extra audience its tokens may carry, repeatable', collect)
@@ -100,8 +103,23 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
     .option('--max-token-lifetime <duration>', 'longest lifetime (exp − iat) and age of a token, e.g. 1h (default 24h)')
     .option('--name <name>', 'a label', 'identity provider')
     .option('--json', 'print JSON')
-    .action((o) => run(o.json, async ({ idps, identity }, out) => {
+    .action((o, cmd: Command) => run(o.json, async ({ idps, identity }, out) => {
       await identity.resolveScope(o.account);
+      if (o.trial) {
+        const given = cmd.options.filter((f) => f.attributeName() !== 'account' && f.attributeName() !== 'trial' && f.attributeName() !== 'json' && cmd.getOptionValueSource(f.attributeName()) === 'cli');
+        if (given.length > 0) throw new IdentityInputError(`--trial makes a provider access-ca configures itself: leave out ${given.map((f) => f.long).join(', ')}`);
+        const trial = await idps.createTrial(o.account, CLI_ACTOR).catch((error: unknown) => {
+          if (error instanceof ApiError && error.code === 12132) throw new IdentityInputError(`account ${o.account} has a trial identity provider already: access-ca idp list --account ${o.account}`);
+          throw error;
+        });
+        out.result(trial, [
+          `trial identity provider ${trial.id} created in account ${o.account}: for evaluation only.`,
+          'access-ca login --trial --email <email> --hostname <host> signs a person in with it, on this machine\'s data directory;',
+          'anyone who can read the data directory can do the same for any email. Production servers run serve --no-trial-idp.',
+        ].join('\n'));
+        return;
+      }
+      if (o.issuer === undefined) throw new IdentityInputError('--issuer is required (or --trial, for the trial provider)');
       const jwks = o.jwksFile ? readJsonFile(o.jwksFile, '--jwks-file') : undefined;
       // A secret comes from a file, never the command line, where other users of the machine can read it.
       const clientSecret = o.clientSecretFile ? readFlagFile(o.clientSecretFile, '--client-secret-file').trim() : undefined;
@@ -164,10 +182,13 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
       out.result(view, JSON.stringify(view, null, 2));
     }));
 
-  program.command('sshd-config').description('print the sshd lines for an app\'s CA and write its public key for TrustedUserCAKeys; with --server, fetch the CA keys and KRL once from the API instead of the data dir')
+  program.command('sshd-config').description('write an app\'s CA key (TrustedUserCAKeys) and KRL (RevokedKeys) for sshd and print the lines sshd_config lacks, refusing when sshd already uses other files; with --server, fetch the CA keys and KRL once from the API instead of the data dir')
     .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
     .requiredOption('--app <id>', 'application id')
     .option('--ca-file <path>', 'the TrustedUserCAKeys file to update (other keys in it are kept)', '/etc/ssh/access-ca.pub')
+    .option('--krl-file <path>', 'the RevokedKeys file to write: this app\'s revocations, beside those of the other CAs in --ca-file', '/etc/ssh/access-ca.krl')
+    .option('--sshd <path>', 'the sshd whose settings (sshd -T) are checked for another TrustedUserCAKeys or RevokedKeys file', '/usr/sbin/sshd')
+    .option('--no-sshd-check', 'do not ask sshd which files it uses (a config prepared for another machine)')
     .option('--server <url>', 'fetch from this access-ca server (its origin) instead of opening the data dir, as sshd-sync --once does')
     .option('--token-file <file>', 'with --server: an API token with "Access: Apps and Policies Read" (mode 0600 or stricter)')
     .option('--dir <dir>', `with --server: where to write ${TRUST_FILE} and ${KRL_FILE}`)
@@ -179,14 +200,37 @@ export function registerSshAdminCommands(program: Command, run: Run, client: { r
       const { scope, app } = await requireApp(s, o);
       const ca = await asInput(s.cas.get(scope, app.id), { notFound: noCa(o) });
       const file = resolve(o.caFile);
+      const krlFile = resolve(o.krlFile);
+      if (file === krlFile) throw new IdentityInputError('--ca-file and --krl-file must be two files');
+      // sshd reads one file of each: lines for a second one would be ignored, and people locked out or let in.
+      const sshd = o.sshdCheck === false ? { unknown: '--no-sshd-check' } : readSshdTrust(o.sshd);
+      if ('unknown' in sshd) {
+        if (o.sshdCheck !== false) throw new IdentityInputError(`cannot tell which CA and KRL files sshd already uses (${sshd.unknown}): run it as root on the SSH server, or add --no-sshd-check for a config meant for another machine`);
+        out.info('not checked against sshd (--no-sshd-check): make sure sshd_config names no other TrustedUserCAKeys or RevokedKeys file');
+      } else {
+        const conflict = conflictWithSshd(sshd, file, krlFile);
+        if (conflict) throw new IdentityInputError(conflict);
+      }
       writeCaFile(file, app.id, ca.public_key);
+      const krl = await s.revocations.krl(scope, app.id);
+      try {
+        mergeKrlFile(krlFile, krl.bytes, ca.public_key.split(' ')[1] ?? '', caFileBlobs(file), `access-ca KRL for the CAs in ${file}`);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new IdentityInputError(code ? `--krl-file ${krlFile} cannot be written (${code}): run as a user who may write it (sudo), or give another --krl-file` : (error as Error).message);
+      }
+      // Lines sshd already has are not printed again: `| tee -a sshd_config` twice must not add them twice.
+      const has = (setting: string | null | undefined, path: string) => typeof setting === 'string' && resolve(setting) === path;
+      const settings = [`TrustedUserCAKeys ${file}`, `RevokedKeys ${krlFile}`];
+      const fresh = settings.filter((l) => 'unknown' in sshd || !(l.startsWith('Trusted') ? has(sshd.trustedUserCaKeys, file) : has(sshd.revokedKeys, krlFile)));
       const lines = [
-        `# access-ca: certificates for "${app.name}" (${app.id}); add to /etc/ssh/sshd_config and reload sshd`,
-        `TrustedUserCAKeys ${file}`,
+        `# access-ca: certificates for "${app.name}" (${app.id}); ${fresh.length === 0 ? 'sshd already uses these files: reload it' : 'add to /etc/ssh/sshd_config and reload sshd'}`,
+        ...fresh,
+        '# The KRL is as of now: run this again after a revocation, or let sshd-sync keep it current (docs/hosts.md).',
         '# Principals are the email\'s local part by default. When Unix names differ, map them:',
         '#   AuthorizedPrincipalsFile /etc/ssh/auth_principals/%u',
       ];
-      out.info(`wrote the CA key of "${app.name}" into ${file}`);
-      out.result({ ca_file: file, public_key: ca.public_key, sshd_config: lines.filter((l) => !l.startsWith('#')) }, lines.join('\n'), lines.filter((l) => !l.startsWith('#')).join('\n'));
+      out.info(`wrote the CA key of "${app.name}" into ${file} and its revocations (KRL version ${krl.version}) into ${krlFile}`);
+      out.result({ ca_file: file, krl_file: krlFile, public_key: ca.public_key, sshd_config: settings }, lines.join('\n'), fresh.join('\n'));
     })));
 }

@@ -11,6 +11,10 @@ import { isStoreFile } from '../platform/store-runtime.ts';
 import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';
 import { agentRequest } from '../host-agent/agent-http.ts';
+import { writeSignIn } from './oidc/token-cache.ts';
+import { TRIAL_CLIENT_ID } from './oidc/id-token-source.ts';
+import { isIdentityEmail } from '../platform/text.ts';
+import { asInput, type Run } from './cli-services.ts';
 
 export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
 
@@ -184,7 +188,7 @@ export async function fetchKnownHosts(server: string, host: string): Promise<str
 }
 
 /** `ssh-gen` and `ssh-config`: what people run, like `cloudflared access ssh-gen`. */
-export function registerSshClientCommands(program: Command, runClient: RunClient, env: Env): void {
+export function registerSshClientCommands(program: Command, runClient: RunClient, env: Env, run: Run): void {
   const defaultDir = join(homedir(), '.access-ca');
 
   program.command('ssh-gen').description('get a short-lived SSH certificate for a host (cloudflared\'s file layout)')
@@ -227,13 +231,17 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
     }));
 
   program.command('login').description('sign in with your identity provider and keep the sign-in for ssh-gen')
-    .requiredOption('--server <url>', 'the access-ca server\'s origin')
+    .option('--server <url>', 'the access-ca server\'s origin (required unless --trial)')
     .requiredOption('--hostname <host>', 'the SSH host (its application decides the identity provider)')
     .option('--device', 'sign in with a device code (no browser on this machine)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
+    .option('--trial', 'sign in with the account\'s trial identity provider (access-ca idp create --trial) as --email, on the server\'s data directory: for evaluation only')
+    .option('--email <address>', 'with --trial: the person to sign in as')
     .option('--dir <dir>', 'where sign-ins are kept', defaultDir)
     .option('--json', 'print JSON')
-    .action((o) => runClient(o.json, async (out) => {
+    .action((o) => (o.trial ? trialLogin(o) : runClient(o.json, async (out) => {
+      if (o.server === undefined) throw new CliInputError('--server is required: the access-ca server\'s origin, e.g. https://ca.example.com (or --trial, with the trial identity provider)');
+      if (o.email !== undefined) throw new CliInputError('--email is for --trial only: with a real provider, you sign in as who the provider says you are');
       const host = checkHostname(o.hostname);
       const server = checkServer(o.server);
       refuseServerDataDir(resolve(o.dir));
@@ -243,7 +251,33 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
         { hostname: host, email: done.email, expires_at: expires, refreshable: done.refreshToken !== null, file: done.file },
         `signed in${done.email ? ` as ${done.email}` : ''} for ${host}; the sign-in is kept in ${done.file}`,
       );
-    }));
+    })));
+
+  /**
+   * `login --trial`: a trial identity token for the host's application, signed on the data directory with
+   * the account's trial provider key and kept where ssh-gen looks for a sign-in. No server is asked: the
+   * key never leaves the store, and only who can open the store can sign.
+   */
+  function trialLogin(o: { hostname: string; email?: string; dir: string; json?: boolean; device?: boolean }) {
+    return run(o.json, async (s, out) => {
+      const host = checkHostname(o.hostname);
+      if (o.device) throw new CliInputError('--device is for a real identity provider: --trial signs in without one');
+      if (o.email === undefined || !isIdentityEmail(o.email)) throw new CliInputError('--trial needs --email <address>: the person to sign in as, e.g. alice@example.com');
+      const dir = resolve(o.dir);
+      refuseServerDataDir(dir);
+      const app = await s.appsStore.findByHost(host);
+      if (!app) throw new CliInputError(`no application in this store has the domain ${host}: ssh-gen --hostname names an application's domain (access-ca app list --account <id>)`);
+      const signed = await asInput(s.idps.trialToken(app.account_id, { email: o.email, audience: app.aud, nowS: Math.floor(Date.now() / 1000) }), {
+        notFound: `account ${app.account_id} of ${host} has no trial identity provider: make one with access-ca idp create --account ${app.account_id} --trial`,
+      });
+      const file = writeSignIn(dir, host, { idToken: signed.jwt, refreshToken: null, expiresAt: signed.expiresAt, email: o.email, issuer: signed.issuer, clientId: TRIAL_CLIENT_ID });
+      const expires = new Date(signed.expiresAt * 1000).toISOString();
+      out.result(
+        { hostname: host, email: o.email, expires_at: expires, refreshable: false, file, trial: true },
+        `signed in as ${o.email} for ${host} with the trial identity provider (evaluation only) until ${expires}; the sign-in is kept in ${file}`,
+      );
+    });
+  }
 
   program.command('ssh-config').description('print the ~/.ssh/config block that gets a certificate before each ssh')
     .requiredOption('--hostname <host>', 'the SSH host (an ssh Match pattern)')

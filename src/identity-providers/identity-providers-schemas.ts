@@ -54,6 +54,8 @@ export const IdpView = Type.Object({
     email_verified_required: Type.Boolean(),
     email_domains: Type.Array(Type.String()),
     max_token_lifetime: Type.String(),
+    /** The trial provider, whose tokens access-ca signs itself (access-ca login --trial): for evaluation only. */
+    trial: Type.Optional(Type.Literal(true)),
   }),
   created_at: Type.String(),
   updated_at: Type.String(),

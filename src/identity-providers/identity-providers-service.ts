@@ -11,6 +11,7 @@ import type { IdpInput, IdpView } from './identity-providers-schemas.ts';
 import { JwksFetchError, type JwksFetcher } from './jwks-fetch.ts';
 import { JWT_ALGORITHMS, usableKeys } from './jwt-verifier.ts';
 import { changedFields, type AuditLog } from '../audit/audit-log.ts';
+import { isTrialProvider, newTrialProviderRow, signTrialToken, TRIAL_ISSUER_HOST, trialIssuer } from './trial-provider.ts';
 
 /** A day: identity tokens live minutes to hours; one that claims to live longer is refused. */
 export const DEFAULT_MAX_TOKEN_LIFETIME = 86_400;
@@ -91,6 +92,7 @@ export function idpView(row: IdpRow): IdpView {
       email_verified_required: row.email_verified_required === 1,
       email_domains: JSON.parse(row.email_domains),
       max_token_lifetime: formatGoDuration(row.max_token_lifetime),
+      ...(isTrialProvider(row) ? { trial: true } : {}),
     },
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -122,9 +124,11 @@ function fields(input: IdpInput) {
   if (lifetime === null || !Number.isInteger(lifetime) || lifetime < 60 || lifetime > MAX_TOKEN_LIFETIME_LIMIT) {
     throw errors.invalidRequest(`must be whole seconds between 1m and ${formatGoDuration(MAX_TOKEN_LIFETIME_LIMIT)}`, '/config/max_token_lifetime');
   }
+  const issuer = checkUrl(config.issuer, '/config/issuer');
+  if (new URL(issuer).hostname.endsWith(TRIAL_ISSUER_HOST)) throw errors.invalidRequest(`${TRIAL_ISSUER_HOST} is the trial provider's: access-ca idp create --trial makes it`, '/config/issuer');
   return {
     name,
-    issuer: checkUrl(config.issuer, '/config/issuer'),
+    issuer,
     jwks_url: config.jwks_url === undefined ? null : checkUrl(config.jwks_url, '/config/jwks_url'),
     jwks_json: config.jwks === undefined ? null : checkJwks(config.jwks),
     audiences: JSON.stringify(config.audiences ?? []),
@@ -146,7 +150,7 @@ const wireName = (column: string) => (column === 'jwks_json' ? 'jwks' : column);
  * by `actor` naming the provider and the fields that changed, never a client secret.
  */
 export function createIdentityProvidersService(deps: {
-  store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal'>; clock: Clock; random: Random;
+  store: IdentityProvidersStore; vault: Pick<KeyVault, 'seal' | 'open'>; clock: Clock; random: Random;
   audit: Pick<AuditLog, 'record'>;
   /** How a jwks_url is checked when a provider is added or updated: the guarded fetcher. */
   jwks: JwksFetcher;
@@ -175,11 +179,27 @@ export function createIdentityProvidersService(deps: {
       const keys = checked.jwks_url === null ? undefined : await checkRemoteJwks(jwks, checked.jwks_url);
       const at = stamp();
       const id = random.uuid();
-      const row: IdpRow = { id, account_id: accountId, ...checked, client_secret_sealed: sealSecret(id, input.config.client_secret), created_at: at, updated_at: at };
+      const row: IdpRow = { id, account_id: accountId, ...checked, client_secret_sealed: sealSecret(id, input.config.client_secret), trial_key_sealed: null, created_at: at, updated_at: at };
       await unique(store.insert(row));
       await deps.audit.record({ accountId, type: 'identity_provider.created', actor, subject: id, data: { name: row.name, issuer: row.issuer } });
       if (keys !== undefined) report?.({ keys });
       return idpView(row);
+    },
+    /**
+     * Adds the account's trial provider (one per account: its issuer names the account), whose tokens
+     * `trialToken` signs. Only the CLI on the data directory calls this; no route does.
+     */
+    async createTrial(accountId: string, actor: string): Promise<IdpView> {
+      const row = newTrialProviderRow(vault, { id: random.uuid(), accountId, at: stamp() });
+      await unique(store.insert(row));
+      await deps.audit.record({ accountId, type: 'identity_provider.created', actor, subject: row.id, data: { name: row.name, issuer: row.issuer, trial: true } });
+      return idpView(row);
+    },
+    /** A trial identity token for `email` and the application `audience`; refused when the account has no trial provider. */
+    async trialToken(accountId: string, claims: { email: string; audience: string; nowS: number }): Promise<{ jwt: string; expiresAt: number; issuer: string }> {
+      const row = await store.findByIssuer(accountId, trialIssuer(accountId));
+      if (!row || !isTrialProvider(row)) throw errors.notFound(`account ${accountId} has no trial identity provider`);
+      return { ...(await signTrialToken(row, vault, claims)), issuer: row.issuer };
     },
     async get(accountId: string, id: string): Promise<IdpView> {
       const row = await store.get(accountId, id.toLowerCase());
@@ -195,6 +215,8 @@ export function createIdentityProvidersService(deps: {
       const key = id.toLowerCase();
       const current = await store.get(accountId, key);
       if (!current) throw errors.notFound();
+      // Its issuer and keys are access-ca's own: a change could only break it or make it someone else's.
+      if (isTrialProvider(current)) throw errors.invalidRequest('the trial identity provider cannot be changed: delete it, or make another with access-ca idp create --trial');
       const next = fields(input);
       const keys = next.jwks_url === null ? undefined : await checkRemoteJwks(jwks, next.jwks_url);
       // A PUT that leaves the secret out keeps it while the client stays the same.

@@ -10,7 +10,8 @@ export interface IdentityProvidersStore {
   /** Every provider of an account, oldest first. */
   listForAccount(accountId: string): Promise<IdpRow[]>;
   list(accountId: string, offset: number, limit: number): Promise<{ rows: IdpRow[]; total: number }>;
-  update(accountId: string, id: string, fields: Omit<IdpRow, 'id' | 'account_id' | 'created_at'>): Promise<IdpRow | undefined>;
+  /** Everything but the trial key, which a provider keeps for its life. */
+  update(accountId: string, id: string, fields: Omit<IdpRow, 'id' | 'account_id' | 'created_at' | 'trial_key_sealed'>): Promise<IdpRow | undefined>;
   delete(accountId: string, id: string): Promise<boolean>;
 }
 

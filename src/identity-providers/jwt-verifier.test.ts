@@ -27,7 +27,7 @@ async function rawToken(privateKey: CryptoKey, kid: string, claimsJson: string):
 const row = (fields: Partial<IdpRow>): IdpRow => ({
   id: 'idp', account_id: 'acct', name: 'idp', issuer: ISSUER, jwks_url: null, jwks_json: null, audiences: '[]',
   client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'email',
-  email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86_400, created_at: '', updated_at: 't0', ...fields,
+  email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86_400, trial_key_sealed: null, created_at: '', updated_at: 't0', ...fields,
 });
 
 /** A JWKS server on loopback that counts the requests for each path. */

@@ -118,7 +118,8 @@ export function masterKeyMatches(vault: Pick<KeyVault, 'open'>, checkValue: stri
 
 async function holdsSealedData(database: OpenDatabase): Promise<boolean> {
   const key = await database.db.selectFrom('ssh_ca_keys').select('id').limit(1).executeTakeFirst();
-  const secret = await database.db.selectFrom('identity_providers').select('id').where('client_secret_sealed', 'is not', null).limit(1).executeTakeFirst();
+  const secret = await database.db.selectFrom('identity_providers').select('id')
+    .where((eb) => eb.or([eb('client_secret_sealed', 'is not', null), eb('trial_key_sealed', 'is not', null)])).limit(1).executeTakeFirst();
   return key !== undefined || secret !== undefined;
 }
 

@@ -18,6 +18,7 @@ import { refusalReason } from './refusal-reasons.ts';
 import type { RevocationStore } from './revocation-store.ts';
 import { refusalEvent, requestFacts, type RequestContext } from './request-facts.ts';
 import { createTokenPeeks } from './token-peeks.ts';
+import { isTrialProvider, TRIAL_KEY_ID_LABEL } from '../identity-providers/trial-provider.ts';
 
 export { Refusal };
 
@@ -58,6 +59,8 @@ export function createCertSignService(deps: {
   clock: Clock;
   random: Random;
   metrics?: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>;
+  /** Whether the trial provider's tokens are taken (`serve --no-trial-idp` refuses them); true when not given. */
+  trialProviders?: boolean;
 }) {
   const { apps, idps, verifier, decider, issuer, revocations, record, limiter, clock, random } = deps;
   const metrics = deps.metrics ?? noMetrics;
@@ -137,6 +140,10 @@ export function createCertSignService(deps: {
     found.app = app;
     const idp = iss !== undefined ? await snapshot.get(`idp:${iss}`, () => idps.findByIssuer(app.account_id, iss)) : undefined;
     if (!idp) throw new TokenRejected('the token\'s issuer is not an identity provider of this application\'s account');
+    const trial = isTrialProvider(idp);
+    if (trial && deps.trialProviders === false) {
+      throw new Refusal(403, 'this server does not take the trial identity provider\'s tokens (it runs with --no-trial-idp): sign in with the account\'s own identity provider');
+    }
     const claims = await verified(body.jwt, digest, idp, audienceFor(app, idp, auds), snapshot);
     const email = emailOf(idp, claims);
     const identity = canonicalEmail(email);
@@ -150,6 +157,8 @@ export function createCertSignService(deps: {
       }
       const issued = await issuer.issue({
         app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
+        // sshd logs the key id: a certificate that rests on a trial token says so there.
+        ...(trial ? { keyIdLabel: TRIAL_KEY_ID_LABEL } : {}),
         audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id, ...requestFacts(app, req, 'cert_sign', idp.name) }, cache: snapshot,
       });
       log.info({ event: 'cert_sign.decision', decision: 'issued', app_id: app.id, identity, cert_id: issued.id, serial: issued.serial.toString(), principals: issued.principals, policy_id: decision.policy!.id }, 'certificate issued');

@@ -39,6 +39,7 @@ export async function registerSshCerts(
     /** Each group commit of issued certificates: its size and time (also the sign that writes work again after an outage). */
     committed: (size: number, seconds: number) => void;
   },
+  options: { trialProviders: boolean } = { trialProviders: true },
 ) {
   const { db, clock, random, vault, audit, metrics, grants, basePath } = platform;
   const { auth, limiter, apps, cas, appendWriter } = needs;
@@ -63,7 +64,7 @@ export async function registerSshCerts(
   });
   const certSign = createCertSignService({
     metrics, apps: createTokenAppLookup({ apps, cache: grants }), idps: needs.idps, verifier: needs.verifier, decider: needs.decider,
-    issuer, revocations: revocationStore, record: recorder.submit, limiter, clock, random,
+    issuer, revocations: revocationStore, record: recorder.submit, limiter, clock, random, trialProviders: options.trialProviders,
   });
   await registerCdnCgiAccessRoutes(app, { apps, idps: needs.idps, certSign, limiter });
 }

@@ -75,7 +75,7 @@ describe('CLI errors say what to do', () => {
     const idp = await cli('idp', 'remove', '0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f', '--account', account);
     assert.equal(idp.code, 2);
     assert.match(idp.stderr, new RegExp(`no identity provider .* in account ${account}: list them with access-ca idp list --account ${account}`));
-    const noApp = await cli('sshd-config', '--account', account, '--app', '0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f', '--ca-file', join(dir, 'ca.pub'));
+    const noApp = await cli('sshd-config', '--account', account, '--app', '0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f', '--ca-file', join(dir, 'ca.pub'), '--krl-file', join(dir, 'ca.krl'));
     assert.match(noApp.stderr, /no application .*: list them with access-ca app list --account/);
     writeFileSync(join(dir, 'p.json'), JSON.stringify({ princiapls: { allow: ['x'] }, ttl: '5 minutes' }));
     const bad = await cli('app', 'policy', '--account', account, '--app', app, '--set', join(dir, 'p.json'));

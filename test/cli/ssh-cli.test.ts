@@ -1,6 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { decodeKrl, encodeKrl } from '../../src/openssh/krl.ts';
+import { publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import { join } from 'node:path';
 import { runCliInProcess } from '../helpers/server-process.ts';
 import { makeTestIdp } from '../helpers/test-idp.ts';
@@ -10,12 +13,22 @@ const tmp = () => testTempDir('access-ca-sshcli-');
 const one = (s: string) => JSON.parse(s.trim());
 
 describe('CLI for certificates', () => {
-  it('sshd-config writes the CA key into a TrustedUserCAKeys file, keeping other CAs, replacing its own line', async () => {
+  it('sshd-config writes the CA key and the KRL, keeping other CAs, and prints TrustedUserCAKeys and RevokedKeys', async () => {
     const dir = tmp();
+    // A stand-in for `sshd -T`: what sshd says it uses is what the test writes here.
+    const sshdSays = join(dir, 'sshd-says');
+    const fakeSshd = join(dir, 'sshd');
+    writeFileSync(fakeSshd, `#!/bin/sh\n[ "$1" = -T ] || exit 9\ncat ${sshdSays}\n`);
+    chmodSync(fakeSshd, 0o755);
+    const says = (ca: string, krl: string) => writeFileSync(sshdSays, `port 22\ntrustedusercakeys ${ca}\nrevokedkeys ${krl}\npermitrootlogin without-password\n`);
+    says('none', 'none');
     const cli = (...a: string[]) => runCliInProcess(['--data-dir', join(dir, 'data'), ...a]);
     const account = one((await cli('account', 'create', '--name', 'x', '--json')).stdout).id;
     const app = one((await cli('app', 'create', '--account', account, '--name', 'b', '--domain', 'b.example.com', '--json')).stdout).id;
-    const noCa = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', join(dir, 'ca.pub'));
+    const caFile = join(dir, 'ca.pub');
+    const krlFile = join(dir, 'ca.krl');
+    const files = ['--ca-file', caFile, '--krl-file', krlFile, '--sshd', fakeSshd];
+    const noCa = await cli('sshd-config', '--account', account, '--app', app, ...files);
     assert.equal(noCa.code, 2);
     assert.match(noCa.stderr, new RegExp(`application ${app} has no SSH CA yet: create it with access-ca ca create --account ${account} --app ${app}`));
 
@@ -24,21 +37,71 @@ describe('CLI for certificates', () => {
     const { storeConfig } = await import('../../src/cli/cli-config.ts');
     const ca = await withServices(storeConfig({ dataDir: join(dir, 'data') }, {}, dir), (s) => s.cas.create({ accountId: account, zoneId: null }, app));
 
-    const caFile = join(dir, 'ca.pub');
-    writeFileSync(caFile, '# the team\'s other CA\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherCaKeyOtherCaKeyOtherCaKeyOtherCa other\n');
-    const r = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile, '--json');
+    // The host trusts another CA already, whose revocations are in the KRL file; a third CA's section is stale.
+    const blobOf = () => publicKeyBlob(generateKeyPairSync('ed25519').publicKey);
+    const other = blobOf();
+    const gone = blobOf();
+    const revokedKey = createHash('sha256').update('a revoked user key').digest();
+    writeFileSync(caFile, `# the team's other CA\nssh-ed25519 ${other.toString('base64')} other\n`);
+    writeFileSync(krlFile, encodeKrl({
+      version: 41n, generatedDate: 0n, comment: 'earlier',
+      certificates: [{ caKeyBlob: other, serials: [7n], keyIds: [] }, { caKeyBlob: gone, serials: [9n], keyIds: [] }], sha256Keys: [revokedKey],
+    }));
+    const r = await cli('sshd-config', '--account', account, '--app', app, ...files, '--json');
     assert.equal(r.code, 0, r.stderr);
     const out = one(r.stdout);
     assert.equal(out.public_key, ca.public_key);
-    assert.deepEqual(out.sshd_config, [`TrustedUserCAKeys ${caFile}`]);
+    assert.deepEqual(out.sshd_config, [`TrustedUserCAKeys ${caFile}`, `RevokedKeys ${krlFile}`]);
     const first = readFileSync(caFile, 'utf8');
-    assert.ok(first.startsWith('# the team\'s other CA\nssh-ed25519 AAAAC3'), first);
+    assert.ok(first.startsWith('# the team\'s other CA\nssh-ed25519 '), first);
     assert.ok(first.endsWith(`# access-ca app ${app}\n${ca.public_key}\n`));
     assert.equal(statSync(caFile).mode & 0o777, 0o644);
-    await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile);
-    assert.equal(readFileSync(caFile, 'utf8'), first, 'running it again changes nothing');
-    const human = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile);
-    assert.match(human.stdout, /^TrustedUserCAKeys /m);
+    const krl = decodeKrl(readFileSync(krlFile));
+    assert.equal(krl.version, 42n, 'the KRL file\'s version only grows');
+    assert.deepEqual(krl.certificates.map((c) => [c.caKeyBlob?.toString('base64'), c.serials]), [[other.toString('base64'), [7n]]], 'the other CA\'s revocations are kept, the untrusted CA\'s dropped');
+    assert.deepEqual(krl.sha256Keys, [revokedKey]);
+    assert.equal(statSync(krlFile).mode & 0o777, 0o644);
+
+    // The human output is what `| tee -a sshd_config` appends: the two lines sshd does not have yet.
+    const human = await cli('sshd-config', '--account', account, '--app', app, ...files);
+    assert.equal(human.code, 0, human.stderr);
+    assert.deepEqual(human.stdout.split('\n').filter((l) => !l.startsWith('#') && l !== ''), [`TrustedUserCAKeys ${caFile}`, `RevokedKeys ${krlFile}`]);
+    assert.equal(readFileSync(caFile, 'utf8'), first, 'running it again changes nothing in the CA file');
+    // Once sshd uses both files, nothing is printed to append again.
+    says(caFile, krlFile);
+    const again = await cli('sshd-config', '--account', account, '--app', app, ...files);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stdout, /^(TrustedUserCAKeys|RevokedKeys) /m);
+    assert.match(again.stdout, /sshd already uses these files: reload it/);
+    assert.equal((await cli('--quiet', 'sshd-config', '--account', account, '--app', app, ...files)).stdout.trim(), '');
+
+    // sshd reads one file of each: another one already in use is refused, and nothing is written.
+    const before = [readFileSync(caFile, 'utf8'), readFileSync(krlFile).toString('base64')];
+    says('/etc/ssh/team_cas.pub', krlFile);
+    const otherCa = await cli('sshd-config', '--account', account, '--app', app, ...files);
+    assert.equal(otherCa.code, 2);
+    assert.match(otherCa.stderr, /sshd already trusts the user CAs in \/etc\/ssh\/team_cas\.pub \(sshd -T\).*--ca-file \/etc\/ssh\/team_cas\.pub/);
+    says(caFile, '/etc/ssh/revoked_keys');
+    const otherKrl = await cli('sshd-config', '--account', account, '--app', app, ...files);
+    assert.equal(otherKrl.code, 2);
+    assert.match(otherKrl.stderr, /sshd already enforces the revocation list \/etc\/ssh\/revoked_keys/);
+    assert.deepEqual([readFileSync(caFile, 'utf8'), readFileSync(krlFile).toString('base64')], before);
+
+    // An sshd that cannot say is not guessed at: refused, unless the operator says the config is for elsewhere.
+    const broken = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile, '--krl-file', krlFile, '--sshd', join(dir, 'no-such-sshd'));
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /cannot tell which CA and KRL files sshd already uses \(.*no-such-sshd is not installed here\).*--no-sshd-check/);
+    const elsewhere = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile, '--krl-file', krlFile, '--no-sshd-check');
+    assert.equal(elsewhere.code, 0, elsewhere.stderr);
+    assert.match(elsewhere.stdout, /^RevokedKeys /m);
+
+    // A RevokedKeys file that is not a KRL may be someone else's: refused, never replaced.
+    const notKrl = join(dir, 'revoked.txt');
+    writeFileSync(notKrl, 'ssh-ed25519 AAAA... a revoked key, by hand\n');
+    const refused = await cli('sshd-config', '--account', account, '--app', app, '--ca-file', caFile, '--krl-file', notKrl, '--no-sshd-check');
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /revoked\.txt is not a KRL access-ca can read/);
+    assert.equal(readFileSync(notKrl, 'utf8'), 'ssh-ed25519 AAAA... a revoked key, by hand\n');
   });
 
   it('app policy shows the effective policy and replaces it from a file, refusing a bad one', async () => {

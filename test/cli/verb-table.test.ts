@@ -77,7 +77,7 @@ const rows: Row[] = [
   { verb: 'ca trusted-keys', argv: () => ['ca', 'trusted-keys', ...forApp()] },
   { verb: 'ca activate', argv: () => ['ca', 'activate', ...forApp()] },
   { verb: 'ca retire', argv: () => ['ca', 'retire', ...forApp()] },
-  { verb: 'sshd-config', argv: () => ['sshd-config', ...forApp(), '--ca-file', join(tmp, 'ca.pub')] },
+  { verb: 'sshd-config', argv: () => ['sshd-config', ...forApp(), '--ca-file', join(tmp, 'ca.pub'), '--krl-file', join(tmp, 'ca.krl'), '--no-sshd-check'] },
   { verb: 'audit list', argv: () => ['audit', 'list', ...acc(), '--limit', '5'] },
   { verb: 'cert list', argv: () => ['cert', 'list', ...forApp()] },
   { verb: 'cert revoke', argv: () => ['cert', 'revoke', ...forApp(), '--principal', 'root', '--reason', 'left the team'] },
@@ -213,7 +213,7 @@ describe('CLI verb table (issue 12)', () => {
       [['app', 'get', ...forApp()], (v) => v['id'] as string],
       [['ca', 'get', ...forApp()], (v) => v['public_key'] as string],
       [['ca', 'trusted-keys', ...forApp()], (v) => (v['trusted_user_ca_keys'] as string).replace(/\n$/, '')],
-      [['sshd-config', ...forApp(), '--ca-file', join(tmp, 'ca.pub')], (v) => (v['sshd_config'] as string[]).join('\n')],
+      [['sshd-config', ...forApp(), '--ca-file', join(tmp, 'ca.pub'), '--krl-file', join(tmp, 'ca.krl'), '--no-sshd-check'], (v) => (v['sshd_config'] as string[]).join('\n')],
       [['ssh-config', '--hostname', 'h.example.com', '--server', 'https://ca.example.com', '--command', 'access-ca'], (v) => v['ssh_config'] as string],
     ];
     for (const [args, bare] of quiet) {

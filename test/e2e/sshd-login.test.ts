@@ -32,7 +32,7 @@ describe('end to end: a stock sshd accepts access-ca certificates', { skip: skip
   };
   const cli = (...args: string[]) => runCliInProcess(['--data-dir', server.dataDir, ...args]);
   const trustCurrentCa = async () => {
-    const r = await cli('sshd-config', '--account', server.accountId, '--app', app.id, '--ca-file', caFile, '--json');
+    const r = await cli('sshd-config', '--account', server.accountId, '--app', app.id, '--ca-file', caFile, '--krl-file', join(work, 'revoked.krl'), '--no-sshd-check', '--json');
     assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout);
   };

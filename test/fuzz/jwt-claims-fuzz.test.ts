@@ -109,7 +109,7 @@ function claimsValid(c: unknown, audience: string, now: number, maxLifetime: num
 const row = (fields: Partial<IdpRow> = {}): IdpRow => ({
   id: 'idp-fuzz', account_id: 'acct', name: 'fuzz', issuer: ISSUER, jwks_url: null, jwks_json: JSON.stringify(JWKS), audiences: '[]',
   client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'email', email_verified_required: 1, email_domains: '[]',
-  max_token_lifetime: 86_400, created_at: '', updated_at: '', ...fields,
+  max_token_lifetime: 86_400, trial_key_sealed: null, created_at: '', updated_at: '', ...fields,
 });
 
 /** A fetcher that must never be asked: every key set here is inline. */

@@ -69,6 +69,32 @@ test('first start: the admin token holds every Access permission group, the bann
   assert.equal(verify.status, 200);
 });
 
+test('a start names the accounts that trust the trial identity provider; --no-trial-idp and ACCESS_CA_TRIAL_IDP=off say they refuse it', async (t) => {
+  const dataDir = testTempDir('access-ca-trial-start-');
+  const first = await startServer({ dataDir });
+  t.after(() => first.stop());
+  assert.doesNotMatch(first.stderr(), /trial identity provider/, 'no notice while no account has one');
+  const made = await runCliProcess(['--data-dir', dataDir, 'idp', 'create', '--account', first.accountId, '--trial']);
+  assert.equal(made.code, 0, made.stderr);
+  assert.match(made.stdout, /for evaluation only/);
+  assert.equal(await first.stop(), 0);
+  const on = await startServer({ dataDir });
+  t.after(() => on.stop());
+  assert.match(on.stderr(), /1 account trusts the trial identity provider, whose tokens anyone who can read this data directory can make for any email: for evaluation only; serve --no-trial-idp refuses them/);
+  assert.equal(await on.stop(), 0);
+  const flag = await startServer({ dataDir, args: ['--no-trial-idp'] });
+  t.after(() => flag.stop());
+  assert.match(flag.stderr(), /the trial identity provider's tokens are refused \(--no-trial-idp\), in the 1 account that has one/);
+  assert.equal(await flag.stop(), 0);
+  const env = await startServer({ dataDir, env: { ACCESS_CA_TRIAL_IDP: 'off' } });
+  t.after(() => env.stop());
+  assert.match(env.stderr(), /tokens are refused \(--no-trial-idp\)/);
+  assert.equal(await env.stop(), 0);
+  const bad = await runCliProcess(['--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0'], { ACCESS_CA_TRIAL_IDP: 'maybe' });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /ACCESS_CA_TRIAL_IDP/);
+});
+
 /** A port some other program holds, for as long as the test runs. */
 async function busyPort(t: { after(fn: () => unknown): void }): Promise<number> {
   const holder: Server = createServer();

@@ -297,10 +297,10 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
     it('identity providers: one per issuer in an account, found by issuer, confined to the account', async () => {
       const s = createIdentityProvidersStore(opened.db);
       const accountId = await account();
-      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', client_id: 'cli', client_secret_sealed: randomBytes(40), scopes: 'openid email', email_claim: 'email', email_verified_required: 0, email_domains: '["example.com"]', max_token_lifetime: 3600, created_at: now(), updated_at: now() };
+      const row = { id: randomUUID(), account_id: accountId, name: 'idp', issuer: 'https://idp.example', jwks_url: 'https://idp.example/jwks', jwks_json: null, audiences: '[]', client_id: 'cli', client_secret_sealed: randomBytes(40), scopes: 'openid email', email_claim: 'email', email_verified_required: 0, email_domains: '["example.com"]', max_token_lifetime: 3600, trial_key_sealed: randomBytes(60), created_at: now(), updated_at: now() };
       await s.insert(row);
       const found = await s.findByIssuer(accountId, row.issuer);
-      assert.deepEqual({ ...found, client_secret_sealed: Buffer.from(found!.client_secret_sealed!) }, row);
+      assert.deepEqual({ ...found, client_secret_sealed: Buffer.from(found!.client_secret_sealed!), trial_key_sealed: Buffer.from(found!.trial_key_sealed!) }, row);
       assert.equal(await s.findByIssuer(await account(), row.issuer), undefined);
       await assert.rejects(s.insert({ ...row, id: randomUUID() }), isUniqueViolation);
       const updated = await s.update(accountId, row.id, { name: 'renamed', issuer: row.issuer, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '["x"]', client_id: null, client_secret_sealed: null, scopes: 'openid', email_claim: 'mail', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 600, updated_at: now() });
@@ -568,7 +568,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       await bumps('a certificate policy set', () => createCertPolicyStore(opened.db).put(a.id, normalizePolicy({ ttl: '1m' }), now()));
       await bumps('a certificate policy replaced', () => createCertPolicyStore(opened.db).put(a.id, normalizePolicy({ ttl: '2m' }), now()));
       await bumps('a CA key changed', () => opened.db.updateTable('ssh_ca_keys').set({ state: 'active' }).where('id', '=', key.id).execute());
-      const idp = { id: hex(16), account_id: accountId, name: 'p', issuer: `https://${hex(4)}.example`, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '[]', client_id: null, client_secret_sealed: null, scopes: 'openid email', email_claim: 'email', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86400, created_at: now(), updated_at: now() };
+      const idp = { id: hex(16), account_id: accountId, name: 'p', issuer: `https://${hex(4)}.example`, jwks_url: null, jwks_json: '{"keys":[]}', audiences: '[]', client_id: null, client_secret_sealed: null, scopes: 'openid email', email_claim: 'email', email_verified_required: 1, email_domains: '[]', max_token_lifetime: 86400, trial_key_sealed: null, created_at: now(), updated_at: now() };
       await bumps('a provider added', () => createIdentityProvidersStore(opened.db).insert(idp));
       await bumps('a key revoked', () => opened.db.insertInto('ssh_revoked_keys').values({ app_id: a.id, fingerprint: 'SHA256:x', revocation_id: hex(8), created_at: now() }).execute());
       const block = { id: randomUUID(), account_id: accountId, app_id: a.id, kind: 'principal', value: 'db', reason: 'r', actor: 't', certificates: 0, created_at: now(), lifted_at: null, lifted_by: null };

@@ -10,6 +10,9 @@ export interface SignInInfo {
   scopes: string[];
 }
 
+/** The client a `login --trial` sign-in names: there is none to refresh it with, so it is made again. */
+export const TRIAL_CLIENT_ID = 'access-ca-trial';
+
 /** ID tokens this close to expiry are refreshed before use. */
 const EXPIRY_MARGIN_S = 10;
 
@@ -67,6 +70,9 @@ export async function currentIdToken(opts: SignInOptions): Promise<string> {
       forgetSignIn(opts.dir, opts.host);
       opts.say(`the saved sign-in for ${opts.host} no longer works (${error.message})`);
     }
+  }
+  if (cached?.clientId === TRIAL_CLIENT_ID) {
+    throw new ClientError(`the trial sign-in${cached.email ? ` of ${cached.email}` : ''} for ${opts.host} has expired: run access-ca login --trial --email ${cached.email ?? '<email>'} --hostname ${opts.host} again`);
   }
   if (!opts.interactive) {
     throw new ClientError(`sign-in needed for ${opts.host}: run access-ca login --server ${opts.server} --hostname ${opts.host}`);

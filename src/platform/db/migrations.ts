@@ -405,6 +405,12 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await watchWithdrawals(db, kind);
       },
     },
+    '0011_trial_identity_provider': {
+      async up(db: AnyDb) {
+        // The trial provider signs identity tokens with a key of its own, sealed under the master key.
+        await db.schema.alterTable('identity_providers').addColumn('trial_key_sealed', blob).execute();
+      },
+    },
   };
 }
 

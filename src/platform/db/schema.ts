@@ -73,6 +73,11 @@ export interface Database {
     email_domains: string;
     /** Seconds an identity token may live (`exp − iat`) and may have aged (`now − iat`). */
     max_token_lifetime: number;
+    /**
+     * The trial provider's signing key (PKCS#8, AES-256-GCM sealed, bound to the row); null for every
+     * provider that signs its own tokens elsewhere. See identity-providers/trial-provider.ts.
+     */
+    trial_key_sealed: Uint8Array | null;
     created_at: string;
     updated_at: string;
   };
