@@ -217,10 +217,11 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
         return;
       }
       const given = givenJwt(o.jwtFile, env);
-      // A provider's own ID token names a client, not the app: the hostname tells the server which app.
-      const body: Record<string, string> = given
-        ? { public_key: publicLine, jwt: given, issuer: server }
-        : { public_key: publicLine, jwt: await currentIdToken(signInOptions(o, server, host, dir, out)), issuer: server, hostname: host };
+      // The hostname always goes along: the server refuses a token whose application does not serve it, so
+      // a typo is refused instead of getting another host's certificate under its name. (A provider's own
+      // ID token names a client, not the app: then the hostname is what tells the server which app.)
+      const jwt = given ?? await currentIdToken(signInOptions(o, server, host, dir, out));
+      const body: Record<string, string> = { public_key: publicLine, jwt, issuer: server, hostname: host };
       const issued = await requestCertificate(server, body);
       writePrivate(certFile, `${issued.certificate.trim()}\n`, 0o600);
       out.result(

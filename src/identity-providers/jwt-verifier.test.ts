@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type RequestListener } from 'node:http';
 import { CompactSign, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { systemClock, type Clock } from '../platform/clock.ts';
-import { createJwtVerifier, TokenRejected } from './jwt-verifier.ts';
+import { createJwtVerifier, ProviderKeysUnavailable, TokenRejected } from './jwt-verifier.ts';
 import { createJwksFetcher } from './jwks-fetch.ts';
 import type { IdpRow } from './identity-providers-store.ts';
 
@@ -115,10 +115,14 @@ describe('JWT verifier', () => {
   it('says when the provider cannot be reached', async () => {
     const verifier = createJwtVerifier({ clock: systemClock, fetcher: devFetcher(1000) });
     const k = await keyPair('ES256', 'x');
-    await assert.rejects(verifier.verify(await k.sign(), row({ jwks_url: 'http://127.0.0.1:9/keys' }), AUD), /keys could not be fetched; try again/);
+    await assert.rejects(verifier.verify(await k.sign(), row({ jwks_url: 'http://127.0.0.1:9/keys' }), AUD), (e: Error) => {
+      assert.ok(e instanceof ProviderKeysUnavailable && e.transient);
+      assert.equal(e.message, 'the identity provider\'s keys could not be fetched: the provider did not answer; try again shortly');
+      return true;
+    });
   });
 
-  it('gives one message for every way a fetch fails, so a token cannot map the network', async () => {
+  it('tells a person one of three kinds of fetch failure, never the details, so a token cannot map the network', async () => {
     const k = await keyPair('ES256', 'x');
     const jwks = await jwksServer((req, res) => {
       if (req.url === '/redirect') res.writeHead(302, { location: '/keys' }).end();
@@ -139,15 +143,21 @@ describe('JWT verifier', () => {
         ['metadata address', 'https://169.254.169.254/latest/meta-data/', strict],
         ['a name for loopback', `${jwks.base.replace('http://127.0.0.1', 'https://localhost')}/keys`, strict],
       ];
-      const messages = new Set<string>();
+      const messages = new Map<string, string>();
       for (const [name, url, v] of cases) {
         await assert.rejects(v.verify(await k.sign(), row({ id: name, jwks_url: url }), AUD), (e: Error) => {
-          assert.ok(e instanceof TokenRejected, name);
-          messages.add(e.message);
+          assert.ok(e instanceof ProviderKeysUnavailable, name);
+          messages.set(name, `${e.transient ? 'transient' : 'fix'}: ${e.message.replace('the identity provider\'s keys could not be fetched: ', '')}`);
           return true;
         });
       }
-      assert.deepEqual([...messages], ['the identity provider\'s keys could not be fetched; try again']);
+      const later = 'transient: the provider did not answer; try again shortly';
+      const unusable = 'fix: its JWKS URL does not serve a usable key set; tell the server\'s administrator (the server\'s log says why)';
+      const privateAddress = 'fix: its JWKS URL is on a private, loopback or link-local address or is not https, which this server does not fetch (for development only, serve --allow-private-idp (or ACCESS_CA_ALLOW_PRIVATE_IDP=1) allows it); tell the server\'s administrator';
+      assert.deepEqual(Object.fromEntries(messages), {
+        'closed port': later, redirect: unusable, '404': unusable, 'not JSON': unusable,
+        'answering, but private': privateAddress, 'metadata address': privateAddress, 'a name for loopback': privateAddress,
+      });
       assert.deepEqual(Object.fromEntries(failures), {
         'closed port': 'unreachable', redirect: 'redirect', '404': 'http-status', 'not JSON': 'not-jwks',
         'answering, but private': 'private-address', 'metadata address': 'private-address', 'a name for loopback': 'private-address',

@@ -20,11 +20,41 @@ const KEY_SET_MAX_AGE_MS = 600_000;
 /** …but at most once per provider in this long, so tokens naming made-up kids cannot make us fetch in a loop. */
 const REFETCH_COOLDOWN_MS = 10_000;
 
-const UNAVAILABLE = 'the identity provider\'s keys could not be fetched; try again';
-
 /** A token refused; the message tells the person what to do about it. */
 export class TokenRejected extends Error {
   override name = 'TokenRejected';
+}
+
+/**
+ * The provider's keys cannot be had, so no token of it can be verified: not the person's fault (it never
+ * counts against them). `transient`: the provider did not answer, and trying again later may work;
+ * otherwise the provider's entry or this server's settings must change, and the message says which.
+ */
+export class ProviderKeysUnavailable extends TokenRejected {
+  override name = 'ProviderKeysUnavailable';
+  constructor(readonly transient: boolean, message: string) {
+    super(message);
+  }
+}
+
+const DEVELOPMENT_HINT = 'for development only, serve --allow-private-idp (or ACCESS_CA_ALLOW_PRIVATE_IDP=1) allows it';
+
+/**
+ * What the person is told when a provider's keys could not be fetched: one of three kinds, never the
+ * details (the log has them, for the operator), so a token cannot be used to map a network. The provider
+ * did not answer (try again); it is on an address or scheme this server does not fetch (the development
+ * flag); or it answered with no usable key set (the administrator's to fix).
+ */
+export function keysUnavailable(failure: JwksFetchError | undefined): ProviderKeysUnavailable {
+  const lead = 'the identity provider\'s keys could not be fetched';
+  const kind = failure?.failure;
+  if (kind === undefined || kind === 'unreachable' || kind === 'timeout' || (kind === 'http-status' && /HTTP (5\d\d|429)\b/.test(failure!.message))) {
+    return new ProviderKeysUnavailable(true, `${lead}: the provider did not answer; try again shortly`);
+  }
+  if (kind === 'private-address' || kind === 'bad-url') {
+    return new ProviderKeysUnavailable(false, `${lead}: its JWKS URL is on a private, loopback or link-local address or is not https, which this server does not fetch (${DEVELOPMENT_HINT}); tell the server's administrator`);
+  }
+  return new ProviderKeysUnavailable(false, `${lead}: its JWKS URL does not serve a usable key set; tell the server's administrator (the server's log says why)`);
 }
 
 /** Reads a JWT's header and claims without trusting them, to find which app and provider it is for. */
@@ -79,7 +109,7 @@ export function usableKeys(doc: JwksDocument): JWK[] {
 
 function explain(error: unknown): TokenRejected {
   if (error instanceof TokenRejected) return error;
-  if (error instanceof JwksFetchError) return new TokenRejected(UNAVAILABLE);
+  if (error instanceof JwksFetchError) return keysUnavailable(error);
   if (error instanceof joseErrors.JWTExpired) return new TokenRejected('token expired: sign in again');
   if (error instanceof joseErrors.JWTClaimValidationFailed) {
     if (error.claim === 'iat' && error.reason === 'missing') {
@@ -160,6 +190,8 @@ interface KeySet {
   triedAt: number;
   /** Its share of the cache's byte budget: the length of the keys kept. */
   bytes: number;
+  /** Why the last fetch failed, when `keys` is null: what the person is told. */
+  failure?: JwksFetchError | undefined;
 }
 
 /** Least recently used first out, bounded by entries and by total bytes. */
@@ -239,7 +271,8 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
           if (error instanceof JwksFetchError) deps.onFetchFailure?.(idp.id, error);
           const at = nowMs();
           const fresh = previous?.keys && previous.revision === revision && at - previous.fetchedAt < maxAge;
-          return fresh ? { ...previous, triedAt: at } : { revision, keys: null, fetchedAt: 0, triedAt: at, bytes: 0 };
+          const failure = error instanceof JwksFetchError ? error : undefined;
+          return fresh ? { ...previous, triedAt: at } : { revision, keys: null, fetchedAt: 0, triedAt: at, bytes: 0, failure };
         },
       ).then((set) => {
         cache.set(idp.id, set);
@@ -268,7 +301,7 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
 
   async function verifyWith(jwt: string, idp: IdpRow, options: Parameters<typeof jwtVerify>[2]): Promise<JWTPayload> {
     const set = await keySet(idp);
-    if (!set.keys) throw new TokenRejected(UNAVAILABLE);
+    if (!set.keys) throw keysUnavailable(set.failure);
     try {
       return (await jwtVerify(jwt, set.keys, options)).payload;
     } catch (error) {
@@ -277,7 +310,7 @@ export function createJwtVerifier(deps: JwtVerifierDeps) {
       if (!retry) throw error;
     }
     const fresh = await fetchSet(idp, set.revision, set);
-    if (fresh.triedAt !== fresh.fetchedAt || !fresh.keys) throw new TokenRejected(UNAVAILABLE);
+    if (fresh.triedAt !== fresh.fetchedAt || !fresh.keys) throw keysUnavailable(fresh.failure);
     return (await jwtVerify(jwt, fresh.keys, options)).payload;
   }
 

@@ -98,6 +98,8 @@ export const rawAnswers: Record<string, Record<number, Answer>> = {
   },
   'POST /cdn-cgi/access/cert_sign': {
     200: { description: 'The signed certificate, as cloudflared reads it', schema: CertSigned },
+    502: { description: 'The identity provider\'s keys cannot be used: its entry, or this server\'s settings, must change (the message says which)', schema: CdnCgiError },
+    503: { description: 'The store is unavailable, the server is shutting down, or the identity provider did not answer; retry after Retry-After', schema: CdnCgiError },
   },
   'GET /cdn-cgi/access/app': {
     200: { description: 'What a client needs to start a sign-in for the host', schema: SignInInfo },

@@ -5,7 +5,7 @@ import { CDN_CGI_PREFIX, toApiError } from '../platform/http/error-handler.ts';
 import { registerJsonBodyParser } from '../platform/http/body-parser.ts';
 import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
-import { TokenRejected } from '../identity-providers/jwt-verifier.ts';
+import { ProviderKeysUnavailable, TokenRejected } from '../identity-providers/jwt-verifier.ts';
 import { Refusal, type CertSignService } from './cert-sign-service.ts';
 import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 
@@ -64,7 +64,11 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
         ({ status, message } = error);
         for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       }
-      else if (error instanceof TokenRejected) {
+      else if (error instanceof ProviderKeysUnavailable) {
+        // The provider's fault or this server's settings, never the person's: not counted against them.
+        [status, message] = [error.transient ? 503 : 502, error.message];
+        if (error.transient) reply.header('retry-after', '10');
+      } else if (error instanceof TokenRejected) {
         // A client that keeps sending refused tokens is told to back off; its own failures only. The
         // limiter's headers (retry-after, ratelimit, ratelimit-policy) go out as on the v4 API's 429, and a
         // refusal it counted tells the client what is left of its allowance.

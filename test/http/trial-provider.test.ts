@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeTestApp, scoped, WRITE, type Tenant, type TestApp } from '../helpers/test-app.ts';
 import { allowEveryone } from '../helpers/access-policy.ts';
@@ -131,6 +131,22 @@ describe('the trial identity provider', () => {
     const none = await cli(t.dir, 'login', '--trial', '--email', 'bob@example.com', '--hostname', otherHost, '--dir', join(people, 'bob'));
     assert.equal(none.code, 2);
     assert.match(none.stderr, new RegExp(`account ${other.accountId} of ${otherHost} has no trial identity provider: make one with access-ca idp create --account ${other.accountId} --trial`));
+  });
+
+  it('ssh-gen sends its --hostname: a typo or another application\'s host is refused and no certificate is saved under it', async () => {
+    const origin = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const dir = join(people, 'frank');
+    const { jwt } = await trialLogin(dir, 'frank@example.com', host);
+    const gen = (hostname: string) => runCliInProcess(['ssh-gen', '--hostname', hostname, '--server', origin, '--dir', dir], { ACCESS_CA_JWT: jwt });
+    for (const wrong of [`nope.${tenant.zoneName}`, otherHost]) {
+      const r = await gen(wrong);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /no application matches this token's audience and hostname/);
+      assert.equal(existsSync(join(dir, `${wrong}-cf_key-cert.pub`)), false, `no certificate saved for ${wrong}`);
+    }
+    const right = await gen(host);
+    assert.equal(right.code, 0, right.stderr);
+    assert.equal(existsSync(join(dir, `${host}-cf_key-cert.pub`)), true);
   });
 
   it('login --trial refuses what it cannot do, saying what to run', async () => {

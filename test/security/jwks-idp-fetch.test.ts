@@ -154,7 +154,7 @@ describe('security: identity providers\' JWKS URLs reach only public addresses, 
     assert.equal((await dev.call('GET', path, { token: devAdmin })).body.result.config.jwks_url, idpServer.url('/update-ok'));
   });
 
-  it('cert_sign gives one message whether the provider\'s port is closed or answers with something else', async () => {
+  it('cert_sign tells the person which kind of failure it is, not the details: a provider that went away is 503 with retry-after, one that serves no keys 502', async () => {
     const key = await signingKey('k');
     idpServer.json('/flaky', { keys: [key.jwk] });
     const app = (await dev.call('POST', scoped('account', devTenant.accountId, '/access/apps'), { token: devAdmin, body: { name: 'flaky', domain: 'flaky.example.com' } })).body.result;
@@ -168,13 +168,30 @@ describe('security: identity providers\' JWKS URLs reach only public addresses, 
     // After the add, one provider starts answering with HTML and the other goes away.
     idpServer.raw('/flaky', (res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>'));
     await closed.close();
-    const messages = new Set<string>();
-    for (const issuer of Object.values(issuers)) {
-      const r = await dev.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await key.sign(issuer, app.aud) } });
-      assert.equal(r.status, 401, r.raw);
-      messages.add(r.body.message);
-    }
-    assert.deepEqual([...messages], ['the identity provider\'s keys could not be fetched; try again']);
+    const answering = await dev.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await key.sign(issuers.answering, app.aud) } });
+    assert.equal(answering.status, 502, answering.raw);
+    assert.equal(answering.body.message, 'the identity provider\'s keys could not be fetched: its JWKS URL does not serve a usable key set; tell the server\'s administrator (the server\'s log says why)');
+    const gone = await dev.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await key.sign(issuers.closed, app.aud) } });
+    assert.equal(gone.status, 503, gone.raw);
+    assert.equal(gone.headers['retry-after'], '10');
+    assert.equal(gone.body.message, 'the identity provider\'s keys could not be fetched: the provider did not answer; try again shortly');
+  });
+
+  it('a provider the CLI added on a loopback address (ACCESS_CA_ALLOW_PRIVATE_IDP=1) is refused by a strict server, and the person is told why and which flag allows it', async () => {
+    const key = await signingKey('k');
+    idpServer.json('/loopback-keys', { keys: [key.jwk] });
+    const issuer = 'https://loopback-idp.example';
+    const added = await runCliInProcess(['--data-dir', strict.dir, 'idp', 'create', '--account', strictTenant.accountId, '--issuer', issuer, '--jwks-url', idpServer.url('/loopback-keys')], { ACCESS_CA_ALLOW_PRIVATE_IDP: '1' });
+    assert.equal(added.code, 0, added.stderr);
+    const admin = (await strict.identity.createToken({ accountId: strictTenant.accountId, permissions: [IDP_WRITE, 'Access: Apps and Policies Write'] })).value;
+    const app = (await strict.call('POST', scoped('account', strictTenant.accountId, '/access/apps'), { token: admin, body: { name: 'lo', domain: `lo.${strictTenant.zoneName}` } })).body.result;
+    await allowEveryone(strict, strictTenant.accountId, app.id, admin);
+    assert.equal((await strict.call('POST', scoped('account', strictTenant.accountId, `/access/apps/${app.id}/ca`), { token: admin })).status, 200);
+    const r = await strict.call('POST', '/cdn-cgi/access/cert_sign', { body: { public_key: keyLine(), jwt: await key.sign(issuer, app.aud) } });
+    assert.equal(r.status, 502, r.raw);
+    assert.match(r.body.message, /on a private, loopback or link-local address or is not https, which this server does not fetch \(for development only, serve --allow-private-idp \(or ACCESS_CA_ALLOW_PRIVATE_IDP=1\) allows it\)/);
+    assert.doesNotMatch(r.body.message, /try again/);
+    assert.doesNotMatch(r.body.message, /127\.0\.0\.1/, 'no address is named');
   });
 
   it('a provider key replaced by a PUT in the same second, same length, is refused at once; the new one is taken', async () => {
