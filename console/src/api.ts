@@ -11,11 +11,21 @@ export function apiBase(): string {
 export class ApiFailure extends Error {
   readonly status: number;
   readonly items: ApiErrorItem[];
-  constructor(status: number, items: ApiErrorItem[]) {
+  /** The account the call was made in, for the command that would make a token that may. */
+  readonly accountId: string;
+  constructor(status: number, items: ApiErrorItem[], accountId = '') {
     super(items.map((i) => i.message).join('; ') || `The server answered ${status}`);
     this.name = 'ApiFailure';
     this.status = status;
     this.items = items;
+    this.accountId = accountId;
+  }
+
+  /** The permission groups any one of which would have allowed the call, when the token lacked them (403 9109). */
+  missingGroups(): string[] {
+    if (this.status !== 403) return [];
+    const item = this.items.find((i) => i.code === 9109 && i.message.includes('the token needs one of the permission groups'));
+    return item ? [...item.message.matchAll(/"([^"]+)"/g)].map((m) => m[1]!) : [];
   }
 
   /** The message of the error that names this field (`/name`, `/config/issuer`…), if one does. */
@@ -33,7 +43,13 @@ export class ApiFailure extends Error {
 
 /** A message a person can act on, for any thrown value. */
 export function messageOf(error: unknown): string {
-  if (error instanceof ApiFailure) return error.message;
+  if (error instanceof ApiFailure) {
+    const groups = error.missingGroups();
+    if (groups.length === 0) return error.message;
+    // What the operator runs on the server's store to get a token that may (the first group named is the one it takes).
+    return `Your API token may not do this: it needs the permission group “${groups[0]}”. A token that may: ` +
+      `access-ca token create --account ${error.accountId || '<account id>'} --name console --permission "${groups[0]}"`;
+  }
   if (error instanceof Error) return `The request failed: ${error.message}`;
   return 'The request failed';
 }
@@ -65,7 +81,7 @@ async function call(session: Session, method: string, url: string, body?: unknow
   }
   if (!res.ok || json?.success === false) {
     const items: ApiErrorItem[] = Array.isArray(json?.errors) ? json.errors : [];
-    throw new ApiFailure(res.status, items);
+    throw new ApiFailure(res.status, items, session.accountId);
   }
   return { status: res.status, json };
 }
@@ -117,6 +133,9 @@ export async function accountsOfToken(token: string): Promise<string[]> {
 export async function verifySession(session: Session): Promise<void> {
   await call(session, 'GET', `${apiBase()}/accounts/${encodeURIComponent(session.accountId)}/tokens/verify`);
 }
+
+/** Whether a failure is the signed-in token lacking a permission group: the page then hides what would fail too. */
+export const lacksPermission = (error: unknown): boolean => error instanceof ApiFailure && error.missingGroups().length > 0;
 
 /** The messages of a failed form that name no field it shows (all of them when the failure is not the API's). */
 export function otherMessages(error: unknown, fields: readonly string[]): string[] {

@@ -277,6 +277,21 @@ test('the web console, driven in Chromium: sign-in, apps, CA, policies, provider
   assert.equal(await page.locator('body script').count(), 0);
   assert.deepEqual(problems, []);
 
+  // A token without a page's permission group: the page says which group and the exact command, and offers nothing that would fail.
+  const narrow = (await app.identity.createToken({ accountId: tenant.accountId, permissions: ['Access: Apps and Policies Write'] })).value;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(narrow);
+  await heading('Applications').waitFor();
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Identity providers' }).click();
+  await visit('identity-providers-no-permission', async () => {
+    const note = page.getByRole('alert').filter({ hasText: 'Your API token may not do this' });
+    await note.waitFor();
+    assert.match(await note.innerText(), new RegExp(`access-ca token create --account ${tenant.accountId} --name console --permission "Access: Organizations, Identity Providers, and Groups (Write|Read)"`));
+    assert.equal(await page.getByRole('button', { name: 'Add identity provider' }).count(), 0, 'no button that would fail');
+  });
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Applications' }).click();
+  await heading('Applications').waitFor();
+
   // A token revoked while signed in: the next call signs the tab out with a clear message.
   const session = await app.identity.createToken({ accountId: tenant.accountId, permissions: [...PERMISSION_GROUPS] });
   await page.getByRole('button', { name: 'Sign out' }).click();

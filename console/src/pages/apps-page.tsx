@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Api } from '../api.ts';
+import { lacksPermission, type Api } from '../api.ts';
 import type { AppView } from '../api-types.ts';
 import { useLoad } from '../hooks.ts';
 import { Link, navigate } from '../router.tsx';
@@ -24,7 +24,7 @@ export function AppsPage(props: { api: Api }) {
       <p class="lead">Each application has its own short-lived SSH certificate authority and the policies that decide who gets a certificate.</p>
       {creating ? (
         <AppForm api={props.api} onSaved={(app) => navigate(`/apps/${app.id}`)} onCancel={() => setCreating(false)} />
-      ) : (
+      ) : lacksPermission(list.error) ? null : (
         <button type="button" class="primary" onClick={() => setCreating(true)}>New application</button>
       )}
       <div class="toolbar" role="search">

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { fieldMessage, otherMessages, type Api } from '../api.ts';
+import { fieldMessage, lacksPermission, otherMessages, type Api } from '../api.ts';
 import type { GroupView } from '../api-types.ts';
 import { splitList, useLoad } from '../hooks.ts';
 import { RULE_KINDS, rulesOf, ruleText } from '../rules.ts';
@@ -58,14 +58,14 @@ export function GroupsPage(props: { api: Api }) {
         </ul>
       ) : null}
       <Pager info={list.data?.info} onPage={setPage} label="Groups" />
-      <form onSubmit={submit} class="card" aria-label="New Access group" noValidate>
+      {lacksPermission(list.error) ? null : <form onSubmit={submit} class="card" aria-label="New Access group" noValidate>
         <h2>Add a group</h2>
         <TextField id="group-name" label="Group name" value={name} onInput={setName} required error={fieldMessage(failure, '/name')} />
         <SelectField id="group-kind" label="Members" value={kind} onChange={setKind} options={KINDS} />
         {kind !== 'everyone' ? <TextArea id="group-values" label="Values (one per line)" value={values} onInput={setValues} error={fieldMessage(failure, '/include')} /> : null}
         <ErrorNote error={undefined} messages={otherMessages(failure, ['/name', '/include'])} />
         <button type="submit" class="primary">Add group</button>
-      </form>
+      </form>}
     </section>
   );
 }

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Api } from '../api.ts';
+import { lacksPermission, type Api } from '../api.ts';
 import type { IdpView } from '../api-types.ts';
 import { useLoad } from '../hooks.ts';
 import { ConfirmButton } from '../components/confirm-button.tsx';
@@ -32,7 +32,7 @@ export function IdpsPage(props: { api: Api }) {
             list.reload();
           }}
         />
-      ) : (
+      ) : lacksPermission(list.error) ? null : (
         <button type="button" class="primary" onClick={() => setEditing('new')}>Add identity provider</button>
       )}
       {list.loading && !list.data ? <Loading what="identity providers" /> : null}
