@@ -34,7 +34,7 @@ export function rotationRefusal(reason: RotationRefusal, ca = 'the CA', missing:
 /** The outcome of one rotation step: what it changed, or why it changed nothing. */
 export type RotationStep<T, R extends RotationRefusal> = ({ ok: true } & T) | { ok: false; refused: R };
 
-/** What every CA key row has, whichever CA it belongs to (an application's user CA, an account's host CA). */
+/** What every CA key row has, whichever CA it belongs to (an application's user CA, an account's host or gateway CA). */
 export interface RotatedKey {
   id: string;
   ca_id: string;
@@ -43,7 +43,7 @@ export interface RotatedKey {
 }
 
 /** The tables of one kind of CA: its rows and its keys' rows (whose `ca_id` names a CA row). */
-export type KeyTables = { cas: 'ssh_cas'; keys: 'ssh_ca_keys' } | { cas: 'host_cas'; keys: 'host_ca_keys' };
+export type KeyTables = { cas: 'ssh_cas'; keys: 'ssh_ca_keys' } | { cas: 'host_cas'; keys: 'host_ca_keys' } | { cas: 'gateway_cas'; keys: 'gateway_ca_keys' };
 
 const keyIn = <K extends RotatedKey>(keys: K[], state: CaKeyState) => keys.find((k) => k.state === state);
 

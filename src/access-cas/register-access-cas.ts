@@ -5,8 +5,14 @@ import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import { createAccessCasStore } from './access-cas-store.ts';
 import { createAccessCasService } from './access-cas-service.ts';
 import { registerAccessCasRoutes } from './access-cas-routes.ts';
+import { createGatewayCaStore } from './gateway-ca-store.ts';
+import { createGatewayCaService } from './gateway-ca-service.ts';
+import { registerGatewayCaRoutes } from './gateway-ca-routes.ts';
 
-/** The per-application CA, as one plugin: Cloudflare's CA routes, rotation, and the store that says which key signs. */
+/**
+ * The SSH CAs, as one plugin: each application's CA and each account's gateway CA, Cloudflare's routes for
+ * both, rotation, and the stores that say which key signs.
+ */
 export async function registerAccessCas(
   app: FastifyInstance,
   platform: Pick<Platform, 'db' | 'clock' | 'random' | 'vault' | 'audit' | 'basePath'>,
@@ -16,6 +22,11 @@ export async function registerAccessCas(
   const { db, clock, random, vault, audit, basePath } = platform;
   const store = createAccessCasStore(db);
   const cas = createAccessCasService({ cas: store, apps: needs.apps, vault, audit, clock, random, keyComment: options.keyComment });
-  await registerV4Routes(app, basePath, (v4) => registerAccessCasRoutes(v4, { auth: needs.auth, basePath, cas }));
-  return { store };
+  const gatewayStore = createGatewayCaStore(db);
+  const gatewayCa = createGatewayCaService({ store: gatewayStore, vault, audit, clock, random, keyComment: options.keyComment });
+  await registerV4Routes(app, basePath, (v4) => {
+    registerAccessCasRoutes(v4, { auth: needs.auth, basePath, cas });
+    registerGatewayCaRoutes(v4, { auth: needs.auth, basePath, gatewayCa });
+  });
+  return { store, gatewayStore, gatewayCa };
 }

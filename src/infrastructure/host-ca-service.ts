@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { CA_KEY_ALGORITHM, generateCaKey } from '../access-cas/ca-key-material.ts';
 import { rotationRefusal, STATE_ORDER, type CaKeyState, type RotationRefusal } from '../access-cas/key-rotation.ts';
+import { accountCaRotation } from '../access-cas/account-ca-rotation.ts';
 import { createCaSigners } from '../ssh-certs/ca-signers.ts';
 import { certTypeFor, SSH_CERT_TYPE_HOST, type CertificateBody } from '../openssh/certificate.ts';
 import { signCertificate, verifyIssued } from '../openssh/sign-certificate.ts';
@@ -104,30 +105,7 @@ export function createHostCaService(deps: { db: Db; store: HostCaStore; vault: P
       }
       return view(ca);
     },
-    async rotate(accountId: string, actor: string) {
-      const ca = await existing(accountId);
-      const keys = await store.keysOf(ca.id);
-      if (keys.some((k) => k.state === 'next')) throw refusal('next_exists');
-      if (keys.some((k) => k.state === 'previous')) throw refusal('previous_exists');
-      const key = newKey(ca, 'next');
-      const step = await store.addNextKey(key, audit.row({ accountId, type: 'host_ca.rotated', actor, subject: ca.id, data: keyData(key) }));
-      if (!step.ok) throw refusal(step.refused);
-      return keyView(key);
-    },
-    async activate(accountId: string, actor: string) {
-      const ca = await existing(accountId);
-      const step = await store.activateNextKey(ca.id, ({ active, previous }) => audit.row({
-        accountId, type: 'host_ca.activated', actor, subject: ca.id, data: { ...keyData(active), previous_key_id: previous.id },
-      }));
-      if (!step.ok) throw refusal(step.refused);
-      return keyView(step.active);
-    },
-    async retire(accountId: string, actor: string) {
-      const ca = await existing(accountId);
-      const step = await store.retirePreviousKey(ca.id, (retired) => audit.row({ accountId, type: 'host_ca.retired', actor, subject: ca.id, data: keyData(retired) }));
-      if (!step.ok) throw refusal(step.refused);
-      return { id: step.retired.id };
-    },
+    ...accountCaRotation({ kind: 'host_ca', store, existing, newKey: (ca, accountId) => newKey({ id: ca.id, account_id: accountId }, 'next'), view: keyView, keyData, row: audit.row, refusal }),
 
     /**
      * The active key's fingerprint and the names an enrolled host's certificates carry: what its agent

@@ -147,6 +147,12 @@ const TABLE: Record<string, Row> = {
   'POST /client/v4/accounts/:account_id/access/host_ca/rotate/retire': 'refused',
   'POST /client/v4/accounts/:account_id/access/host_ca/revoked_keys': 'refused',
   'GET /client/v4/accounts/:account_id/access/host_ca/revoked_keys': 'refused',
+  'POST /client/v4/accounts/:account_id/access/gateway_ca': 'refused',
+  'GET /client/v4/accounts/:account_id/access/gateway_ca': 'refused',
+  'DELETE /client/v4/accounts/:account_id/access/gateway_ca/:certificate_id': 'refused',
+  'POST /client/v4/accounts/:account_id/access/gateway_ca/rotate': 'refused',
+  'POST /client/v4/accounts/:account_id/access/gateway_ca/rotate/activate': 'refused',
+  'POST /client/v4/accounts/:account_id/access/gateway_ca/rotate/retire': 'refused',
   'POST /client/v4/host/enroll/challenge': 'enroll',
   'POST /client/v4/host/enroll': 'enroll',
   'GET /client/v4/host': 'host',
@@ -197,6 +203,7 @@ function fill(key: string, ids: Ids): string {
       case 'host_id': return ids.host;
       case 'token_id': return ids.joinTokenId;
       case 'revocation_id': return '00000000-0000-4000-8000-000000000000';
+      case 'certificate_id': return '00000000-0000-4000-8000-000000000001';
       case undefined: return 'index.html';
       default: throw new Error(`${key}: no value for :${name}; add one to fill() (read the route's params schema for its shape)`);
     }

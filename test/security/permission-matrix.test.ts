@@ -39,6 +39,10 @@ const ROUTES: Route[] = [
   { method: 'POST', path: (i) => `/access/apps/${i.app}/ca/sign`, allowedBy: CERTS_SIGN, forms: BOTH, body: { public_key: KEY, principals: ['root'] } },
   { method: 'GET', path: (i) => `/access/apps/${i.app}/ca/policy`, allowedBy: APPS_READ, forms: BOTH },
   { method: 'PUT', path: (i) => `/access/apps/${i.app}/ca/policy`, allowedBy: APPS_WRITE, forms: BOTH, body: { ttl: '1h' } },
+  { method: 'POST', path: () => '/access/gateway_ca', allowedBy: APPS_WRITE, forms: ['account'] },
+  { method: 'GET', path: () => '/access/gateway_ca', allowedBy: APPS_READ, forms: ['account'] },
+  { method: 'DELETE', path: () => '/access/gateway_ca/0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f', allowedBy: APPS_WRITE, forms: ['account'], readMayBe404: true },
+  { method: 'POST', path: () => '/access/gateway_ca/rotate', allowedBy: APPS_WRITE, forms: ['account'] },
   { method: 'POST', path: () => '/access/identity_providers', allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
   { method: 'GET', path: () => '/access/identity_providers', allowedBy: IDP_READ, forms: ['account'] },
   { method: 'GET', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_READ, forms: ['account'] },
@@ -181,7 +185,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (43 * 2 + 7) - 2);
+    assert.equal(calls, 9 * (43 * 2 + 11) - 2);
     assert.deepEqual(await snapshot(), before);
   });
 

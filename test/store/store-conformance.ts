@@ -18,6 +18,7 @@ import { createRevocationStore } from '../../src/ssh-certs/revocation-store.ts';
 import { createTargetsStore, type TargetFilter, type TargetRow } from '../../src/infrastructure/targets-store.ts';
 import { createHostEnrollmentStore, type EnrollmentRow, type JoinTokenRow } from '../../src/infrastructure/host-enrollment-store.ts';
 import { createHostCaStore, type HostCaKeyRow } from '../../src/infrastructure/host-ca-store.ts';
+import { createGatewayCaStore } from '../../src/access-cas/gateway-ca-store.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -997,6 +998,46 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
         isUniqueViolation,
         'a second active key for one host CA is refused',
       );
+    });
+
+    it('gateway CA: one per account under concurrent inserts, rotation steps, delete takes its keys; every change moves the account\'s fleet and grant revisions, never another\'s', async () => {
+      const s = createGatewayCaStore(opened.db);
+      const accountId = await account();
+      const other = await account();
+      const fleet = createGrantRevisionReader(opened.db, 'fleet_revisions');
+      const grants = createGrantRevisionReader(opened.db, 'grant_revisions');
+      const revisions = async () => [await fleet.current(accountId), await grants.current(accountId), await fleet.current(other), await grants.current(other)];
+      const rows = () => {
+        const [ca, key] = hostCaRows(accountId);
+        return { ca: { id: ca.id, account_id: accountId, created_at: ca.created_at }, key };
+      };
+      const start = await revisions();
+      const attempts = Array.from({ length: 6 }, rows);
+      const results = await Promise.allSettled(attempts.map(({ ca, key }) => s.insert(ca, key, auditRow(accountId, 'gateway_ca.created', ca.id))));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(isUniqueViolation(r.reason), String(r.reason));
+      const winner = attempts[results.findIndex((r) => r.status === 'fulfilled')]!;
+      assert.deepEqual({ ...(await s.byAccount(accountId)) }, winner.ca);
+      assert.equal((await s.signingKey(accountId))?.id, winner.key.id);
+      assert.equal(await s.signingKey(other), undefined);
+      const created = await revisions();
+      assert.ok(created[0]! > start[0]! && created[1]! > start[1]!, 'the account\'s fleet and grant revisions moved');
+      assert.deepEqual(created.slice(2), start.slice(2), 'another account\'s did not');
+
+      const next = { ...winner.key, id: hex(16), state: 'next', public_key: randomBytes(51).toString('base64'), created_at: at(5) };
+      assert.equal((await s.addNextKey(next, auditRow(accountId, 'gateway_ca.rotated', winner.ca.id))).ok, true);
+      const moved = await s.activateNextKey(winner.ca.id, () => auditRow(accountId, 'gateway_ca.activated', winner.ca.id));
+      assert.equal(moved.ok, true);
+      assert.equal((await s.signingKey(accountId))?.id, next.id, 'the next key signs');
+      const rotated = await revisions();
+      assert.ok(rotated[0]! > created[0]! && rotated[1]! > created[1]!);
+
+      assert.equal(await s.delete(other, winner.ca.id, auditRow(other, 'gateway_ca.deleted', winner.ca.id)), false, 'another account cannot delete it');
+      assert.equal(await s.delete(accountId, winner.ca.id, auditRow(accountId, 'gateway_ca.deleted', winner.ca.id)), true);
+      assert.equal(await s.byAccount(accountId), undefined);
+      assert.deepEqual(await opened.db.selectFrom('gateway_ca_keys').select('id').where('account_id', '=', accountId).execute(), [], 'its keys went with it');
+      assert.ok((await fleet.current(accountId)) > rotated[0]!, 'hosts learn the CA is gone');
+      assert.deepEqual(await eventTypes(accountId), ['gateway_ca.activated', 'gateway_ca.created', 'gateway_ca.deleted', 'gateway_ca.rotated']);
     });
 
     it('host CA: keys oldest first; rotation steps one at a time under concurrency, never zero or two active keys, each with its event', async () => {

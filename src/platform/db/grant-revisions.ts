@@ -114,6 +114,11 @@ export async function watchWithdrawals(db: Kysely<any>, kind: DbKind): Promise<v
   await watchTables(db, kind, GRANTS, { ssh_revocations: 'account' });
 }
 
+/** Migration 0014: the gateway CA's keys sign certificates, so a change to them moves what is granted. */
+export async function watchGatewayCa(db: Kysely<any>, kind: DbKind): Promise<void> {
+  await watchTables(db, kind, GRANTS, { gateway_cas: 'account', gateway_ca_keys: 'account' });
+}
+
 /** Migration 0006: the grant revision, bumped with every change to what grants a certificate. */
 export async function createGrantRevisions(db: Kysely<any>, kind: DbKind): Promise<void> {
   await createRevisionCounter(db, kind, GRANTS);

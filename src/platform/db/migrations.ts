@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
-import { createGrantRevisions, createRevisionCounter, watchWithdrawals, type RevisionCounter } from './grant-revisions.ts';
+import { createGrantRevisions, createRevisionCounter, watchGatewayCa, watchTables, watchWithdrawals, type RevisionCounter } from './grant-revisions.ts';
 import { createCaListing } from './ca-listing.ts';
 
 type AnyDb = Kysely<any>;
@@ -409,6 +409,31 @@ function migrations(kind: DbKind): Record<string, Migration> {
       async up(db: AnyDb) {
         // The trial provider signs identity tokens with a key of its own, sealed under the master key.
         await db.schema.alterTable('identity_providers').addColumn('trial_key_sealed', blob).execute();
+      },
+    },
+    '0014_gateway_ca': {
+      async up(db: AnyDb) {
+        // One gateway CA per account (Cloudflare's), its keys rotated with overlap like an application CA's.
+        await db.schema.createTable('gateway_cas')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().unique().references('accounts.id').onDelete('cascade'))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('gateway_ca_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('ca_id', 'text', (c) => c.notNull().references('gateway_cas.id').onDelete('cascade'))
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('private_key_sealed', blob, (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await sql`create unique index gateway_ca_keys_one_active on gateway_ca_keys (ca_id) where state = 'active'`.execute(db);
+        await db.schema.createIndex('gateway_ca_keys_ca').on('gateway_ca_keys').column('ca_id').execute();
+        // It signs (what is granted) and every covered target trusts it (what a host trusts).
+        await watchGatewayCa(db, kind);
+        await watchTables(db, kind, FLEET, { gateway_cas: 'account', gateway_ca_keys: 'account' });
       },
     },
   };

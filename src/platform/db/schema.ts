@@ -1,6 +1,21 @@
 import type { Kysely } from 'kysely';
 
 /** Row types of every table; timestamps are ISO 8601 strings (UTC, ms), which sort as they read. */
+/** A key of a CA an account has one of (its host CA, its gateway CA): sealed, in a rotation state. */
+interface AccountCaKey {
+  id: string;
+  ca_id: string;
+  account_id: string;
+  /** 'active' signs; 'next' and 'previous' are trusted during a rotation. */
+  state: string;
+  algorithm: string;
+  /** The OpenSSH public key blob, base64. */
+  public_key: string;
+  /** AES-256-GCM sealed PKCS#8 DER, bound to the CA and key ids. */
+  private_key_sealed: Uint8Array;
+  created_at: string;
+}
+
 export interface Database {
   settings: { name: string; value: string };
   accounts: { id: string; name: string; created_at: string };
@@ -207,16 +222,10 @@ export interface Database {
   };
   /** One host CA per account: signs host keys, so that clients check hosts against a CA instead of a fingerprint. */
   host_cas: { id: string; account_id: string; /** Longest host certificate, in seconds. */ max_ttl: number; created_at: string };
-  host_ca_keys: {
-    id: string;
-    ca_id: string;
-    account_id: string;
-    state: string;
-    algorithm: string;
-    public_key: string;
-    private_key_sealed: Uint8Array;
-    created_at: string;
-  };
+  host_ca_keys: AccountCaKey;
+  /** Each account's gateway CA (Cloudflare's `/access/gateway_ca`): it signs for infrastructure applications' targets. */
+  gateway_cas: { id: string; account_id: string; created_at: string };
+  gateway_ca_keys: AccountCaKey;
   /** Host keys clients must refuse (`@revoked` in known_hosts), and the host CA must not certify. */
   host_revoked_keys: { account_id: string; fingerprint: string; public_key: string; reason: string; created_at: string };
   /** Per account, bumped by triggers with every change to what a host trusts or enforces (migration 0009). */
