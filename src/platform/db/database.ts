@@ -9,7 +9,7 @@ import type { Database, Db, DbKind } from './schema.ts';
 import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-writer.ts';
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
 import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader, type RevisionTable } from './grant-revisions.ts';
-import { isRetryableConflict, isStoreTimeout } from './db-errors.ts';
+import { isRetryableConflict, isStoreTimeout, StoreTimeoutError } from './db-errors.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
 export interface OpenDatabase {
@@ -144,16 +144,19 @@ function openSqlite(path: string): OpenDatabase {
 
 /**
  * Bounds on every PostgreSQL connection: a server that does not answer a connect is given up on; TCP
- * keepalives find a peer that vanished; and a session
+ * keepalives find a peer that vanished; a query not answered in time ends its connection (a peer cut off
+ * without a reset never answers, and TCP alone would wait many minutes); and a session
  * left idle inside a transaction (a node frozen or cut off between two statements) is ended by the server,
  * so the row and advisory locks it holds — host claims take one for every node — do not stop every node.
  */
 export interface PostgresBounds {
   connectMs: number;
+  /** Below the HTTP request timeout (30 s), so that a request cut off from the store still gets its 503; 10 s when left out. */
+  queryMs?: number;
   idleInTransactionMs: number;
 }
 
-export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, idleInTransactionMs: 60_000 };
+export const POSTGRES_BOUNDS: PostgresBounds = { connectMs: 10_000, queryMs: 10_000, idleInTransactionMs: 60_000 };
 
 /** Times a transaction is run when PostgreSQL ends it for a serialization failure or a deadlock (then 503). */
 export const CONFLICT_ATTEMPTS = 3;
@@ -204,9 +207,31 @@ function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
   // connectionTimeoutMillis, whose timer is known to leave a checkout hanging and a late connection leaked
   // under load (brianc/node-postgres#3197, #3543, PR #3721). A wait for a free connection is not bounded
   // here; the grant-revision read is (grant-revisions.ts).
+  //
+  // A query (the promise form, which Kysely uses) not answered within queryMs fails with StoreTimeoutError
+  // and destroys its connection: what follows it on that connection fails at once, and the pool drops it.
+  // pg's own query_timeout would leave the connection in the pool with the silent query still in front of
+  // every later one. Start-up work under the lock (migrations may be long) is not bounded.
+  let unbounded = 0;
+  const queryMs = bounds.queryMs ?? POSTGRES_BOUNDS.queryMs!;
   class BoundedClient extends pg.Client {
     constructor(config?: pg.ClientConfig) {
       super({ ...config, connectionTimeoutMillis: bounds.connectMs });
+    }
+
+    override query(...args: unknown[]): never {
+      const result = (super.query as (...a: unknown[]) => unknown).apply(this, args);
+      if (unbounded > 0 || !(result instanceof Promise)) return result as never;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new StoreTimeoutError(`PostgreSQL did not answer a query within ${queryMs} ms`));
+          this.connection.stream.destroy();
+        }, queryMs);
+      });
+      // Its own failure, once the connection is destroyed, is already answered by the timeout's.
+      result.catch(() => {});
+      return Promise.race([result, late]).finally(() => clearTimeout(timer)) as never;
     }
   }
   const pool = new pg.Pool({
@@ -225,11 +250,16 @@ function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
   const db = new ConflictRetryingKysely({ dialect: new PostgresDialect({ pool }) });
   const withStartupLock = <T>(work: (db: Db) => Promise<T>) =>
     db.connection().execute(async (conn) => {
-      await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn);
+      unbounded++;
       try {
-        return await work(conn);
+        await sql`select pg_advisory_lock(${STARTUP_LOCK})`.execute(conn);
+        try {
+          return await work(conn);
+        } finally {
+          await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn);
+        }
       } finally {
-        await sql`select pg_advisory_unlock(${STARTUP_LOCK})`.execute(conn);
+        unbounded--;
       }
     });
   return { db, kind: 'postgres', describe: redact(url), withStartupLock, grantRevisions: (table?: RevisionTable) => createGrantRevisionReader(db, table), close: () => db.destroy() };

@@ -118,9 +118,11 @@ export function createSqliteAppendWriter(path: string, lock: SharedArrayBuffer, 
         inFlight = false;
         send();
       }
-      // After the answers: a metrics callback that throws must not leave a commit's requests waiting.
+      // After the answers: a metrics callback that throws must not leave a commit's requests waiting. A
+      // commit that wrote nothing (a full disk fails every insert) is not one: the store's health would
+      // take it for a recovery and begin a new outage, and log it, at the next failure.
       try {
-        onCommit?.(reply.commit.size, reply.commit.seconds);
+        if (reply.ids.length > 0) onCommit?.(reply.commit.size, reply.commit.seconds);
       } catch {
         // Metrics only.
       }
