@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { SshReader, SshWireError } from './ssh-wire.ts';
+import { SshReader, SshWireError, SshWriter } from './ssh-wire.ts';
 
 export const ECDSA_P256 = 'ecdsa-sha2-nistp256';
 const CURVE = 'nistp256';
@@ -21,4 +21,10 @@ export function p256PublicKeyObject(blob: Buffer): KeyObject {
     key: { kty: 'EC', crv: 'P-256', x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33).toString('base64url') },
     format: 'jwk',
   });
+}
+
+/** The OpenSSH public key blob of an uncompressed P-256 point (0x04 ‖ X ‖ Y). */
+export function p256PublicKeyBlob(point: Buffer): Buffer {
+  if (point.length !== 65 || point[0] !== 4) throw new SshWireError('not an uncompressed P-256 point');
+  return new SshWriter().string(ECDSA_P256).string(CURVE).string(point).toBuffer();
 }

@@ -7,7 +7,15 @@ import { ECDSA_P256 } from './ecdsa-p256.ts';
  * Node's default DER form is rejected by sshd; r and s come from IEEE P1363 and become minimal mpints.
  */
 export function signP256(key: KeyObject, data: Buffer): Buffer {
-  const rs = sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' });
+  return p256SignatureBlob(sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }));
+}
+
+/**
+ * The OpenSSH blob of a raw P-256 signature r ‖ s (IEEE P1363, 64 bytes: what Node's 'ieee-p1363' and a
+ * PKCS#11 token's CKM_ECDSA return); r and s become minimal mpints.
+ */
+export function p256SignatureBlob(rs: Buffer): Buffer {
+  if (rs.length !== 64) throw new SshWireError(`a P-256 signature is 64 bytes (r ‖ s), not ${rs.length}`);
   const inner = new SshWriter().mpint(rs.subarray(0, 32)).mpint(rs.subarray(32)).toBuffer();
   return new SshWriter().string(ECDSA_P256).string(inner).toBuffer();
 }

@@ -11,6 +11,7 @@ import { ROOT } from '../helpers/server-process.ts';
  */
 const LAYERS: string[][] = [
   ['platform', 'openssh'],
+  ['signers'],
   ['observability'],
   ['identity'],
   ['audit'],

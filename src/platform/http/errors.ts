@@ -145,5 +145,13 @@ export const errors = {
   storeBusy: () => new ApiError([{ code: 10503, message: 'The store did not answer in time; retry the request' }], { 'retry-after': '1' }),
   /** `serve --audit-log` could not write the request's events: nothing is acknowledged that is not in the stream. */
   auditLogUnavailable: () => new ApiError([{ code: 10503, message: 'The audit log could not be written; retry the request' }], { 'retry-after': '5' }),
+  /**
+   * A CA key held in a PKCS#11 token that cannot sign now (module missing, token absent, PIN refused, key
+   * gone): a person is told why in our words; an operator must act, so clients wait longer before retrying.
+   */
+  caKeyUnavailable: (reason: string) =>
+    new ApiError([{ code: 10503, message: `This CA's key is held in a PKCS#11 token that cannot sign now: ${reason}. Other CAs are not affected; retry later` }], { 'retry-after': '30' }),
+  /** More signatures are waiting for the token than its queue holds, or one waited past its bound. */
+  signerBusy: () => new ApiError([{ code: 10503, message: 'The PKCS#11 token that holds this CA\'s key is busy; retry the request' }], { 'retry-after': '1' }),
   shuttingDown: () => new ApiError([{ code: 10503, message: 'The server is shutting down; retry the request' }], { 'retry-after': '1', connection: 'close' }),
 } as const;

@@ -1,0 +1,59 @@
+import { errors } from '../platform/http/errors.ts';
+import type { SshSigner } from '../openssh/ssh-signer.ts';
+import { ECDSA_P256 } from '../openssh/ecdsa-p256.ts';
+
+/** Where a CA's private key lives: sealed under the master key in the store, or inside a PKCS#11 token. */
+export const KEY_STORAGES = ['sealed', 'pkcs11'] as const;
+export type KeyStorage = (typeof KEY_STORAGES)[number];
+
+/** Why a token cannot sign now. `reason` is safe to show anyone (no path, label or PIN); the log has the rest. */
+export interface TokenProblem {
+  kind: 'not_configured' | 'module' | 'token' | 'pin' | 'device';
+  reason: string;
+}
+
+/** What the token says of a key's private half: the attributes that keep it inside. */
+export interface TokenKeyAttributes {
+  token: boolean;
+  private: boolean;
+  sensitive: boolean;
+  extractable: boolean;
+  alwaysSensitive: boolean;
+  neverExtractable: boolean;
+  sign: boolean;
+  label: string;
+}
+
+/** A store of CA keys that never leave it: P-256 pairs made inside, found by their object id (CKA_ID, hex). */
+export interface CaKeyToken {
+  /** Whether keys can be made and used now (tries to reconnect when a retry is due); null when they can. */
+  check(): Promise<TokenProblem | null>;
+  /** Makes a P-256 key pair inside the token, labelled `label`, with CKA_ID `objectId`; its OpenSSH public blob. */
+  generateKey(label: string, objectId: Buffer): Promise<Buffer>;
+  /** A signer over the private key with this object id; `publicKeyBlob` is the one the store holds. */
+  signer(objectIdHex: string, publicKeyBlob: Buffer): SshSigner;
+  /** The private key's protection attributes, as the token reports them. */
+  keyAttributes(objectIdHex: string): Promise<TokenKeyAttributes>;
+  /** Destroys both halves of the key pair; nothing when the token has none by that id. */
+  destroyKey(objectIdHex: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const NOT_CONFIGURED: TokenProblem = {
+  kind: 'not_configured',
+  reason: 'this server has no PKCS#11 token configured (serve --pkcs11-module, --pkcs11-token-label, --pkcs11-pin-file)',
+};
+
+/** The token of a server started without one: every use is the catalog's 503 saying so. */
+export const noCaKeyToken: CaKeyToken = {
+  check: async () => NOT_CONFIGURED,
+  generateKey: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
+  signer: (_id, publicKeyBlob) => ({
+    algorithm: ECDSA_P256,
+    publicKeyBlob,
+    sign: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
+  }),
+  keyAttributes: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
+  destroyKey: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
+  close: async () => {},
+};
