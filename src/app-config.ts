@@ -11,6 +11,7 @@ import type { MetricsAccess } from './observability/metrics-access.ts';
 import type { AuditOutputs } from './audit/audit-stream.ts';
 import { DEFAULT_CA_KEY_COMMENT } from './access-cas/ca-key-material.ts';
 import { DEFAULT_KRL_EXPIRY_MARGIN_S } from './infrastructure/host-bundle-service.ts';
+import type { CaKeyToken, KeyStorage } from './signers/ca-key-token.ts';
 
 /** What a server is built from: its settings (parsed once, in cli/) and the pieces main.ts opened. */
 export interface AppConfig {
@@ -42,6 +43,8 @@ export interface AppConfig {
   metricsAccess?: MetricsAccess;
   /** Seconds a revoked certificate stays in hosts' KRLs past its end, for hosts whose clocks lag. */
   krlExpiryMarginS: number;
+  /** Where a new CA's key lives when its create request does not say (`serve --ca-key-storage`); sealed unless set. */
+  caKeyStorage?: KeyStorage;
 }
 
 export const defaultAppConfig: AppConfig = {
@@ -78,4 +81,6 @@ export interface AppDeps {
   metrics?: Metrics;
   /** `serve --audit-log`: where every committed audit event is streamed before its answer goes (audit-stream.ts). */
   auditOutputs?: AuditOutputs | undefined;
+  /** `serve --pkcs11-*`: the PKCS#11 token CA keys may live in (opened by the serve command, closed after the app). */
+  caKeyToken?: CaKeyToken | undefined;
 }

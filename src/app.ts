@@ -38,7 +38,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   deps.instrument?.(app);
   // Before any route: the document is built from the routes registered after it.
   await registerOpenApi(app, { basePath });
-  await registerObservability(app, { db, vault, metrics, storeHealth, access: config.metricsAccess, proxiesTrusted: config.trustProxy.length > 0 });
+  await registerObservability(app, { db, vault, metrics, storeHealth, access: config.metricsAccess, proxiesTrusted: config.trustProxy.length > 0, keyToken: deps.caKeyToken });
   registerAuditStream(app, { db, outputs: deps.auditOutputs, metrics });
   capConnectionsPerClient(app.server, config.connections.connectionsPerClient, config.trustProxy);
 
@@ -55,10 +55,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { store: apps } = await registerAccessApps(app, platform, { auth, links: access.links, policySchema: access.policySchema });
   appsStore.set(apps);
   const idps = await registerIdentityProviders(app, platform, { auth, usedBy: access.referencesTo }, config);
-  const { store: cas } = await registerAccessCas(app, platform, { auth, apps }, { keyComment: config.caKeyComment });
+  const { store: cas } = await registerAccessCas(app, platform, { auth, apps }, { keyComment: config.caKeyComment, keyToken: deps.caKeyToken, defaultKeyStorage: config.caKeyStorage });
   await registerSshCerts(app, platform, {
     auth, limiter, apps, cas, idps: idps.store, verifier: idps.verifier, decider: access.decider, appendWriter: deps.appendWriter,
     committed: (size, seconds) => { metrics.groupCommit(size, seconds); storeHealth.wrote(); },
+    keyToken: deps.caKeyToken,
   }, { trialProviders: config.trialIdentityProviders });
   await registerInfrastructure(app, platform, { auth, limiter, revisions: deps.fleetRevisions ?? createGrantRevisionReader(db, 'fleet_revisions') },
     { keyComment: config.caKeyComment, krlExpiryMarginS: config.krlExpiryMarginS });

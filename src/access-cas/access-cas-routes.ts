@@ -7,7 +7,7 @@ import { rawReply, scopedRouter } from '../identity/scoped-route.ts';
 import { entityTag, noneMatch } from '../platform/http/conditional.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams, DeletedId } from '../access-apps/access-apps-schemas.ts';
-import { CaKeyView, CaView, RetiredKey, TrustedKeysView } from './access-cas-schemas.ts';
+import { CaKeyView, CaView, CreateCaBody, RetiredKey, TrustedKeysView } from './access-cas-schemas.ts';
 import type { AccessCasService } from './access-cas-service.ts';
 
 /**
@@ -28,8 +28,8 @@ export function registerAccessCasRoutes(app: FastifyInstance, deps: { auth: Auth
   });
   route({
     method: 'POST', path: '/access/apps/:app_id/ca', permissions: APPS_WRITE, status: 200,
-    params: AppIdParams, body: EmptyBody, response: envelopeSchema(CaView),
-    handler: async ({ scope, params, principal }) => ok(await cas.create(scope, params.app_id, actorOf(principal))),
+    params: AppIdParams, body: CreateCaBody, response: envelopeSchema(CaView),
+    handler: async ({ scope, params, principal, body }) => ok(await cas.create(scope, params.app_id, actorOf(principal), body?.key_storage)),
   });
   route({
     method: 'GET', path: '/access/apps/:app_id/ca', permissions: APPS_READ, status: 200,

@@ -1,5 +1,15 @@
 import { Type, type Static } from 'typebox';
 
+/**
+ * POST …/ca: Cloudflare defines no body (none, an empty one and `{}` are the same request). Ours:
+ * `key_storage` says where the CA's key is made, sealed in the store (the default) or in the PKCS#11 token.
+ */
+export const CreateCaBody = Type.Object({
+  key_storage: Type.Optional(Type.Union([Type.Literal('sealed'), Type.Literal('pkcs11')], {
+    description: 'Where the CA\'s private key lives (ours): "sealed" under the master key in the store, or "pkcs11" inside the server\'s PKCS#11 token, where it is made and never leaves. Default: the server\'s (sealed unless configured).',
+  })),
+}, { additionalProperties: false });
+
 /** Cloudflare's CA object; nothing else about a CA leaves the server. */
 export const CaView = Type.Object({
   id: Type.String(),

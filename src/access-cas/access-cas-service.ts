@@ -12,6 +12,7 @@ import { CA_KEY_ALGORITHM, caKeyAad, generateCaKey } from './ca-key-material.ts'
 import type { AccessCasStore, CaKeyRow, CaKeyState, CaRecord, RotationRefusal } from './access-cas-store.ts';
 import { rotationRefusal, STATE_ORDER } from './key-rotation.ts';
 import type { CaKeyView, CaView, TrustedKeysView } from './access-cas-schemas.ts';
+import { noCaKeyToken, type CaKeyToken, type KeyStorage } from '../signers/ca-key-token.ts';
 
 export interface AccessCasDeps {
   cas: AccessCasStore;
@@ -21,6 +22,12 @@ export interface AccessCasDeps {
   clock: Clock;
   random: Random;
   keyComment: string;
+  /** Where keys asked to live in a PKCS#11 token are made (`serve --pkcs11-*`); none: such a request is a 503 saying so. */
+  token?: Pick<CaKeyToken, 'generateKey' | 'destroyKey'> | undefined;
+  /** Where a new CA's key lives when the request does not say (`sealed` unless configured). */
+  defaultKeyStorage?: KeyStorage | undefined;
+  /** Where a token key that outlived its row is reported (its destroy failed): never a reason to fail the request. */
+  log?: { warn(obj: object, msg: string): void } | undefined;
 }
 
 /** Who acted when the caller does not say: the operator on the data directory (the admin verbs). */
@@ -35,6 +42,7 @@ const refusal = (reason: RotationRefusal): ApiError => rotationRefusal(reason);
  */
 export function createAccessCasService(deps: AccessCasDeps) {
   const { cas, apps, vault, audit, clock, random, keyComment } = deps;
+  const token = deps.token ?? noCaKeyToken;
 
   const keyLine = (blob: string) => `${CA_KEY_ALGORITHM} ${blob} ${keyComment}`.trimEnd();
   const view = (r: CaRecord): CaView => ({ id: r.id, aud: r.aud, public_key: keyLine(r.public_key) });
@@ -49,25 +57,43 @@ export function createAccessCasService(deps: AccessCasDeps) {
     return { app, ca };
   };
 
-  /** A fresh key pair for a CA, sealed to its row: made before any transaction, which then only writes. */
-  const newKey = (caId: string, state: CaKeyState): CaKeyRow => {
+  /**
+   * A fresh key pair for a CA: sealed to its row, or made inside the PKCS#11 token (labelled with the CA id,
+   * its CKA_ID the key id) so that the row holds only the public key and the object's id. Made before any
+   * transaction, which then only writes.
+   */
+  const newKey = async (caId: string, state: CaKeyState, storage: KeyStorage): Promise<CaKeyRow> => {
     const keyId = random.hex(16);
+    const row = { id: keyId, ca_id: caId, state, algorithm: CA_KEY_ALGORITHM, created_at: clock.now().toISOString() };
+    if (storage === 'pkcs11') {
+      const publicBlob = await token.generateKey(caId, Buffer.from(keyId, 'hex'));
+      return { ...row, public_key: publicBlob.toString('base64'), private_key_sealed: new Uint8Array(0), key_storage: 'pkcs11', token_object_id: keyId };
+    }
     const { publicBlob, pkcs8 } = generateCaKey();
     const sealed = vault.seal(pkcs8, caKeyAad(caId, keyId));
     pkcs8.fill(0);
-    return { id: keyId, ca_id: caId, state, algorithm: CA_KEY_ALGORITHM, public_key: publicBlob.toString('base64'), private_key_sealed: sealed, created_at: clock.now().toISOString() };
+    return { ...row, public_key: publicBlob.toString('base64'), private_key_sealed: sealed, key_storage: 'sealed', token_object_id: null };
+  };
+  /** Destroys the token objects of keys whose rows are gone; a failure leaves an unused object, logged, never a CA without its key. */
+  const destroyTokenKeys = async (keys: Pick<CaKeyRow, 'key_storage' | 'token_object_id'>[]) => {
+    for (const key of keys) {
+      if (key.key_storage !== 'pkcs11' || !key.token_object_id) continue;
+      await token.destroyKey(key.token_object_id).catch((error: unknown) =>
+        deps.log?.warn({ event: 'pkcs11.destroy_failed', token_object_id: key.token_object_id, err: error }, 'a deleted CA key is still in the PKCS#11 token'));
+    }
   };
 
   return {
-    async create(scope: Scope, appId: string, actor: string = OPERATOR): Promise<CaView> {
+    async create(scope: Scope, appId: string, actor: string = OPERATOR, keyStorage: KeyStorage = deps.defaultKeyStorage ?? 'sealed'): Promise<CaView> {
       const app = await appIn(scope, appId);
       if (await cas.getByApp(app.id)) throw errors.caAlreadyExists();
       const caId = random.hex(24);
-      const key = newKey(caId, 'active');
-      const event = audit.row({ accountId: app.account_id, type: 'ssh_ca.created', actor, subject: caId, data: keyData(app, key) });
+      const key = await newKey(caId, 'active', keyStorage);
+      const event = audit.row({ accountId: app.account_id, type: 'ssh_ca.created', actor, subject: caId, data: { ...keyData(app, key), ...(keyStorage === 'pkcs11' ? { key_storage: keyStorage } : {}) } });
       try {
         await cas.insert({ id: caId, app_id: app.id, created_at: key.created_at }, key, event);
       } catch (error) {
+        await destroyTokenKeys([key]);
         if (isUniqueViolation(error)) throw errors.caAlreadyExists();
         if (isForeignKeyViolation(error)) throw errors.notFound();
         throw error;
@@ -83,8 +109,12 @@ export function createAccessCasService(deps: AccessCasDeps) {
     },
     async delete(scope: Scope, appId: string, actor: string = OPERATOR): Promise<{ id: string }> {
       const app = await appIn(scope, appId);
+      const held = await cas.getByApp(app.id);
+      const keys = held ? await cas.keysOf(held.id) : [];
       const id = await cas.deleteByApp(app.id, (caId) => audit.row({ accountId: app.account_id, type: 'ssh_ca.deleted', actor, subject: caId, data: { app_id: app.id } }));
       if (id === undefined) throw errors.notFound();
+      // Only once the rows are gone: a delete that failed leaves the CA with its key.
+      await destroyTokenKeys(keys.filter((k) => k.ca_id === id));
       return { id };
     },
 
@@ -95,9 +125,14 @@ export function createAccessCasService(deps: AccessCasDeps) {
       const keys = await cas.keysOf(ca.id);
       if (keys.some((k) => k.state === 'next')) throw refusal('next_exists');
       if (keys.some((k) => k.state === 'previous')) throw refusal('previous_exists');
-      const key = newKey(ca.id, 'next');
+      // The next key lives where the active one does (ca migrate-key will choose otherwise).
+      const storage: KeyStorage = keys.find((k) => k.state === 'active')?.key_storage === 'pkcs11' ? 'pkcs11' : 'sealed';
+      const key = await newKey(ca.id, 'next', storage);
       const step = await cas.addNextKey(key, audit.row({ accountId: app.account_id, type: 'ssh_ca.rotated', actor, subject: ca.id, data: keyData(app, key) }));
-      if (!step.ok) throw refusal(step.refused);
+      if (!step.ok) {
+        await destroyTokenKeys([key]);
+        throw refusal(step.refused);
+      }
       return keyView(key);
     },
     /** Moves signing to the next key; the active key stays trusted as the previous one until retired. */
@@ -115,6 +150,7 @@ export function createAccessCasService(deps: AccessCasDeps) {
       const { app, ca } = await caOf(scope, appId);
       const step = await cas.retirePreviousKey(ca.id, (retired) => audit.row({ accountId: app.account_id, type: 'ssh_ca.retired', actor, subject: ca.id, data: keyData(app, retired) }));
       if (!step.ok) throw refusal(step.refused);
+      await destroyTokenKeys([step.retired]);
       return { id: step.retired.id };
     },
     /** Every key servers should trust now, and the TrustedUserCAKeys file: active, then next, then previous. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { READINESS_CHECKS, type Readiness, type ReadinessCheck } from './readiness.ts';
+import type { Readiness, ReadinessCheck } from './readiness.ts';
 import { HealthView, ReadinessView } from './health-schemas.ts';
 import { closingFlag } from '../platform/http/closing.ts';
 
@@ -24,16 +24,16 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { readiness: Re
   const closing = closingFlag(app);
   app.get(READY_PATH, { logLevel: 'warn', config: { answersWhileClosing: true }, schema: { response: { 200: ReadinessView, 503: ReadinessView } } }, async (request, reply) => {
     if (closing()) {
-      const checks = Object.fromEntries(READINESS_CHECKS.map((name) => [name, 'skipped']));
+      const checks = Object.fromEntries(deps.readiness.names.map((name) => [name, 'skipped']));
       return reply.code(503).header('cache-control', 'no-store').send({ status: 'unavailable', checks, failed: [] });
     }
     const report = await deps.readiness.check();
     if (lastFailed.join() !== report.failed.join()) {
       if (report.ready) request.log.warn({ event: 'readiness', ready: true }, 'ready again');
-      else request.log.warn({ event: 'readiness', ready: false, failed: report.failed }, 'not ready');
+      else request.log.warn({ event: 'readiness', ready: false, failed: report.failed, reasons: report.reasons }, 'not ready');
     }
     lastFailed = report.failed;
     return reply.code(report.ready ? 200 : 503).header('cache-control', 'no-store')
-      .send({ status: report.ready ? 'ready' : 'unavailable', checks: report.checks, failed: report.failed });
+      .send({ status: report.ready ? 'ready' : 'unavailable', checks: report.checks, failed: report.failed, ...(report.reasons ? { reasons: report.reasons } : {}) });
   });
 }

@@ -4,23 +4,28 @@ import { migrationProvider } from '../platform/db/migrations.ts';
 import type { KeyVault } from '../platform/crypto/key-vault.ts';
 import { masterKeyMatches } from '../platform/store-runtime.ts';
 import type { StoreHealth } from '../platform/db/store-health.ts';
+import type { CaKeyToken } from '../signers/ca-key-token.ts';
 
-/** What /readyz checks, in the order it checks them. */
-export const READINESS_CHECKS = ['store', 'migrations', 'master_key', 'store_writes'] as const;
+/** What /readyz checks, in the order it checks them; ca_key_token only on a server with a PKCS#11 token. */
+export const READINESS_CHECKS = ['store', 'migrations', 'master_key', 'store_writes', 'ca_key_token'] as const;
 export type ReadinessCheck = (typeof READINESS_CHECKS)[number];
 /** `skipped`: not tried because a check it needs (the store) failed. */
 export type CheckOutcome = 'ok' | 'failed' | 'skipped';
 
 export interface ReadinessReport {
   ready: boolean;
-  checks: Record<ReadinessCheck, CheckOutcome>;
+  checks: Partial<Record<ReadinessCheck, CheckOutcome>>;
   /** The checks that failed, in order (not those skipped after them); empty when ready. */
   failed: ReadinessCheck[];
+  /** Why, for a failed check whose reason is safe to show anyone (the token's: no path, label or PIN). */
+  reasons?: Partial<Record<ReadinessCheck, string>>;
 }
 
 /** Whether this node can serve: store reachable, schema current, master key the store's. */
 export interface Readiness {
   check(): Promise<ReadinessReport>;
+  /** The checks this server runs (ca_key_token only with a token). */
+  readonly names: readonly ReadinessCheck[];
 }
 
 /** The settings row /readyz writes to learn whether the store takes writes again. */
@@ -64,8 +69,12 @@ export function createReadiness(deps: {
   timeoutMs?: number;
   /** What requests have seen of the store: after a failed write, readiness fails until a write succeeds. */
   health?: Pick<StoreHealth, 'state' | 'wrote'>;
+  /** The server's PKCS#11 token (`serve --pkcs11-*`): checked, with its reason, only when there is one. */
+  token?: Pick<CaKeyToken, 'check'> | undefined;
 }): Readiness {
-  const { db, vault, expectedMigrations, health } = deps;
+  const { db, vault, expectedMigrations, health, token } = deps;
+  const checksHere = READINESS_CHECKS.filter((name) => name !== 'ca_key_token' || token);
+  const reasons: Partial<Record<ReadinessCheck, string>> = {};
   const timeoutMs = deps.timeoutMs ?? 1000;
 
   const probes: Record<ReadinessCheck, () => Promise<boolean>> = {
@@ -91,25 +100,34 @@ export function createReadiness(deps: {
       health.wrote();
       return true;
     },
+    // Sealed-key CAs sign without it, but a node whose token cannot sign is not ready for every CA.
+    ca_key_token: async () => {
+      const problem = await token!.check();
+      if (problem) reasons.ca_key_token = problem.reason;
+      return problem === null;
+    },
   };
 
   async function run(): Promise<ReadinessReport> {
-    const checks = {} as Record<ReadinessCheck, CheckOutcome>;
-    for (const name of READINESS_CHECKS) {
-      // store_writes stands alone: it says what requests saw, whatever select 1 answers now.
-      if (name !== 'store' && name !== 'store_writes' && checks.store !== 'ok') {
+    const checks: Partial<Record<ReadinessCheck, CheckOutcome>> = {};
+    delete reasons.ca_key_token;
+    for (const name of checksHere) {
+      // store_writes and the token stand alone: what they say does not depend on select 1 now.
+      if (name !== 'store' && name !== 'store_writes' && name !== 'ca_key_token' && checks.store !== 'ok') {
         checks[name] = 'skipped';
         continue;
       }
       const passed = await within(timeoutMs, probes[name]).catch(() => false);
       checks[name] = passed ? 'ok' : 'failed';
     }
-    const failed = READINESS_CHECKS.filter((name) => checks[name] === 'failed');
-    return { ready: READINESS_CHECKS.every((name) => checks[name] === 'ok'), checks, failed };
+    const failed = checksHere.filter((name) => checks[name] === 'failed');
+    const report: ReadinessReport = { ready: checksHere.every((name) => checks[name] === 'ok'), checks, failed };
+    return Object.keys(reasons).length > 0 ? { ...report, reasons: { ...reasons } } : report;
   }
 
   let running: Promise<ReadinessReport> | undefined;
   return {
+    names: checksHere,
     check() {
       running ??= run().finally(() => {
         running = undefined;

@@ -9,6 +9,7 @@ import { defaultMetricsAccess, type MetricsAccess } from './metrics-access.ts';
 import { registerMetrics } from './metrics-routes.ts';
 import { codeMigrationNames, createReadiness } from './readiness.ts';
 import { registerHealthRoutes } from './health-routes.ts';
+import type { CaKeyToken } from '../signers/ca-key-token.ts';
 
 /**
  * The error handler, and what requests see of the store: 503s with one log line per outage (store
@@ -25,8 +26,10 @@ export function registerStoreWatch(app: FastifyInstance, deps: { clock: Clock; m
 /** /metrics, /healthz and /readyz, outside the API prefix; the request counters are a root hook, so they see every route. */
 export async function registerObservability(app: FastifyInstance, deps: {
   db: Db; vault: Pick<KeyVault, 'open'>; metrics: Metrics; storeHealth: StoreHealth; access?: MetricsAccess | undefined; proxiesTrusted: boolean;
+  /** The PKCS#11 token CA keys may live in (`serve --pkcs11-*`): /readyz checks it. */
+  keyToken?: CaKeyToken | undefined;
 }): Promise<void> {
   registerMetrics(app, { metrics: deps.metrics, access: deps.access ?? defaultMetricsAccess, proxiesTrusted: deps.proxiesTrusted });
-  const readiness = createReadiness({ db: deps.db, vault: deps.vault, expectedMigrations: await codeMigrationNames(), health: deps.storeHealth });
+  const readiness = createReadiness({ db: deps.db, vault: deps.vault, expectedMigrations: await codeMigrationNames(), health: deps.storeHealth, token: deps.keyToken });
   registerHealthRoutes(app, { readiness });
 }

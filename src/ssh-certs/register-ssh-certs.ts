@@ -12,6 +12,7 @@ import type { AppendWriter } from '../platform/db/sqlite-append-writer.ts';
 import { createBatchWriter } from '../platform/db/batch-writer.ts';
 import { createCertPolicyStore } from './policy/cert-policy-store.ts';
 import { createCaSigners } from './ca-signers.ts';
+import type { CaKeyToken } from '../signers/ca-key-token.ts';
 import { createCertInventoryStore, type IssuedRecord } from './cert-inventory-store.ts';
 import { createCertIssuer } from './ssh-cert-issuer.ts';
 import { createRevocationStore } from './revocation-store.ts';
@@ -38,6 +39,8 @@ export async function registerSshCerts(
     appendWriter?: AppendWriter | undefined;
     /** Each group commit of issued certificates: its size and time (also the sign that writes work again after an outage). */
     committed: (size: number, seconds: number) => void;
+    /** Where CA keys stored as 'pkcs11' sign (`serve --pkcs11-*`). */
+    keyToken?: CaKeyToken | undefined;
   },
   options: { trialProviders: boolean } = { trialProviders: true },
 ) {
@@ -55,7 +58,7 @@ export async function registerSshCerts(
   // Closing waits for the certificates already answered for to be committed (they were, before the
   // answer) and for those still in the batch, so the store is closed after its last write.
   app.addHook('onClose', () => recorder.drain());
-  const issuer = createCertIssuer({ cas, policies, signers: createCaSigners({ vault }), record: recorder.submit, revocations: revocationStore, clock, random });
+  const issuer = createCertIssuer({ cas, policies, signers: createCaSigners({ vault, token: needs.keyToken }), record: recorder.submit, revocations: revocationStore, clock, random });
   const apiSign = createApiSignService({ apps, issuer, grants, record: recorder.submit, limiter, metrics, clock, random });
   await registerV4Routes(app, basePath, (v4) => {
     registerSshSignRoutes(v4, { auth, basePath, apps, policies, apiSign, now: () => clock.now() });

@@ -47,7 +47,7 @@ export interface TestApp {
 }
 
 /** A real app on a real SQLite file in a temp dir, driven through Fastify's inject. */
-export async function makeTestApp(opts: { clock?: Clock; random?: Random; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string; instrument?: AppDeps['instrument'] } = {}): Promise<TestApp> {
+export async function makeTestApp(opts: { clock?: Clock; random?: Random; config?: Partial<AppConfig>; db?: (db: Db) => Db; databaseUrl?: string; instrument?: AppDeps['instrument']; caKeyToken?: AppDeps['caKeyToken'] } = {}): Promise<TestApp> {
   const dir = testTempDir('access-ca-test-');
   const runtime = await openStoreRuntime({ dataDir: dir, databaseUrl: opts.databaseUrl, masterKeyFile: undefined });
   const clock = opts.clock ?? systemClock;
@@ -60,6 +60,7 @@ export async function makeTestApp(opts: { clock?: Clock; random?: Random; config
     // A test that wraps the store (to make it fail) sees the hot path's writes too: no writer thread then.
     appendWriter: opts.db ? undefined : runtime.database.appendWriter,
     grantRevisions: opts.db ? undefined : runtime.database.grantRevisions(),
+    caKeyToken: opts.caKeyToken,
     instrument: (app) => {
       watch?.instrument(app);
       opts.instrument?.(app);

@@ -436,6 +436,14 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await watchTables(db, kind, FLEET, { gateway_cas: 'account', gateway_ca_keys: 'account' });
       },
     },
+    '0015_pkcs11_keys': {
+      async up(db: AnyDb) {
+        // Where each application CA key's private half lives: 'sealed' (private_key_sealed, under the master
+        // key) or 'pkcs11' (inside the token, found by its CKA_ID; private_key_sealed is then empty).
+        await db.schema.alterTable('ssh_ca_keys').addColumn('key_storage', 'text', (c) => c.notNull().defaultTo('sealed')).execute();
+        await db.schema.alterTable('ssh_ca_keys').addColumn('token_object_id', 'text').execute();
+      },
+    },
   };
 }
 

@@ -60,9 +60,13 @@ export interface Database {
     algorithm: string;
     /** The OpenSSH public key blob, base64. */
     public_key: string;
-    /** AES-256-GCM sealed PKCS#8 DER, bound to the CA and key ids. */
+    /** AES-256-GCM sealed PKCS#8 DER, bound to the CA and key ids; empty for a key held in a PKCS#11 token. */
     private_key_sealed: Uint8Array;
     created_at: string;
+    /** 'sealed' or 'pkcs11' (0015); optional to write, as the column defaults to 'sealed'. */
+    key_storage?: string;
+    /** A 'pkcs11' key's CKA_ID in the token, hex; null for a sealed key (0015). */
+    token_object_id?: string | null;
   };
   identity_providers: {
     id: string;
