@@ -12,7 +12,9 @@ import type { Command } from 'commander';
 import { CliInputError, parseListen, parseTrustProxy, type Env, type Listen } from './cli-config.ts';
 import { cliForStore, firstStartBanner, firstToken, firstTokenShown, restartReminder } from './first-start.ts';
 import { CONSOLE_PATH } from '../console/console-routes.ts';
-import { listenError, parseAuditLog, parseLogLevel, parseKrlExpiryMargin, parseOnOff, parseShutdownTimeout, readTlsFiles, type AuditLogOptions } from './serve-options.ts';
+import { listenError, parseAuditLog, parseCaKeyStorage, parseLogLevel, parseKrlExpiryMargin, parseOnOff, parsePkcs11, parseShutdownTimeout, readTlsFiles, type AuditLogOptions } from './serve-options.ts';
+import { openPkcs11Token, type Pkcs11Settings } from '../signers/pkcs11-token.ts';
+import type { CaKeyToken, KeyStorage } from '../signers/ca-key-token.ts';
 import type { Db } from '../platform/db/schema.ts';
 import { openAuditFile, type AuditFile } from '../audit/audit-stream-file.ts';
 import { startSyslogCopy } from '../audit/audit-stream-syslog.ts';
@@ -42,6 +44,10 @@ export interface ServeOptions {
   metricsAccess: MetricsAccess;
   /** `--audit-log` and its companions; no stream when undefined. */
   auditLog: AuditLogOptions | undefined;
+  /** `--pkcs11-*`: the token CA keys may live in (the PIN already read from its file); none when undefined. */
+  pkcs11?: Pkcs11Settings | undefined;
+  /** `--ca-key-storage`: see AppConfig.caKeyStorage. */
+  caKeyStorage?: KeyStorage | undefined;
   streams: Streams;
 }
 
@@ -146,7 +152,7 @@ function watchSignals() {
  * Stops accepting, lets requests in flight finish within `timeoutMs` (then closes their connections),
  * closes the app (which drains pending writes) and then the store, and releases the lock.
  */
-async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: ServeLock, audit: AuditOutputsHeld | undefined, timeoutMs: number, say: (text: string) => void): Promise<void> {
+async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: ServeLock, audit: AuditOutputsHeld | undefined, timeoutMs: number, say: (text: string) => void, token?: CaKeyToken): Promise<void> {
   // Node closes only the connections idle at the moment of close; those that finish a request later idle too.
   const idle = setInterval(() => app.server.closeIdleConnections(), 100);
   const deadline = setTimeout(() => {
@@ -160,6 +166,7 @@ async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: Serve
     clearTimeout(deadline);
     // After the app, whose close writes what the stream still holds; before the store it reads.
     await audit?.close();
+    await token?.close();
     await runtime.database.close();
     lock.release();
   }
@@ -182,6 +189,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   let lock: ServeLock | undefined;
   let app: FastifyInstance | undefined;
   let audit: AuditOutputsHeld | undefined;
+  let caKeyToken: CaKeyToken | undefined;
   const reopenAudit = () => audit?.reopen();
   try {
     lock = acquireServeLock(storeLocation(opts.store));
@@ -194,10 +202,13 @@ export async function serve(opts: ServeOptions): Promise<void> {
       // Only with a file to reopen: otherwise SIGHUP keeps its default (the process ends), as before.
       process.on('SIGHUP', reopenAudit);
     }
+    // A token that cannot be opened does not stop the start: it is logged, /readyz fails naming why, and
+    // its CAs answer 503 while sealed-key CAs sign; it is tried again while the server runs.
+    if (opts.pkcs11) caKeyToken = openPkcs11Token(opts.pkcs11, { log: logger });
     app = await buildApp({
-      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, trialIdentityProviders: opts.trialIdp, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
+      config: { ...defaultAppConfig, allowPrivateIdpAddresses: opts.allowPrivateIdpAddresses, trustProxy: opts.trustProxy, globalKeys: opts.globalKeys, trialIdentityProviders: opts.trialIdp, metricsAccess: opts.metricsAccess, krlExpiryMarginS: opts.krlExpiryMarginS, ...(opts.caKeyStorage ? { caKeyStorage: opts.caKeyStorage } : {}) }, db: runtime.database.db, clock: systemClock, random: cryptoRandom,
       keyVault: runtime.vault, logger, appendWriter: runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'), tls: opts.tls,
-      auditOutputs: audit?.outputs,
+      auditOutputs: audit?.outputs, caKeyToken,
     });
     try {
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -207,6 +218,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   } catch (error) {
     await app?.close();
     await audit?.close();
+    await caKeyToken?.close();
     process.removeListener('SIGHUP', reopenAudit);
     await runtime.database.close();
     lock?.release();
@@ -246,6 +258,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
         : `access-ca: the trial identity provider's tokens are refused (--no-trial-idp), in the ${trials} account${trials === 1 ? ' that has' : 's that have'} one`);
     }
     if (!opts.globalKeys) say('access-ca: global API keys are off: requests with X-Auth-Email/X-Auth-Key are refused; use API tokens');
+    if (opts.pkcs11) {
+      const problem = await caKeyToken?.check();
+      say(problem
+        ? `access-ca: the PKCS#11 token "${opts.pkcs11.tokenLabel}" cannot sign: ${problem.reason}; its CAs answer 503 and /readyz fails until it can (the log has the details)`
+        : `access-ca: CA keys can be kept in the PKCS#11 token "${opts.pkcs11.tokenLabel}" (${opts.pkcs11.module})${opts.caKeyStorage === 'pkcs11' ? '; new CAs\' keys are made there' : ''}`);
+    }
     if (opts.auditLog) say(`access-ca: audit events are appended to ${opts.auditLog.path}${opts.auditLog.fsync ? ' (fdatasync before each answer)' : ''}${opts.auditLog.syslog ? `, with a copy to syslog at ${opts.auditLog.syslog.socket}` : ''}; SIGHUP reopens it`);
     say(`access-ca listening on ${origin(scheme, opts.listen.host, port)} (API base ${base}; console ${consoleUrl}; OpenAPI ${base}/openapi.json; store ${runtime.database.describe})`);
   }
@@ -255,7 +273,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   signals.running((signal) => {
     say(`access-ca: ${signal}: no new connections; finishing requests in flight (at most ${opts.shutdownTimeoutMs / 1000} s)`);
     server.log.info({ signal }, 'shutting down');
-    shutDown(server, runtime, held, audit, opts.shutdownTimeoutMs, say).then(
+    shutDown(server, runtime, held, audit, opts.shutdownTimeoutMs, say, caKeyToken).then(
       () => {
         say('access-ca: stopped');
         process.exit(0);
@@ -291,6 +309,16 @@ interface ServeFlags {
   auditLog?: string;
   auditLogFsync?: boolean;
   auditSyslog?: string | boolean;
+  pkcs11Module?: string;
+  pkcs11TokenLabel?: string;
+  pkcs11PinFile?: string;
+  caKeyStorage?: string;
+}
+
+/** `--pkcs11-*` and `--ca-key-storage`, checked together. */
+function pkcs11Options(o: ServeFlags, env: Env): Pick<ServeOptions, 'pkcs11' | 'caKeyStorage'> {
+  const pkcs11 = parsePkcs11(o, env);
+  return { pkcs11, caKeyStorage: parseCaKeyStorage(o.caKeyStorage ?? env['ACCESS_CA_CA_KEY_STORAGE'], pkcs11) };
 }
 
 /** Registers `access-ca serve` and its options. */
@@ -307,6 +335,10 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
     .option('--audit-log <file>', 'append every audit event (admin changes, certificates issued and refused) to this file as one JSON line, before the answer that reports it goes; a request whose event cannot be written is answered 503; SIGHUP reopens the file, for logrotate (env ACCESS_CA_AUDIT_LOG)')
     .option('--audit-log-fsync', 'fdatasync the audit log before each answer (grouped), so an acknowledged event survives a power loss, not only a crash (env ACCESS_CA_AUDIT_LOG_FSYNC=on)')
     .option('--audit-syslog [socket]', 'also send each audit line to the local syslog socket (default /dev/log) through util-linux logger, as authpriv.info tagged access-ca-audit; a best-effort copy: the file is the record (env ACCESS_CA_AUDIT_SYSLOG=on or a socket path)')
+    .option('--pkcs11-module <path>', 'keep CA keys in a PKCS#11 token (HSM, YubiHSM, cloud HSM, SoftHSM2): the module\'s shared library; with --pkcs11-token-label and --pkcs11-pin-file (env ACCESS_CA_PKCS11_MODULE)')
+    .option('--pkcs11-token-label <label>', 'the token\'s label, as C_GetTokenInfo reports it (env ACCESS_CA_PKCS11_TOKEN_LABEL)')
+    .option('--pkcs11-pin-file <file>', 'a file of mode 0600 or stricter holding the token\'s user PIN; the PIN is never logged (env ACCESS_CA_PKCS11_PIN_FILE)')
+    .option('--ca-key-storage <where>', 'where a new CA\'s key lives when its create request does not say: sealed (in the store, under the master key) or pkcs11 (in the token) (env ACCESS_CA_CA_KEY_STORAGE, default sealed)')
     .option('--no-global-keys', 'refuse users\' global API keys (X-Auth-Email/X-Auth-Key): only API tokens work (env ACCESS_CA_GLOBAL_KEYS=off)')
     .option('--no-trial-idp', 'refuse the trial identity provider\'s tokens (access-ca login --trial), as production servers should (env ACCESS_CA_TRIAL_IDP=off)')
     .action(async (o: ServeFlags) => {
@@ -324,6 +356,7 @@ export function registerServeCommand(program: Command, deps: ServeCommandDeps): 
           krlExpiryMarginS: parseKrlExpiryMargin(o.krlExpiryMargin ?? env['ACCESS_CA_KRL_EXPIRY_MARGIN']),
           metricsAccess: metricsAccessFrom(env),
           auditLog: parseAuditLog(o, env),
+          ...pkcs11Options(o, env),
           allowPrivateIdpAddresses: o.allowPrivateIdp === true || deps.allowPrivateIdp,
           streams: deps.streams,
         });

@@ -5,6 +5,8 @@ import pino from 'pino';
 import { LOGGER_PROGRAM } from '../audit/audit-stream-syslog.ts';
 import { parseGoDuration } from '../platform/go-duration.ts';
 import { CliInputError, type Listen } from './cli-config.ts';
+import { KEY_STORAGES, type KeyStorage } from '../signers/ca-key-token.ts';
+import type { Pkcs11Settings } from '../signers/pkcs11-token.ts';
 
 /** pino's levels, most severe first, and `silent`. */
 export const LOG_LEVELS: readonly string[] = [
@@ -158,4 +160,47 @@ export function listenError(error: unknown, listen: Listen): CliInputError | nul
     case 'ENOTFOUND': case 'EAI_AGAIN': return new CliInputError(`cannot listen on ${at}: the host name does not resolve; ${move}`);
     default: return null;
   }
+}
+
+/**
+ * `--pkcs11-module`, `--pkcs11-token-label` and `--pkcs11-pin-file` (env ACCESS_CA_PKCS11_MODULE,
+ * ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE): all three or none. The PIN file must be a
+ * regular file of mode 0600 or stricter (it is a secret, as the master key is); the PIN is read now, its
+ * last line ending dropped, and never printed: errors name the file, not what it holds.
+ */
+export function parsePkcs11(
+  flags: { pkcs11Module?: string | undefined; pkcs11TokenLabel?: string | undefined; pkcs11PinFile?: string | undefined },
+  env: Record<string, string | undefined>,
+): Pkcs11Settings | undefined {
+  const module = (flags.pkcs11Module ?? env['ACCESS_CA_PKCS11_MODULE'] ?? '').trim();
+  const tokenLabel = (flags.pkcs11TokenLabel ?? env['ACCESS_CA_PKCS11_TOKEN_LABEL'] ?? '').trim();
+  const pinFile = (flags.pkcs11PinFile ?? env['ACCESS_CA_PKCS11_PIN_FILE'] ?? '').trim();
+  const given = [module, tokenLabel, pinFile].filter((v) => v !== '').length;
+  if (given === 0) return undefined;
+  if (given < 3) {
+    const missing = [['--pkcs11-module', module], ['--pkcs11-token-label', tokenLabel], ['--pkcs11-pin-file', pinFile]].filter(([, v]) => v === '').map(([flag]) => flag);
+    throw new CliInputError(`a PKCS#11 token needs --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file (env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE); missing ${missing.join(', ')}`);
+  }
+  let stats;
+  try {
+    stats = statSync(pinFile);
+  } catch (error) {
+    throw new CliInputError(`--pkcs11-pin-file: cannot read ${pinFile} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  if (!stats.isFile()) throw new CliInputError(`--pkcs11-pin-file: ${pinFile} is not a regular file`);
+  if ((stats.mode & 0o077) !== 0) {
+    throw new CliInputError(`--pkcs11-pin-file: ${pinFile} has mode ${(stats.mode & 0o777).toString(8).padStart(4, '0')}; it holds the token's PIN: make it 0600 or stricter (chmod 600 ${pinFile})`);
+  }
+  const pin = readFor('--pkcs11-pin-file', pinFile).toString('utf8').replace(/\r?\n$/, '');
+  if (pin === '' || pin.includes('\n')) throw new CliInputError(`--pkcs11-pin-file: ${pinFile} must hold the PIN alone, on one line`);
+  return { module: resolve(module), tokenLabel, pin };
+}
+
+/** `--ca-key-storage` (env ACCESS_CA_CA_KEY_STORAGE): where new CAs' keys live when a request does not say; pkcs11 needs a token. */
+export function parseCaKeyStorage(value: string | undefined, token: Pkcs11Settings | undefined): KeyStorage | undefined {
+  const text = (value ?? '').trim();
+  if (text === '') return undefined;
+  if (!(KEY_STORAGES as readonly string[]).includes(text)) throw new CliInputError(`--ca-key-storage must be one of ${KEY_STORAGES.join(', ')}; got ${JSON.stringify(value)}`);
+  if (text === 'pkcs11' && !token) throw new CliInputError('--ca-key-storage pkcs11 needs a token: give --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file');
+  return text as KeyStorage;
 }
