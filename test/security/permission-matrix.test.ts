@@ -43,6 +43,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: () => '/access/gateway_ca', allowedBy: APPS_READ, forms: ['account'] },
   { method: 'DELETE', path: () => '/access/gateway_ca/0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f', allowedBy: APPS_WRITE, forms: ['account'], readMayBe404: true },
   { method: 'POST', path: () => '/access/gateway_ca/rotate', allowedBy: APPS_WRITE, forms: ['account'] },
+  { method: 'PUT', path: () => '/infrastructure/targets/batch', allowedBy: APPS_WRITE, forms: ['account'], body: (zoneName: string) => [{ hostname: `evil.${zoneName}` }] },
+  { method: 'POST', path: () => '/infrastructure/targets/batch_delete', allowedBy: APPS_WRITE, forms: ['account'], body: { target_ids: ['0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f'] } },
+  { method: 'DELETE', path: () => '/infrastructure/targets/batch', allowedBy: APPS_WRITE, forms: ['account'], body: { target_ids: ['0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f'] } },
   { method: 'POST', path: () => '/access/identity_providers', allowedBy: IDP_WRITE, forms: ['account'], body: { name: 'evil', config: { issuer: 'https://evil.example', jwks_url: 'https://evil.example/jwks' } } },
   { method: 'GET', path: () => '/access/identity_providers', allowedBy: IDP_READ, forms: ['account'] },
   { method: 'GET', path: (i) => `/access/identity_providers/${i.idp}`, allowedBy: IDP_READ, forms: ['account'] },
@@ -185,7 +188,7 @@ describe('security: every route refuses every wrong credential, and nothing chan
       }
     }
     assert.equal(calls, expectedCalls);
-    assert.equal(calls, 9 * (43 * 2 + 11) - 2);
+    assert.equal(calls, 9 * (43 * 2 + 14) - 2);
     assert.deepEqual(await snapshot(), before);
   });
 

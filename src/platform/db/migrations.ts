@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { isIPv4, isIPv6 } from 'node:net';
+import { sql, type ColumnDefinitionBuilder, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { DbKind } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
 import { createGrantRevisions, createRevisionCounter, watchGatewayCa, watchTables, watchWithdrawals, type RevisionCounter } from './grant-revisions.ts';
@@ -20,6 +21,27 @@ const FLEET: RevisionCounter = {
     zones: 'account',
   },
 };
+
+/**
+ * An address as a fixed-width hex string (8 digits for IPv4, 32 for IPv6) that sorts and compares as the
+ * address does, so range filters are plain comparisons in either database; null for what is no address.
+ * Written by migration 0012 and by the targets store (infrastructure/targets-store.ts).
+ */
+export function ipAddressKey(ip: string): string | null {
+  if (isIPv4(ip)) return Buffer.from(ip.split('.').map(Number)).toString('hex');
+  if (!isIPv6(ip)) return null;
+  let text = ip.split('%')[0]!.toLowerCase();
+  // An IPv4 tail (`::ffff:10.0.0.1`) is the last two groups.
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const groups = (part: string | undefined) => (part ? part.split(':') : []);
+  const zeros = rest === undefined ? [] : new Array<string>(8 - groups(head).length - groups(rest).length).fill('0');
+  return [...groups(head), ...zeros, ...groups(rest)].map((g) => g.padStart(4, '0')).join('');
+}
 
 /** Forward-only migrations, numbered; each runs in its own transaction. Never edit a released one. */
 function migrations(kind: DbKind): Record<string, Migration> {
@@ -409,6 +431,23 @@ function migrations(kind: DbKind): Record<string, Migration> {
       async up(db: AnyDb) {
         // The trial provider signs identity tokens with a key of its own, sealed under the master key.
         await db.schema.alterTable('identity_providers').addColumn('trial_key_sealed', blob).execute();
+      },
+    },
+    '0012_targets_filters': {
+      async up(db: AnyDb) {
+        // Cloudflare's target list filters by address ranges: each address also kept as a key that compares
+        // as the address does (byte order: PostgreSQL's "C" collation, SQLite's default).
+        const keyColumn = (c: ColumnDefinitionBuilder) => (kind === 'postgres' ? c.modifyEnd(sql`collate "C"`) : c);
+        await db.schema.alterTable('infrastructure_targets').addColumn('ipv4_key', 'text', keyColumn).execute();
+        await db.schema.alterTable('infrastructure_targets').addColumn('ipv6_key', 'text', keyColumn).execute();
+        const rows = await db.selectFrom('infrastructure_targets').select(['id', 'ipv4', 'ipv6'])
+          .where((eb: any) => eb.or([eb('ipv4', 'is not', null), eb('ipv6', 'is not', null)])).execute();
+        for (const row of rows as { id: string; ipv4: string | null; ipv6: string | null }[]) {
+          await db.updateTable('infrastructure_targets').where('id', '=', row.id)
+            .set({ ipv4_key: row.ipv4 === null ? null : ipAddressKey(row.ipv4), ipv6_key: row.ipv6 === null ? null : ipAddressKey(row.ipv6) }).execute();
+        }
+        await db.schema.createIndex('infrastructure_targets_ipv4').on('infrastructure_targets').columns(['account_id', 'ipv4_key']).execute();
+        await db.schema.createIndex('infrastructure_targets_ipv6').on('infrastructure_targets').columns(['account_id', 'ipv6_key']).execute();
       },
     },
     '0014_gateway_ca': {

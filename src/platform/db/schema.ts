@@ -196,6 +196,9 @@ export interface Database {
     aliases: string;
     created_at: string;
     modified_at: string;
+    /** The addresses as keys that compare as addresses do (ipAddressKey), for range filters; written by the store. */
+    ipv4_key: string | null;
+    ipv6_key: string | null;
   };
   /** Single-use tokens a host enrolls with; only their hash is kept. */
   host_join_tokens: {
