@@ -290,7 +290,10 @@ export async function openDatabase(location: DatabaseLocation, options: { postgr
 /** Applies every pending migration; fails with the migration's own error. */
 export async function migrate(opened: OpenDatabase): Promise<string[]> {
   return opened.withStartupLock(async (db) => {
-    const migrator = new Migrator({ db, provider: migrationProvider(opened.kind) });
+    // Migrations are numbered by when they were planned, and capabilities land in another order: a store
+    // that ran a later number first still takes an earlier one that arrives after it. Each is independent
+    // of the numbers beside it, and each runs once (Kysely records it by name).
+    const migrator = new Migrator({ db, provider: migrationProvider(opened.kind), allowUnorderedMigrations: true });
     const { error, results } = await migrator.migrateToLatest();
     if (error) throw error instanceof Error ? error : new Error(String(error));
     return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
