@@ -7,7 +7,8 @@ import { rawReply, scopedRouter } from '../identity/scoped-route.ts';
 import { entityTag, noneMatch } from '../platform/http/conditional.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams, DeletedId } from '../access-apps/access-apps-schemas.ts';
-import { CaKeyView, CaView, CreateCaBody, RetiredKey, TrustedKeysView } from './access-cas-schemas.ts';
+import { CaKeyView, CaView, CreateCaBody, RetiredKey, RotateCaBody, TrustedKeysView } from './access-cas-schemas.ts';
+import type { KeyStorage } from '../signers/ca-key-token.ts';
 import type { AccessCasService } from './access-cas-service.ts';
 
 /**
@@ -42,13 +43,13 @@ export function registerAccessCasRoutes(app: FastifyInstance, deps: { auth: Auth
     handler: async ({ scope, params, principal }) => ok(await cas.delete(scope, params.app_id, actorOf(principal))),
   });
 
-  // The rotation steps: no body, the actor audited, the key the step leaves behind in the answer.
-  const step = (path: string, view: TSchema, run: (scope: Scope, appId: string, actor: string) => Promise<unknown>) => route({
+  // The rotation steps: no body (rotate's may say where the next key lives), the actor audited, the key the step leaves behind in the answer.
+  const step = (path: string, view: TSchema, run: (scope: Scope, appId: string, actor: string, body: { key_storage?: KeyStorage }) => Promise<unknown>, body: TSchema = EmptyBody) => route({
     method: 'POST', path: `/access/apps/:app_id/ca/rotate${path}`, permissions: APPS_WRITE, status: 200,
-    params: AppIdParams, body: EmptyBody, response: envelopeSchema(view),
-    handler: async ({ scope, params, principal }) => ok(await run(scope, params.app_id, actorOf(principal))),
+    params: AppIdParams, body, response: envelopeSchema(view),
+    handler: async ({ scope, params, principal, body: given }) => ok(await run(scope, params.app_id, actorOf(principal), (given ?? {}) as { key_storage?: KeyStorage })),
   });
-  step('', CaKeyView, cas.rotate);
+  step('', CaKeyView, (scope, appId, actor, body) => cas.rotate(scope, appId, actor, body.key_storage), RotateCaBody);
   step('/activate', CaKeyView, cas.activate);
   step('/retire', RetiredKey, cas.retire);
 

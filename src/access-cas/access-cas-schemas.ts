@@ -10,6 +10,13 @@ export const CreateCaBody = Type.Object({
   })),
 }, { additionalProperties: false });
 
+/** POST …/ca/rotate (ours): no body, or where the next key lives; by default where the active key does. A rotation into the token is how a sealed CA moves there. */
+export const RotateCaBody = Type.Object({
+  key_storage: Type.Optional(Type.Union([Type.Literal('sealed'), Type.Literal('pkcs11')], {
+    description: 'Where the next key lives: "pkcs11" moves a sealed CA into the token by this rotation (its old key is never exported there). Default: where the active key lives.',
+  })),
+}, { additionalProperties: false });
+
 /** Cloudflare's CA object; nothing else about a CA leaves the server. */
 export const CaView = Type.Object({
   id: Type.String(),

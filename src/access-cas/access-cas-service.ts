@@ -119,16 +119,16 @@ export function createAccessCasService(deps: AccessCasDeps) {
     },
 
     /** Adds the next key, which servers should trust before it signs; one rotation at a time. */
-    async rotate(scope: Scope, appId: string, actor: string): Promise<CaKeyView> {
+    async rotate(scope: Scope, appId: string, actor: string, keyStorage?: KeyStorage): Promise<CaKeyView> {
       const { app, ca } = await caOf(scope, appId);
       // Refuses before making a key when it can; the transaction checks again, under the CA's lock.
       const keys = await cas.keysOf(ca.id);
       if (keys.some((k) => k.state === 'next')) throw refusal('next_exists');
       if (keys.some((k) => k.state === 'previous')) throw refusal('previous_exists');
-      // The next key lives where the active one does (ca migrate-key will choose otherwise).
-      const storage: KeyStorage = keys.find((k) => k.state === 'active')?.key_storage === 'pkcs11' ? 'pkcs11' : 'sealed';
+      // The next key lives where asked, or where the active one does.
+      const storage: KeyStorage = keyStorage ?? (keys.find((k) => k.state === 'active')?.key_storage === 'pkcs11' ? 'pkcs11' : 'sealed');
       const key = await newKey(ca.id, 'next', storage);
-      const step = await cas.addNextKey(key, audit.row({ accountId: app.account_id, type: 'ssh_ca.rotated', actor, subject: ca.id, data: keyData(app, key) }));
+      const step = await cas.addNextKey(key, audit.row({ accountId: app.account_id, type: 'ssh_ca.rotated', actor, subject: ca.id, data: { ...keyData(app, key), ...(storage === 'pkcs11' ? { key_storage: storage } : {}) } }));
       if (!step.ok) {
         await destroyTokenKeys([key]);
         throw refusal(step.refused);

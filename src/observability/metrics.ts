@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { STORE_FAILURES, type StoreFailure } from '../platform/db/db-errors.ts';
 import type { ErrorCode } from '../platform/http/errors.ts';
 import { processMetricsRegistry } from './process-metrics.ts';
+import { SIGNER_FAILURES, type SignerObserver } from '../signers/ca-key-token.ts';
 
 /** Why a certificate was not issued: a fixed set, so the label's values are known in advance. */
 export const CERT_REFUSAL_REASONS = [
@@ -53,7 +54,7 @@ export interface StoreHealthMetrics {
 }
 
 /** The whole set: the hot path's counters, the per-request observation, and the exposition. */
-export interface Metrics extends HotPathMetrics, AuditStreamMetrics, StoreHealthMetrics {
+export interface Metrics extends HotPathMetrics, AuditStreamMetrics, StoreHealthMetrics, SignerObserver {
   /** One answered HTTP request: the route's pattern (never the raw URL), method, status, duration. */
   observeRequest(route: string | undefined, method: string, status: number, seconds: number): void;
   /** The Prometheus text exposition of this app's metrics and the process's. */
@@ -192,6 +193,14 @@ export function createMetrics(): Metrics {
     name: `${PREFIX}audit_stream_write_errors_total`, help: 'Audit stream writes that failed (file: the request was refused with 503) or lines dropped (syslog), by output.',
     labelNames: ['output'] as const, registers, collect,
   });
+  const signerSeconds = new Histogram({
+    name: `${PREFIX}signer_seconds`, help: 'Time one signature took in the PKCS#11 token, from taking a session to its result.',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+  });
+  const signerErrors = new Counter({
+    name: `${PREFIX}signer_errors_total`, help: 'PKCS#11 token signatures and key operations that failed, by kind (busy: past the queue bound; unavailable: module, token or PIN; key_missing; error).',
+    labelNames: ['kind'] as const, registers, collect,
+  });
   const storeErrors = new Counter({
     name: `${PREFIX}store_errors_total`, help: 'Requests refused with 503 because the store failed, by class (unreachable, shutting_down, overloaded, disk_full, read_only, io_error, busy, timeout).',
     labelNames: ['class'] as const, registers, collect,
@@ -220,6 +229,8 @@ export function createMetrics(): Metrics {
   // Every class is a series from the start, so a rate() sees the first failure of an outage.
   const storeErrorsOf = new Map(STORE_FAILURES.map((kind) => [kind, counted.of(storeErrors.labels(kind))]));
   for (const kind of STORE_FAILURES) storeErrors.labels(kind).inc(0);
+  const signerErrorsOf = new Map(SIGNER_FAILURES.map((kind) => [kind, counted.of(signerErrors.labels(kind))]));
+  for (const kind of SIGNER_FAILURES) signerErrors.labels(kind).inc(0);
   const auditFailuresOf = children((output: AuditStreamOutput) => counted.of(auditFailures.labels(output)));
 
   return {
@@ -259,6 +270,13 @@ export function createMetrics(): Metrics {
     },
     storeAvailable(available) {
       storeUp.set(available ? 1 : 0);
+    },
+    signed(seconds) {
+      signerSeconds.observe(seconds);
+    },
+    failed(kind) {
+      const tally = signerErrorsOf.get(kind);
+      if (tally) tally.n++;
     },
     exposition: () => exposed.metrics(),
     contentType: exposed.contentType,

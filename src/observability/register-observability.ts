@@ -32,4 +32,5 @@ export async function registerObservability(app: FastifyInstance, deps: {
   registerMetrics(app, { metrics: deps.metrics, access: deps.access ?? defaultMetricsAccess, proxiesTrusted: deps.proxiesTrusted });
   const readiness = createReadiness({ db: deps.db, vault: deps.vault, expectedMigrations: await codeMigrationNames(), health: deps.storeHealth, token: deps.keyToken });
   registerHealthRoutes(app, { readiness });
+  deps.keyToken?.observe(deps.metrics);
 }

@@ -24,8 +24,20 @@ export interface TokenKeyAttributes {
   label: string;
 }
 
+/** Why a token signature failed, for the errors-by-kind metric. */
+export const SIGNER_FAILURES = ['busy', 'unavailable', 'key_missing', 'error'] as const;
+export type SignerFailure = (typeof SIGNER_FAILURES)[number];
+
+/** What a token reports of its work: each signature's time in the token, and each failure by kind. */
+export interface SignerObserver {
+  signed(seconds: number): void;
+  failed(kind: SignerFailure): void;
+}
+
 /** A store of CA keys that never leave it: P-256 pairs made inside, found by their object id (CKA_ID, hex). */
 export interface CaKeyToken {
+  /** Where its signatures' times and failures are reported from now on (the app's metrics). */
+  observe(metrics: SignerObserver): void;
   /** Whether keys can be made and used now (tries to reconnect when a retry is due); null when they can. */
   check(): Promise<TokenProblem | null>;
   /** Makes a P-256 key pair inside the token, labelled `label`, with CKA_ID `objectId`; its OpenSSH public blob. */
@@ -46,6 +58,7 @@ const NOT_CONFIGURED: TokenProblem = {
 
 /** The token of a server started without one: every use is the catalog's 503 saying so. */
 export const noCaKeyToken: CaKeyToken = {
+  observe: () => {},
   check: async () => NOT_CONFIGURED,
   generateKey: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
   signer: (_id, publicKeyBlob) => ({

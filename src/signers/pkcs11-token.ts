@@ -6,7 +6,7 @@ import { ECDSA_P256, p256PublicKeyBlob } from '../openssh/ecdsa-p256.ts';
 import { p256SignatureBlob } from '../openssh/ecdsa-signature.ts';
 import type { SshSigner } from '../openssh/ssh-signer.ts';
 import { createBoundedPool, type BoundedPool } from './bounded-pool.ts';
-import type { CaKeyToken, TokenKeyAttributes, TokenProblem } from './ca-key-token.ts';
+import type { CaKeyToken, SignerObserver, TokenKeyAttributes, TokenProblem } from './ca-key-token.ts';
 
 type Pkcs11Lib = typeof import('pkcs11js');
 type Handle = Buffer;
@@ -27,11 +27,8 @@ export interface Pkcs11Settings {
 }
 
 /** What the token reports to: the server's log (the PIN is never in a line), and the signer metrics. */
-export interface TokenObserver {
+export interface TokenObserver extends Partial<SignerObserver> {
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
-  /** One signature's time in the token (from taking a session to the result), or its failure's kind. */
-  signed?(seconds: number): void;
-  failed?(kind: 'busy' | 'unavailable' | 'key_missing' | 'error'): void;
 }
 
 /** DER of the named curve prime256v1 (1.2.840.10045.3.1.7), for CKA_EC_PARAMS. */
@@ -69,6 +66,8 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
   const limits = { maxWaiting: settings.maxWaiting ?? 256, maxWaitMs: settings.maxWaitMs ?? 2000 };
   const retryMs = settings.retryMs ?? 10_000;
   const { log } = observer;
+  // The metrics are the app's, attached once it is built (observe); until then, what the caller gave.
+  const report: Partial<SignerObserver> = { signed: observer.signed, failed: observer.failed };
 
   let lib: Pkcs11Lib | undefined;
   let p11: PKCS11 | undefined;
@@ -131,7 +130,7 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
       fail('device', `the token could not be opened (${ckr(error) ?? 'error'})`, (error as Error).message);
     }
     handles.clear();
-    connected = { slot: slot!, sessions, pool: createBoundedPool(sessions, limits, () => observer.failed?.('busy')) };
+    connected = { slot: slot!, sessions, pool: createBoundedPool(sessions, limits, () => report.failed?.('busy')) };
   }
 
   function tryConnect(): void {
@@ -153,7 +152,7 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
   function usable(): NonNullable<typeof connected> {
     if (!connected && problem?.kind !== 'pin' && Date.now() - lastTry >= retryMs) tryConnect();
     if (!connected) {
-      observer.failed?.('unavailable');
+      report.failed?.('unavailable');
       throw errors.caKeyUnavailable(problem?.reason ?? 'the token is not connected');
     }
     return connected;
@@ -180,15 +179,15 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
       const code = ckr(error);
       if (code && LOST.includes(code)) {
         lost(code, during);
-        observer.failed?.('unavailable');
+        report.failed?.('unavailable');
         throw errors.caKeyUnavailable(problem!.reason);
       }
       if (code && KEY_GONE.includes(code)) {
         handles.clear();
-        observer.failed?.('key_missing');
+        report.failed?.('key_missing');
         throw errors.caKeyUnavailable('the CA key is not in the token');
       }
-      if (!(error instanceof ApiError)) observer.failed?.('error');
+      if (!(error instanceof ApiError)) report.failed?.('error');
       throw error;
     }
   }
@@ -207,7 +206,7 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
     if (cached) return cached;
     const handle = find(m, c, session, Buffer.from(objectIdHex, 'hex'), c.CKO_PRIVATE_KEY);
     if (!handle) {
-      observer.failed?.('key_missing');
+      report.failed?.('key_missing');
       throw errors.caKeyUnavailable('the CA key is not in the token (deleted, or another token has the configured label)');
     }
     handles.set(objectIdHex, handle);
@@ -217,6 +216,11 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
   tryConnect();
 
   return {
+    observe(metrics) {
+      report.signed = metrics.signed;
+      report.failed = metrics.failed;
+    },
+
     async check() {
       if (!connected && problem?.kind !== 'pin' && Date.now() - lastTry >= retryMs) tryConnect();
       if (!connected) return problem;
@@ -259,7 +263,7 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
             const started = process.hrtime.bigint();
             m.C_SignInit(session, { mechanism: c.CKM_ECDSA }, privateKey(m, c, session, objectIdHex));
             const signature = await m.C_SignAsync(session, digest, Buffer.alloc(64));
-            observer.signed?.(Number(process.hrtime.bigint() - started) / 1e9);
+            report.signed?.(Number(process.hrtime.bigint() - started) / 1e9);
             return signature;
           });
           return p256SignatureBlob(rs);
