@@ -18,6 +18,8 @@ import type { Db } from '../src/platform/db/schema.ts';
 import { postgresTestDatabase } from '../test/helpers/databases.ts';
 import { makeTestIdp } from '../test/helpers/test-idp.ts';
 import { testTempDir } from '../test/helpers/temp-dir.ts';
+import { openPkcs11Token } from '../src/signers/pkcs11-token.ts';
+import type { CaKeyToken } from '../src/signers/ca-key-token.ts';
 import { FLEET_API_ENROLLED, FLEET_DOMAIN, FLEET_HOSTS, FLEET_REVOKED, seedHosts, seedRevoked } from './fleet-seed.ts';
 
 const [mode = 'app', kind = 'sqlite'] = process.argv.slice(2);
@@ -108,10 +110,11 @@ async function seedApps(db: Db, accountId: string, count: number, withCa: boolea
 }
 
 /** The real app on a fresh store, built as `access-ca serve` builds it; `call` goes through its routes in-process. */
-async function servedApp() {
+async function servedApp(caKeyToken?: CaKeyToken) {
   const store = await freshStore();
   const { runtime, identity } = store;
   const app = await buildApp({
+    caKeyToken,
     config: defaultAppConfig, db: runtime.database.db, clock: systemClock, random: cryptoRandom, keyVault: runtime.vault, logger: false,
     appendWriter: process.env['BENCH_NO_WRITER'] ? undefined : runtime.database.appendWriter, grantRevisions: runtime.database.grantRevisions(), fleetRevisions: runtime.database.grantRevisions('fleet_revisions'),
   });
@@ -162,6 +165,35 @@ async function realApp(): Promise<Record<string, unknown>> {
     caCreate: { base: `/client/v4/accounts/${creator.id}/access/apps`, token: await admin(creator.id), apps: createApps },
     lists,
     close: async () => { await app.close(); await close(); await idp.close(); },
+  };
+}
+
+/**
+ * bench/pkcs11.ts's server: the app with the token of BENCH_PKCS11 ({module, tokenLabel, pin}), and two
+ * applications that differ only in where their CA key lives, each with its provider token and keys.
+ */
+async function pkcs11App(): Promise<Record<string, unknown>> {
+  const token = openPkcs11Token(JSON.parse(process.env['BENCH_PKCS11']!), { log: { info() {}, warn() {}, error: (o, m) => process.stderr.write(`${m}\n`) } });
+  const { identity, close, app, admin, call } = await servedApp(token);
+  const account = await identity.createAccount('pkcs11');
+  const admin1 = await admin(account.id);
+  const base = `/client/v4/accounts/${account.id}`;
+  const idp = await makeTestIdp();
+  await call(admin1, 'POST', `${base}/access/identity_providers`, { name: 'bench', config: { issuer: idp.issuer, jwks: idp.jwks } });
+  const jwt: Record<string, string> = {};
+  const made: Record<string, string> = {};
+  for (const storage of ['sealed', 'pkcs11']) {
+    const target = await call(admin1, 'POST', `${base}/access/apps`, { name: storage, domain: `${storage}.example.com` });
+    await call(admin1, 'POST', `${base}/access/apps/${target.id}/ca`, { key_storage: storage });
+    await call(admin1, 'POST', `${base}/access/apps/${target.id}/policies`, { name: 'everyone', decision: 'allow', include: [{ everyone: {} }] });
+    jwt[target.aud] = await idp.sign({ aud: [target.aud], email: 'bench@example.com' }, { expiresIn: '1h' });
+    made[storage] = target.aud;
+  }
+  const keys = Array.from({ length: 64 }, () => `${authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey))}\n`);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    port: (app.server.address() as { port: number }).port, jwt, keys, sealedAud: made['sealed'], tokenAud: made['pkcs11'],
+    close: async () => { await app.close(); await close(); await token.close(); await idp.close(); },
   };
 }
 
@@ -220,7 +252,7 @@ function profileOnSignal(dir: string): void {
 }
 if (process.env['BENCH_CPU_PROFILE']) profileOnSignal(process.env['BENCH_CPU_PROFILE']);
 
-const server = mode === 'app' ? await realApp() : mode === 'fleet' ? await fleetApp() : await ceiling();
+const server = mode === 'app' ? await realApp() : mode === 'fleet' ? await fleetApp() : mode === 'pkcs11' ? await pkcs11App() : await ceiling();
 const { close, ...info } = server as Record<string, unknown> & { close: () => Promise<void> };
 process.stdout.write(`${JSON.stringify({ pid: process.pid, ...info })}\n`);
 process.once('SIGTERM', () => void close().then(() => process.exit(0)));

@@ -13,8 +13,9 @@ import { krlReport, measureKrl } from './krl.ts';
 import { paced } from './paced.ts';
 import { fleetReport, measureFleet, type FleetResult } from './fleet.ts';
 import { measurePolicyCost, policyCostReport, type PolicyCostRow } from './policy-cost.ts';
+import { measurePkcs11, pkcs11Report, type Pkcs11Result } from './pkcs11.ts';
 
-const PARTS = ['http', 'krl', 'fleet', 'policy'];
+const PARTS = ['http', 'krl', 'fleet', 'policy', 'pkcs11'];
 const asked = process.argv.slice(2);
 for (const part of asked) if (!PARTS.includes(part)) throw new Error(`unknown bench part ${part}: one of ${PARTS.join(', ')}`);
 const runs = (part: string) => asked.length === 0 || asked.includes(part);
@@ -144,6 +145,9 @@ if (runs('fleet')) for (const kind of fleetKinds) fleet.push(await measureFleet(
 // What Access policies cost cert_sign, at the most the budget accepts (bench/policy-cost.ts).
 const policy: PolicyCostRow[] = [];
 if (runs('policy')) for (const kind of kinds) policy.push(await measurePolicyCost(kind));
+// CA keys in a PKCS#11 token (SoftHSM2) against sealed keys (bench/pkcs11.ts).
+const pkcs11: { kind: string; result: Pkcs11Result }[] = [];
+if (runs('pkcs11')) for (const kind of kinds) pkcs11.push({ kind, result: await measurePkcs11(startServer, kind) });
 
 const ms = (v: number) => v.toFixed(2);
 if (runs('http')) {
@@ -160,9 +164,10 @@ if (runs('http')) {
   console.log('');
 }
 
-const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: runs('krl') ? measureKrl() : [], fleet, policy };
+const report = { when: new Date().toISOString(), connections: CONNECTIONS, seconds: SECONDS, pinned, ceilings, rows, krl: runs('krl') ? measureKrl() : [], fleet, policy, pkcs11 };
 if (process.env['BENCH_JSON']) writeFileSync(process.env['BENCH_JSON'], `${JSON.stringify(report, null, 2)}\n`);
 if (runs('policy')) console.log([...policyCostReport(policy), ''].join('\n'));
+if (runs('pkcs11')) console.log([...pkcs11Report(pkcs11), ''].join('\n'));
 if (runs('krl')) {
   for (const line of krlReport(report.krl)) console.log(line);
   console.log('');

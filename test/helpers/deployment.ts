@@ -85,13 +85,16 @@ export interface TwoNodes {
   stop(): Promise<void>;
 }
 
-/** Starts two nodes together on an empty database: migrations and the first account happen exactly once. */
-export async function startTwoNodes(): Promise<TwoNodes> {
+/**
+ * Starts two nodes together on an empty database: migrations and the first account happen exactly once.
+ * `args` and `env` are given to both (say, one PKCS#11 token they share).
+ */
+export async function startTwoNodes(opts: { args?: string[]; env?: Record<string, string> } = {}): Promise<TwoNodes> {
   const pg = await postgresTestDatabase();
-  const env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey() };
+  const env = { ACCESS_CA_DATABASE_URL: pg.url, ACCESS_CA_MASTER_KEY_FILE: sharedMasterKey(), ...opts.env };
   const started = await Promise.allSettled([
-    startServer({ env, dataDir: testTempDir('node-a-') }),
-    startServer({ env, dataDir: testTempDir('node-b-') }),
+    startServer({ env, dataDir: testTempDir('node-a-'), args: opts.args }),
+    startServer({ env, dataDir: testTempDir('node-b-'), args: opts.args }),
   ]);
   const failed = started.find((s) => s.status === 'rejected');
   if (failed) {

@@ -10,6 +10,7 @@ import { enrollTestHost, testHostKey } from '../helpers/fleet-host.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../../src/openssh/public-key-blob.ts';
 import { PERMISSION_GROUPS } from '../../src/identity/permission-groups.ts';
 import { secretHash } from '../../src/identity/identity-service.ts';
+import { createSoftHsmToken, softhsmUnavailable, type SoftHsmToken } from '../helpers/softhsm.ts';
 
 const keyLine = () => authorizedKeyLine(publicKeyBlob(generateKeyPairSync('ed25519').publicKey));
 
@@ -19,15 +20,20 @@ describe('security: no token, key, JWT or client secret ever reaches the server\
   const secrets: string[] = [];
   // The audit stream (serve --audit-log) is searched as the log is.
   const auditLog = join(testTempDir('access-ca-log-secrets-'), 'audit.log');
+  // Where SoftHSM2 is (npm test), the CA's keys live in a PKCS#11 token and its PIN is a secret too.
+  const hsm: SoftHsmToken | undefined = softhsmUnavailable() === null ? createSoftHsmToken() : undefined;
 
   before(async () => {
     // The most talkative level: whatever a log line could carry, this run would show it.
-    server = await startServer({ env: { ACCESS_CA_LOG_LEVEL: 'trace' }, args: ['--audit-log', auditLog] });
+    const pkcs11 = hsm ? ['--pkcs11-module', hsm.module, '--pkcs11-token-label', hsm.label, '--pkcs11-pin-file', hsm.pinFile, '--ca-key-storage', 'pkcs11'] : [];
+    server = await startServer({ env: { ACCESS_CA_LOG_LEVEL: 'trace', ...hsm?.env }, args: ['--audit-log', auditLog, ...pkcs11] });
     idp = await makeTestIdp('https://login.logs.example');
+    if (hsm) secrets.push(hsm.pin);
   });
   after(async () => {
     await server.stop();
     await idp.close();
+    hsm?.remove();
   });
 
   const call = async (method: string, path: string, opts: { headers?: Record<string, string>; body?: unknown; token?: string } = {}) => {
@@ -41,6 +47,7 @@ describe('security: no token, key, JWT or client secret ever reaches the server\
 
   it('a whole working day through the API, cert_sign and refusals, then the log is searched for every secret', async () => {
     const acct = `/accounts/${server.accountId}`;
+    if (hsm) assert.match(server.stderr(), /new CAs' keys are made there/, 'the day\'s CA keys live in the token');
     secrets.push(server.token);
     const user = await runCliInProcess(['--data-dir', server.dataDir, 'user', 'create', '--email', 'ops@example.com', '--account', server.accountId, '--json']);
     assert.equal(user.code, 0, user.stderr);
