@@ -172,6 +172,19 @@ async function shutDown(app: FastifyInstance, runtime: StoreRuntime, lock: Serve
   }
 }
 
+/**
+ * A server starts without a token only when no CA key is in one: started so, those CAs could not sign
+ * on this node, and nothing would say why but their 503s. (A token that is configured but cannot sign
+ * now is another matter: the server starts, /readyz says why, and the token is tried again.)
+ */
+async function refuseTokenKeysWithoutToken(db: Db): Promise<void> {
+  const held = await db.selectFrom('ssh_ca_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('key_storage', '=', 'pkcs11').executeTakeFirst();
+  const n = Number(held?.n ?? 0);
+  if (n > 0) {
+    throw new CliInputError(`the store holds ${n} CA key${n === 1 ? '' : 's'} kept in a PKCS#11 token: start serve with --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file (env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE)`);
+  }
+}
+
 /** `access-ca serve`: opens the store, listens, makes the first account on an empty store and shows its token. */
 export async function serve(opts: ServeOptions): Promise<void> {
   const signals = watchSignals();
@@ -193,6 +206,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const reopenAudit = () => audit?.reopen();
   try {
     lock = acquireServeLock(storeLocation(opts.store));
+    if (!opts.pkcs11) await refuseTokenKeysWithoutToken(runtime.database.db);
     const logger = pino({
       level: opts.logLevel,
       redact: { paths: ['req.headers.authorization', 'req.headers["x-auth-key"]'], censor: '[redacted]' },

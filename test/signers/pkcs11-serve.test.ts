@@ -35,7 +35,7 @@ test('serve --pkcs11-*: the three flags go together and the PIN file must be 060
   for (const r of [open, partial, storage, unknown]) assert.ok(!`${r.stdout}${r.stderr}`.includes(pin), 'the PIN is never echoed');
 });
 
-test('a real serve with a SoftHSM2 token: --ca-key-storage pkcs11 puts new CAs\' keys in it; /readyz checks it; a wrong PIN still serves, not ready, saying why', { skip: skip ?? false }, async (t) => {
+test('a real serve with a SoftHSM2 token: --ca-key-storage pkcs11 puts new CAs\' keys in it; /readyz checks it; a wrong PIN still serves, not ready, saying why; no token at all is refused', { skip: skip ?? false }, async (t) => {
   const hsm = createSoftHsmToken();
   t.after(() => hsm.remove());
   const flags = ['--pkcs11-module', hsm.module, '--pkcs11-token-label', hsm.label, '--pkcs11-pin-file', hsm.pinFile];
@@ -78,4 +78,7 @@ test('a real serve with a SoftHSM2 token: --ca-key-storage pkcs11 puts new CAs\'
   }
   assert.match(refused.stdout(), /"event":"pkcs11.unavailable"/);
   assert.ok(!`${refused.stdout()}${refused.stderr()}`.includes(`${hsm.pin}0`), 'the wrong PIN is in no log line either');
+
+  // Started with no token at all on a store whose CA key is in one: refused, saying which flags it needs.
+  await assert.rejects(startServer({ dataDir: server.dataDir, env }), /exited with 2[\s\S]*the store holds 1 CA key kept in a PKCS#11 token: start serve with --pkcs11-module/);
 });
