@@ -1,9 +1,10 @@
+import type { Selectable } from 'kysely';
 import type { Database, Db } from '../platform/db/schema.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { errors } from '../platform/http/errors.ts';
 
-export type AppRow = Database['access_apps'];
-export type AppFields = Pick<AppRow, 'name' | 'domain' | 'host' | 'type' | 'session_duration' | 'updated_at'>;
+export type AppRow = Selectable<Database['access_apps']>;
+export type AppFields = Pick<AppRow, 'name' | 'domain' | 'host' | 'type' | 'session_duration' | 'updated_at'> & Partial<Pick<AppRow, 'settings' | 'target_criteria'>>;
 
 /** Persistence of Access applications; every read and write is confined to one scope. */
 export interface AccessAppsStore {

@@ -15,6 +15,6 @@ export async function registerAccessApps(
   const { db, clock, random, basePath } = platform;
   const store = createAccessAppsStore(db);
   const apps = createAccessAppsService({ store, links: needs.links, clock, random });
-  await registerV4Routes(app, basePath, (v4) => registerAccessAppsRoutes(v4, { auth: needs.auth, basePath, apps, policySchema: needs.policySchema }));
+  await registerV4Routes(app, basePath, (v4) => registerAccessAppsRoutes(v4, { auth: needs.auth, basePath, apps, policySchema: needs.policySchema, policyEntrySchema: needs.links.entrySchema }));
   return { store };
 }

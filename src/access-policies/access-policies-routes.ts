@@ -7,7 +7,7 @@ import { registerCrudRoutes } from '../identity/crud-routes.ts';
 import { APPS_READ, APPS_WRITE } from '../identity/permission-groups.ts';
 import { AppIdParams, DeletedId } from '../access-apps/access-apps-schemas.ts';
 import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
-import { AccessCheckInput, AccessCheckView, AppPolicyParams, PolicyIdParams, PolicyInput, PolicyView } from './access-policies-schemas.ts';
+import { AccessCheckInput, AccessCheckView, AppPolicyParams, PolicyIdParams, PolicyInput, PolicyView, type PolicyBody } from './access-policies-schemas.ts';
 import { checkAccess, type AccessDecider } from './access-decider.ts';
 import type { AccessPoliciesService } from './access-policies-service.ts';
 
@@ -22,7 +22,7 @@ export function registerAccessPoliciesRoutes(
   route({
     method: 'POST', path: '/access/apps/:app_id/policies', permissions: APPS_WRITE, status: 201,
     params: AppIdParams, body: PolicyInput, response: envelopeSchema(PolicyView),
-    handler: async ({ scope, principal, params, body }) => ok(await policies.createForApp(scope, params.app_id, body, actorOf(principal))),
+    handler: async ({ scope, principal, params, body }) => ok(await policies.createForApp(scope, params.app_id, body as PolicyBody, actorOf(principal))),
   });
   route({
     method: 'GET', path: '/access/apps/:app_id/policies', permissions: APPS_READ, status: 200,
@@ -40,7 +40,7 @@ export function registerAccessPoliciesRoutes(
   route({
     method: 'PUT', path: '/access/apps/:app_id/policies/:policy_id', permissions: APPS_WRITE, status: 200,
     params: AppPolicyParams, body: PolicyInput, response: envelopeSchema(PolicyView),
-    handler: async ({ scope, principal, params, body }) => ok(await policies.updateForApp(scope, params.app_id, params.policy_id, body, actorOf(principal))),
+    handler: async ({ scope, principal, params, body }) => ok(await policies.updateForApp(scope, params.app_id, params.policy_id, body as PolicyBody, actorOf(principal))),
   });
   route({
     method: 'DELETE', path: '/access/apps/:app_id/policies/:policy_id', permissions: APPS_WRITE, status: 202,

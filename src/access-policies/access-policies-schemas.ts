@@ -3,6 +3,8 @@ import { UUID_PATTERN } from '../access-apps/access-apps-schemas.ts';
 import { GO_DURATION_PATTERN } from '../platform/go-duration.ts';
 import { MAX_RULES } from './access-rules.ts';
 import { PRINTABLE_PATTERN } from '../platform/text.ts';
+import { nullable, optional, type Optional } from '../access-apps/access-app-settings.ts';
+import { policySettingsFields } from './policy-settings.ts';
 
 /** A rule as it arrives: one key naming its type. Its contents are checked by `parseRule`, which names the field. */
 const RuleInput = Type.Object({}, { additionalProperties: true, minProperties: 1, maxProperties: 1 });
@@ -18,16 +20,18 @@ export const AppPolicyParams = Type.Object({
 });
 export const GroupIdParams = Type.Object({ group_id: Type.String({ pattern: UUID_PATTERN, maxLength: 36 }) });
 
-/**
- * Cloudflare's policy fields that access-ca does not model take only their "off" value, so a request that
- * asks for approval, isolation or a justification is refused, naming the field, instead of being ignored.
- */
-const OFF = {
-  approval_required: Type.Optional(Type.Literal(false)),
-  isolation_required: Type.Optional(Type.Literal(false)),
-  purpose_justification_required: Type.Optional(Type.Literal(false)),
-  approval_groups: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 0 })),
-};
+const Duration = Type.String({ maxLength: 64, pattern: GO_DURATION_PATTERN });
+
+/** A policy's fields, as clients send them; `null` clears an optional one. */
+function policyFields(opt: Optional) {
+  return {
+    exclude: opt(Rules),
+    require: opt(Rules),
+    precedence: opt(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+    session_duration: opt(Duration),
+    ...policySettingsFields(opt),
+  };
+}
 
 /** A policy as clients send it; `decision` and the rules are checked by hand for messages that name the field. */
 export const PolicyInput = Type.Object(
@@ -35,15 +39,41 @@ export const PolicyInput = Type.Object(
     name: Name,
     decision: Type.String({ minLength: 1, maxLength: 32 }),
     include: Rules,
-    exclude: Type.Optional(Rules),
-    require: Type.Optional(Rules),
-    precedence: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
-    session_duration: Type.Optional(Type.String({ maxLength: 64, pattern: GO_DURATION_PATTERN })),
-    ...OFF,
+    ...policyFields(nullable),
   },
   { additionalProperties: false },
 );
-export type PolicyInput = Static<typeof PolicyInput>;
+/** A checked policy body, as the service reads it. */
+export interface PolicyBody {
+  name: string;
+  decision: string;
+  include: unknown[];
+  exclude?: unknown[] | null | undefined;
+  require?: unknown[] | null | undefined;
+  precedence?: number | null | undefined;
+  session_duration?: string | null | undefined;
+  [setting: string]: unknown;
+}
+
+/**
+ * One entry of an application's `policies` list: a policy id; `{id, precedence}` (Cloudflare's link, which
+ * may name the account); or a policy written inline — Cloudflare's legacy form, and what Terraform sends
+ * for an infrastructure application — with `id` when it is one of the application's own.
+ */
+export const AppPolicyEntry = Type.Union([
+  Type.Object(
+    {
+      id: Type.Optional(Type.String({ pattern: UUID_PATTERN, maxLength: 36 })),
+      account_id: Type.Optional(Type.String({ pattern: '^[0-9a-f]{32}$' })),
+      name: Type.Optional(Name),
+      decision: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+      include: Type.Optional(Rules),
+      ...policyFields(nullable),
+    },
+    { additionalProperties: false },
+  ),
+  Type.String({ pattern: UUID_PATTERN, maxLength: 36 }),
+]);
 
 export const PolicyView = Type.Object({
   id: Type.String(),
@@ -55,6 +85,7 @@ export const PolicyView = Type.Object({
   require: Type.Optional(Type.Array(RuleOut)),
   precedence: Type.Optional(Type.Integer()),
   session_duration: Type.Optional(Type.String()),
+  ...policySettingsFields(optional),
   reusable: Type.Optional(Type.Boolean()),
   app_count: Type.Optional(Type.Integer()),
   created_at: Type.Optional(Type.String()),

@@ -1,16 +1,18 @@
 import { rfc3339, type Clock } from '../platform/clock.ts';
 import type { Random } from '../platform/random.ts';
-import { errors } from '../platform/http/errors.ts';
+import { ApiError, errors } from '../platform/http/errors.ts';
 import { isForeignKeyViolation, isUniqueViolation } from '../platform/db/db-errors.ts';
 import { pageOffset, resultInfo, type PageRequest } from '../platform/http/pagination.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { requireApp, type AccessAppsStore } from '../access-apps/access-apps-store.ts';
-import type { AppPolicyLinks } from '../access-apps/access-apps-service.ts';
-import type { AccessPoliciesStore, LinkedPolicy, LinkRow, PolicyRow } from './access-policies-store.ts';
-import type { PolicyInput, PolicyView } from './access-policies-schemas.ts';
+import type { AppPolicyLinks, PolicyHolder } from '../access-apps/access-apps-service.ts';
+import type { AppPolicyEntry } from '../access-apps/access-apps-schemas.ts';
+import type { AccessPoliciesStore, AppPoliciesWrite, LinkedPolicy, LinkRow, PolicyRow } from './access-policies-store.ts';
+import { AppPolicyEntry as AppPolicyEntrySchema, type PolicyBody as PolicyInput, type PolicyView } from './access-policies-schemas.ts';
+import { checkForApp, extrasColumns, extrasView, mergePolicyExtras, parseConnectionRules, parsePolicySettings } from './policy-settings.ts';
 import { checkReferences, parseRuleSet, ruleColumns, ruleSetOf, ruleViews } from './rule-sets.ts';
 import { createPolicyBudget, MAX_POLICIES_PER_APP } from './policy-budget.ts';
-import { changedFields, type AuditLog } from '../audit/audit-log.ts';
+import { changedFields, type AuditEntry, type AuditSink } from '../audit/audit-log.ts';
 
 const DEFAULT_SESSION = '24h';
 
@@ -20,6 +22,7 @@ export function policyView(row: PolicyRow, extra: { precedence?: number; appCoun
     id: row.id, name: row.name, decision: row.decision, ...ruleViews(row),
     ...(extra.precedence === undefined ? {} : { precedence: extra.precedence }),
     session_duration: row.session_duration ?? DEFAULT_SESSION,
+    ...extrasView(row),
     ...(row.app_id === null ? { reusable: true, ...(extra.appCount === undefined ? {} : { app_count: extra.appCount }) } : {}),
     created_at: row.created_at, updated_at: row.updated_at,
   };
@@ -51,20 +54,39 @@ async function precedenceFree<T>(work: Promise<T>, pointer: string): Promise<T> 
 }
 
 /** The fields an `access_policy.updated` event names when they change. */
-const AUDITED_FIELDS = ['name', 'decision', 'include', 'exclude', 'require', 'session_duration', 'precedence'] as const;
+const AUDITED_FIELDS = ['name', 'decision', 'include', 'exclude', 'require', 'session_duration', 'precedence', 'settings', 'connection_rules'] as const;
+
+/** The keys of a `policies` entry that link a policy; any other key writes the policy inline. */
+const LINK_KEYS = new Set(['id', 'precedence', 'account_id']);
+
+/** How an application's `policies` list is written: its links only, or (with inline policies) its own policies too. */
+export type AppPoliciesPlan = { kind: 'links'; links: LinkRow[] } | { kind: 'whole'; write: AppPoliciesWrite };
+
+/** Runs a check whose refusal points into an inline policy: its pointer goes under `prefix`. */
+async function under<T>(prefix: string, work: () => Promise<T> | T): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 12130) {
+      const pointer = error.items[0]?.source?.pointer ?? '';
+      throw errors.invalidRequest(error.detail ?? 'invalid value', `${prefix}${pointer === '/' ? '' : pointer}`);
+    }
+    throw error;
+  }
+}
 
 /**
  * Access policies (reusable and application-owned) and how applications link to them. Each change is an
  * audit event (`access_policy.created` / `.updated` / `.deleted`) by `actor`, naming the policy and what changed.
  */
-export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random; audit: Pick<AuditLog, 'record'> }) {
+export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; apps: Pick<AccessAppsStore, 'get'>; clock: Clock; random: Random; audit: Pick<AuditSink, 'record' | 'row'> }) {
   const { store, apps, clock, random } = deps;
   const stamp = () => rfc3339(clock.now());
   const budget = createPolicyBudget(store);
 
-  /** Records a change to a policy; `before` (an update) makes it say which fields changed. */
-  function audited(verb: 'created' | 'updated' | 'deleted', actor: string, row: PolicyRow & { precedence?: number }, before?: PolicyRow & { precedence?: number }) {
-    return deps.audit.record({
+  /** The event of a change to a policy; `before` (an update) makes it say which fields changed. */
+  function auditEntry(verb: 'created' | 'updated' | 'deleted', actor: string, row: PolicyRow & { precedence?: number }, before?: PolicyRow & { precedence?: number }): AuditEntry {
+    return {
       accountId: row.account_id, type: `access_policy.${verb}`, actor, subject: row.id,
       data: {
         name: row.name, decision: row.decision,
@@ -72,16 +94,24 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
         ...(row.zone_id === null ? {} : { zone_id: row.zone_id }),
         ...(before ? { changed: changedFields(before, row, AUDITED_FIELDS) } : {}),
       },
-    });
+    };
   }
+  const audited = (...args: Parameters<typeof auditEntry>) => deps.audit.record(auditEntry(...args));
 
-  async function fields(scope: Scope, input: PolicyInput) {
+  /** A policy's columns after a write over `stored` (its extras keep what the write leaves out). */
+  async function fields(scope: Scope, input: PolicyInput, stored?: PolicyRow) {
     const name = input.name.trim();
     if (!name) throw errors.invalidRequest('name must not be blank', '/name');
     const decision = checkDecision(input.decision);
-    const set = parseRuleSet(input);
+    const set = parseRuleSet({ include: input.include, exclude: input.exclude ?? undefined, require: input.require ?? undefined });
     await checkReferences(store, scope, set);
-    return { set, columns: { name, decision, ...ruleColumns(set), session_duration: input.session_duration ?? null } };
+    const extras = mergePolicyExtras(stored && { settings: parsePolicySettings(stored), connection_rules: parseConnectionRules(stored) }, input, decision);
+    return { set, columns: { name, decision, ...ruleColumns(set), session_duration: input.session_duration ?? null, ...extrasColumns(extras) } };
+  }
+
+  /** A reusable policy must suit every application that uses it (infrastructure ones only allow; only they take connection rules). */
+  async function suitsItsApps(policyId: string, columns: Pick<PolicyRow, 'name' | 'decision' | 'connection_rules'>): Promise<void> {
+    for (const app of await store.appsUsing(policyId)) checkForApp(app, columns, '');
   }
 
   async function reusable(scope: Scope, id: string): Promise<PolicyRow> {
@@ -107,9 +137,36 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     }
   }
 
+  /**
+   * One entry of an application's `policies` list, as the row it names or writes: a link names a reusable
+   * policy or one of the application's own; an inline policy (any field beyond id, precedence and
+   * account_id) is one of its own, changed when `id` names it, else new.
+   */
+  async function entryRow(scope: Scope, app: PolicyHolder, entry: AppPolicyEntry, at: string, now: string): Promise<{ row: PolicyRow; precedence: number | undefined; written?: 'add' | 'change'; before?: PolicyRow }> {
+    const e = (typeof entry === 'string' ? { id: entry } : entry) as Record<string, unknown> & { id?: string; precedence?: number | null; account_id?: string };
+    if (e.account_id !== undefined && e.account_id !== scope.accountId) throw errors.invalidRequest('the policy\'s account_id is not this application\'s account', `${at}/account_id`);
+    const precedence = e.precedence ?? undefined;
+    const body = Object.fromEntries(Object.entries(e).filter(([k]) => !LINK_KEYS.has(k)));
+    const named = e.id === undefined ? undefined : await store.getPolicy(scope, e.id.toLowerCase());
+    if (Object.keys(body).length === 0) {
+      if (e.id === undefined) throw errors.invalidRequest('missing required field', `${at}/id`);
+      if (!named || (named.app_id !== null && named.app_id !== (app.existing ? app.id : null))) throw errors.invalidRequest(`no policy ${e.id} that this application can use`, at);
+      return { row: named, precedence };
+    }
+    if (e.id !== undefined && (!named || named.app_id !== app.id || !app.existing)) {
+      if (named?.app_id === null) throw errors.invalidRequest(`policy ${e.id} is reusable: change it at /access/policies/${e.id}; an entry that names it takes only id and precedence`, at);
+      throw errors.invalidRequest(`no policy ${e.id} of this application`, `${at}/id`);
+    }
+    for (const required of ['name', 'decision', 'include']) if (body[required] === undefined) throw errors.invalidRequest('missing required field', `${at}/${required}`);
+    const { columns } = await under(at, () => fields(scope, body as PolicyInput, named));
+    if (named) return { row: { ...named, ...columns, updated_at: now }, precedence, written: 'change', before: named };
+    const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...columns, created_at: now, updated_at: now };
+    return { row, precedence, written: 'add' };
+  }
+
   return {
     async createReusable(scope: Scope, input: PolicyInput, actor: string): Promise<PolicyView> {
-      if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
+      if (input.precedence != null) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const { set, columns } = await fields(scope, input);
       await budget.alone(scope.accountId, 'policy', set);
       const at = stamp();
@@ -125,9 +182,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
       return { items: rows.map((r) => policyView(r, { appCount: counts.get(r.id) ?? 0 })), info: resultInfo(page, rows.length, total) };
     },
     async updateReusable(scope: Scope, id: string, input: PolicyInput, actor: string): Promise<PolicyView> {
-      if (input.precedence !== undefined) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
+      if (input.precedence != null) throw errors.invalidRequest('a reusable policy takes its precedence from each application\'s policies list', '/precedence');
       const row = await reusable(scope, id);
-      const { set, columns } = await fields(scope, input);
+      const { set, columns } = await fields(scope, input, row);
+      await suitsItsApps(row.id, columns);
       await budget.change(scope.accountId, { policyId: row.id, set });
       if (!(await store.updatePolicy(scope, row.id, { ...columns, updated_at: stamp() }))) throw errors.notFound();
       const updated = await reusable(scope, row.id);
@@ -154,6 +212,7 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     async createForApp(scope: Scope, appId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const app = await requireApp(apps, scope, appId);
       const { set, columns } = await fields(scope, input);
+      checkForApp(app, columns, '');
       await budget.application(scope.accountId, app, [...(await store.policiesOfApp(app.id)).map(ruleSetOf), set]);
       const at = stamp();
       const row: PolicyRow = { id: random.uuid(), account_id: scope.accountId, zone_id: scope.zoneId, app_id: app.id, ...columns, created_at: at, updated_at: at };
@@ -172,9 +231,10 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     async updateForApp(scope: Scope, appId: string, policyId: string, input: PolicyInput, actor: string): Promise<PolicyView> {
       const current = await linkedTo(scope, appId, policyId);
       ownedBy(current, current.app_id ?? '');
-      const { set, columns } = await fields(scope, input);
+      const { set, columns } = await fields(scope, input, current);
+      checkForApp((await requireApp(apps, scope, appId)), columns, '');
       await budget.change(scope.accountId, { policyId: current.id, set });
-      const precedence = input.precedence === undefined ? undefined : { appId: current.app_id!, value: input.precedence };
+      const precedence = input.precedence == null ? undefined : { appId: current.app_id!, value: input.precedence };
       if (!(await precedenceFree(store.updatePolicy(scope, current.id, { ...columns, updated_at: stamp() }, precedence), '/precedence'))) throw errors.notFound();
       const updated = await linkedTo(scope, appId, policyId);
       await audited('updated', actor, updated, current);
@@ -189,33 +249,54 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
     },
 
     /**
-     * Checks an application's `policies` list (ids, or `{id, precedence}`) before anything is written:
-     * each is a reusable policy of the same scope or one of the app's own; precedences are unique.
+     * Checks an application's `policies` list before anything is written: each entry names a reusable
+     * policy of the same scope or one of the app's own, or writes one of its own inline; precedences are
+     * unique, and every policy suits the application's type. Without a list (`entries` undefined), checks
+     * the policies the app keeps against its type. A list of links replaces the app's links to reusable
+     * policies and keeps its own policies; a list with inline policies is the app's whole set: own
+     * policies it does not name are deleted (how Cloudflare and Terraform treat an application's legacy policies).
      */
-    async resolveLinks(scope: Scope, appId: string | null, entries: (string | { id: string; precedence?: number | undefined })[]): Promise<LinkRow[]> {
+    async resolveLinks(scope: Scope, app: PolicyHolder, entries: AppPolicyEntry[] | undefined, actor: string): Promise<AppPoliciesPlan | undefined> {
+      const current = app.existing ? await store.policiesOfApp(app.id) : [];
+      if (entries === undefined) {
+        for (const p of current) checkForApp(app, p, '/type', true);
+        return undefined;
+      }
       if (entries.length > MAX_POLICIES_PER_APP) throw errors.invalidRequest(`an application has at most ${MAX_POLICIES_PER_APP} policies`, '/policies');
+      const inline = entries.some((e) => typeof e === 'object' && Object.keys(e).some((k) => !LINK_KEYS.has(k)));
+      const now = stamp();
       const seen = new Set<number>();
       const links: LinkRow[] = [];
       const listed: PolicyRow[] = [];
+      const write: AppPoliciesWrite = { remove: [], change: [], add: [], links, audit: [] };
       for (const [i, entry] of entries.entries()) {
-        const { id, precedence } = typeof entry === 'string' ? { id: entry, precedence: undefined } : entry;
-        const row = await store.getPolicy(scope, id.toLowerCase());
-        if (!row || (row.app_id !== null && row.app_id !== appId)) throw errors.invalidRequest(`no policy ${id} that this application can use`, `/policies/${i}`);
+        const at = `/policies/${i}`;
+        const { row, precedence, written, before } = await entryRow(scope, app, entry, at, now);
+        checkForApp(app, row, at, !written);
         const p = precedence ?? i + 1;
-        if (seen.has(p)) throw errors.invalidRequest(`precedence ${p} is given twice`, `/policies/${i}`);
-        if (links.some((l) => l.policy_id === row.id)) throw errors.invalidRequest('the policy is listed twice', `/policies/${i}`);
+        if (seen.has(p)) throw errors.invalidRequest(`precedence ${p} is given twice`, at);
+        if (links.some((l) => l.policy_id === row.id)) throw errors.invalidRequest('the policy is listed twice', at);
         seen.add(p);
-        links.push({ app_id: appId ?? '', policy_id: row.id, precedence: p });
+        links.push({ app_id: app.id, policy_id: row.id, precedence: p });
         listed.push(row);
+        if (written === 'add') write.add.push(row);
+        if (written === 'change') write.change.push(row);
+        if (written) write.audit.push(deps.audit.row(auditEntry(written === 'add' ? 'created' : 'updated', actor, row, before)));
       }
-      // The app keeps its own policies whether listed or not; the list replaces its reusable ones.
-      const own = appId === null ? [] : (await store.policiesOfApp(appId)).filter((p) => p.app_id === appId && !listed.some((l) => l.id === p.id));
-      await budget.application(scope.accountId, appId === null ? null : (await apps.get(scope, appId)) ?? null, [...own, ...listed].map(ruleSetOf));
-      return links;
+      // The app's own policies the list does not name: kept by a list of links, deleted by a list that writes policies.
+      const unnamed = current.filter((p) => p.app_id === app.id && !links.some((l) => l.policy_id === p.id));
+      if (!inline) for (const p of unnamed) checkForApp(app, p, '/policies', true);
+      await budget.application(scope.accountId, app.existing ? app : null, [...(inline ? [] : unnamed), ...listed].map(ruleSetOf));
+      if (!inline) return { kind: 'links', links };
+      write.remove = unnamed.map((p) => p.id);
+      write.audit.push(...unnamed.map((p) => deps.audit.row(auditEntry('deleted', actor, p))));
+      return { kind: 'whole', write };
     },
     /** The write half of `resolveLinks`, run inside the application's own transaction. */
-    linkWriter(appId: string, links: LinkRow[]) {
-      const write = store.replaceLinks(appId, links.map((l) => ({ ...l, app_id: appId })));
+    linkWriter(appId: string, plan: AppPoliciesPlan) {
+      const write = plan.kind === 'links'
+        ? store.replaceLinks(appId, plan.links.map((l) => ({ ...l, app_id: appId })))
+        : store.replaceAppPolicies(appId, plan.write);
       return async (trx: Parameters<typeof write>[0]) => {
         try {
           await write(trx);
@@ -226,6 +307,8 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
         }
       };
     },
+    /** The identity providers of the account among these ids (an application's allowed_idps). */
+    existingIdps: (accountId: string, ids: string[]) => store.existingIdps(accountId, ids),
     /** The policies each application uses, in the wire form, for application views. */
     async viewsForApps(appIds: string[], summary = false): Promise<Map<string, (PolicyView | PolicySummary)[]>> {
       const byApp = await store.policiesOfApps(appIds);
@@ -238,6 +321,12 @@ export function createAccessPoliciesService(deps: { store: AccessPoliciesStore; 
 export type AccessPoliciesService = ReturnType<typeof createAccessPoliciesService>;
 
 /** The policies capability as the apps capability sees it: an application's `policies` list. */
-export function appPolicyLinks(policies: AccessPoliciesService): AppPolicyLinks<LinkRow> {
-  return { resolve: policies.resolveLinks, writer: policies.linkWriter, views: policies.viewsForApps };
+export function appPolicyLinks(policies: AccessPoliciesService): AppPolicyLinks<AppPoliciesPlan> {
+  return {
+    entrySchema: AppPolicyEntrySchema,
+    resolve: policies.resolveLinks,
+    writer: policies.linkWriter,
+    views: policies.viewsForApps,
+    existingIdps: policies.existingIdps,
+  };
 }

@@ -1,22 +1,41 @@
+import { sql, type Selectable } from 'kysely';
 import type { Database, Db } from '../platform/db/schema.ts';
+import type { AuditRow } from '../platform/audit-events.ts';
 import type { Scope } from '../identity/authenticate.ts';
 import { inScope } from '../access-apps/access-apps-store.ts';
 import { MAX_GROUP_DEPTH } from './policy-evaluator.ts';
 
-export type PolicyRow = Database['access_policies'];
+export type PolicyRow = Selectable<Database['access_policies']>;
 export type GroupRow = Database['access_groups'];
 export type LinkRow = Database['access_app_policies'];
 /** A policy as an application uses it: with its precedence in that application. */
 export type LinkedPolicy = PolicyRow & { precedence: number };
 
 type RuleFields = Pick<PolicyRow, 'name' | 'include' | 'exclude' | 'require' | 'updated_at'>;
+/** What a policy's write sets: its rules, decision, session duration and extras (settings, connection rules). */
+export type PolicyFields = RuleFields & Pick<PolicyRow, 'decision' | 'session_duration'> & Partial<Pick<PolicyRow, 'settings' | 'connection_rules'>>;
+
+/**
+ * An application's whole set of own policies and links, as a `policies` list with inline policies makes
+ * it: own policies to delete, to change and to create, every link, and the audit rows of the changes.
+ */
+export interface AppPoliciesWrite {
+  remove: string[];
+  change: PolicyRow[];
+  add: PolicyRow[];
+  links: LinkRow[];
+  audit: AuditRow[];
+}
+
+/** What the decider needs of an application besides its policies: its name, type, session duration and settings. */
+export type AppGatesRow = Pick<Selectable<Database['access_apps']>, 'name' | 'type' | 'session_duration' | 'settings'>;
 
 /** Persistence of Access policies, groups and the links from applications to policies. */
 export interface AccessPoliciesStore {
   insertPolicy(row: PolicyRow, link?: LinkRow): Promise<void>;
   getPolicy(scope: Scope, id: string): Promise<PolicyRow | undefined>;
   listReusable(scope: Scope, offset: number, limit: number): Promise<{ rows: PolicyRow[]; total: number }>;
-  updatePolicy(scope: Scope, id: string, fields: RuleFields & Pick<PolicyRow, 'decision' | 'session_duration'>, precedence?: { appId: string; value: number }): Promise<boolean>;
+  updatePolicy(scope: Scope, id: string, fields: PolicyFields, precedence?: { appId: string; value: number }): Promise<boolean>;
   /** Deletes a policy (an app's own with its link); a reusable one still linked fails on the foreign key. */
   deletePolicy(scope: Scope, id: string): Promise<boolean>;
   /** How many applications use each of these policies. */
@@ -27,6 +46,12 @@ export interface AccessPoliciesStore {
   policiesOfApps(appIds: string[]): Promise<Map<string, LinkedPolicy[]>>;
   /** Replaces an application's links to reusable policies and sets the precedence of its own, in one transaction. */
   replaceLinks(appId: string, links: LinkRow[]): (trx: Db) => Promise<void>;
+  /** Writes an application's own policies and links anew (AppPoliciesWrite), in the application's transaction. */
+  replaceAppPolicies(appId: string, write: AppPoliciesWrite): (trx: Db) => Promise<void>;
+  /** The applications that use a policy, with their types: whom a change to a reusable policy must suit. */
+  appsUsing(policyId: string): Promise<{ id: string; name: string; type: string }[]>;
+  /** The application's own fields that decide issuance (allowed_idps, session duration), or undefined when it is gone. */
+  appGates(appId: string): Promise<AppGatesRow | undefined>;
   nextPrecedence(appId: string): Promise<number>;
   insertGroup(row: GroupRow): Promise<void>;
   getGroup(scope: Scope, id: string): Promise<GroupRow | undefined>;
@@ -35,7 +60,7 @@ export interface AccessPoliciesStore {
   deleteGroup(scope: Scope, id: string): Promise<boolean>;
   /** Groups by id within an account, whatever their zone: what an evaluation loads. */
   groupsById(accountId: string, ids: string[]): Promise<GroupRow[]>;
-  /** Names of policies and groups whose rules mention this id (a group or a provider). */
+  /** Names of policies and groups whose rules mention this id (a group or a provider), and of applications whose allowed_idps name it. */
   referencesTo(accountId: string, id: string): Promise<string[]>;
   /**
    * Applications that use this policy, or whose policies reach this group (through up to MAX_GROUP_DEPTH
@@ -140,6 +165,22 @@ export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
         if (reusable.length > 0) await trx.insertInto('access_app_policies').values(reusable).execute();
       };
     },
+    replaceAppPolicies(appId, write) {
+      return async (trx) => {
+        // Every link goes, then the own policies the list dropped; what remains is written as listed.
+        await trx.deleteFrom('access_app_policies').where('app_id', '=', appId).execute();
+        if (write.remove.length > 0) await trx.deleteFrom('access_policies').where('app_id', '=', appId).where('id', 'in', write.remove).execute();
+        for (const { id, account_id: _a, zone_id: _z, app_id: _p, created_at: _c, ...fields } of write.change) {
+          await trx.updateTable('access_policies').set(fields).where('app_id', '=', appId).where('id', '=', id).execute();
+        }
+        if (write.add.length > 0) await trx.insertInto('access_policies').values(write.add).execute();
+        if (write.links.length > 0) await trx.insertInto('access_app_policies').values(write.links).execute();
+        if (write.audit.length > 0) await trx.insertInto('audit_events').values(write.audit).execute();
+      };
+    },
+    appsUsing: (policyId) => db.selectFrom('access_app_policies').innerJoin('access_apps', 'access_apps.id', 'access_app_policies.app_id')
+      .select(['access_apps.id', 'access_apps.name', 'access_apps.type']).where('access_app_policies.policy_id', '=', policyId).orderBy('access_apps.id').execute(),
+    appGates: (appId) => db.selectFrom('access_apps').select(['name', 'type', 'session_duration', 'settings']).where('id', '=', appId).executeTakeFirst(),
     async nextPrecedence(appId) {
       const r = await db.selectFrom('access_app_policies').select((eb) => eb.fn.max('precedence').as('p')).where('app_id', '=', appId).executeTakeFirst();
       return Number(r?.p ?? 0) + 1;
@@ -171,8 +212,11 @@ export function createAccessPoliciesStore(db: Db): AccessPoliciesStore {
     },
     async referencesTo(accountId, id) {
       const mentions = (table: 'access_policies' | 'access_groups') => mentioning(table, accountId, [id]).select('name').limit(5).execute();
-      const [policies, groups] = await Promise.all([mentions('access_policies'), mentions('access_groups')]);
-      return [...policies.map((p) => `policy "${p.name}"`), ...groups.map((g) => `group "${g.name}"`)];
+      // allowed_idps names providers by id (a UUID, checked at the edge: no LIKE wildcards); ids compare without case.
+      const apps = () => db.selectFrom('access_apps').select('name').where('account_id', '=', accountId)
+        .where(sql<string>`lower(settings)`, 'like', `%"${id.toLowerCase()}"%`).limit(5).execute();
+      const [policies, groups, using] = await Promise.all([mentions('access_policies'), mentions('access_groups'), apps()]);
+      return [...policies.map((p) => `policy "${p.name}"`), ...groups.map((g) => `group "${g.name}"`), ...using.map((a) => `application "${a.name}"`)];
     },
     async appsReaching(accountId, id) {
       // The groups above this one, level by level, then the policies naming any of them (or it), then their apps.

@@ -26,7 +26,7 @@ function memoryStore(groups: Map<string, RuleSet>, apps: Map<string, { name: str
       return ids.flatMap((id): GroupRow[] => (groups.has(id) ? [row(id, groups.get(id)!)] : []));
     },
     async policiesOfApps(ids) {
-      return new Map(ids.map((id) => [id, apps.get(id)!.policies.map((p, i): LinkedPolicy => ({ ...row(p.id, p), app_id: id, decision: 'allow', session_duration: null, precedence: i + 1 }))]));
+      return new Map(ids.map((id) => [id, apps.get(id)!.policies.map((p, i): LinkedPolicy => ({ ...row(p.id, p), app_id: id, decision: 'allow', session_duration: null, settings: '{}', connection_rules: null, precedence: i + 1 }))]));
     },
     async appsReaching(_account, id) {
       const names = (s: RuleSet): string[] => [...s.include, ...s.require, ...s.exclude].flatMap((r) => (r.kind === 'group' ? [r.id, ...names(groups.get(r.id) ?? set([]))] : []));

@@ -23,7 +23,7 @@ export async function registerAccessPolicies(
   const store = createAccessPoliciesStore(db);
   const policies = createAccessPoliciesService({ store, apps: needs.apps, clock, random, audit });
   const groups = createAccessGroupsService({ store, clock, random, audit });
-  const decider = createAccessDecider(store);
+  const decider = createAccessDecider(store, clock);
   await registerV4Routes(app, basePath, (v4) => {
     registerAccessPoliciesRoutes(v4, { auth: needs.auth, basePath, policies, apps: needs.apps, decider });
     registerAccessGroupsRoutes(v4, { auth: needs.auth, basePath, groups });

@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { makeTestApp, scoped, type Tenant, type TestApp } from '../helpers/test-app.ts';
 
 describe('Access application routes (HTTP, SQLite)', () => {
@@ -26,7 +27,14 @@ describe('Access application routes (HTTP, SQLite)', () => {
     assert.equal(app.domain, 'ssh.example.com');
     assert.match(app.created_at, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     assert.equal(app.updated_at, app.created_at);
-    assert.deepEqual(Object.keys(app).sort(), ['aud', 'created_at', 'domain', 'id', 'name', 'policies', 'session_duration', 'type', 'updated_at']);
+    assert.deepEqual(Object.keys(app).sort(), [
+      'allow_iframe', 'allowed_idps', 'app_launcher_visible', 'aud', 'auto_redirect_to_identity', 'created_at', 'destinations', 'domain',
+      'enable_binding_cookie', 'http_only_cookie_attribute', 'id', 'name', 'options_preflight_bypass', 'path_cookie_attribute', 'policies',
+      'self_hosted_domains', 'service_auth_401_redirect', 'session_duration', 'skip_interstitial', 'tags', 'type', 'updated_at',
+    ], 'Cloudflare\'s object, with its defaults filled in');
+    assert.deepEqual(app.destinations, [{ type: 'public', uri: 'ssh.example.com' }]);
+    assert.deepEqual(app.self_hosted_domains, ['ssh.example.com']);
+    assert.deepEqual([app.app_launcher_visible, app.http_only_cookie_attribute, app.auto_redirect_to_identity, app.allowed_idps, app.tags], [true, true, false, [], []]);
     assert.deepEqual(app.policies, [], 'a new application has no policies: it lets nobody in');
   });
 
@@ -67,7 +75,10 @@ describe('Access application routes (HTTP, SQLite)', () => {
       [{ name: 'x', domain: 'exämple.com' }, '/domain'],
       [{ name: 'x', domain: '../../etc/passwd' }, '/domain'],
       [{ name: 'x', domain: 'a.example.com', aud: 'f'.repeat(64) }, '/aud'],
-      [{ name: 'x', domain: 'a.example.com', allowed_idps: [] }, '/allowed_idps'],
+      // Fields Cloudflare's object has are taken (test/http/app-fields.test.ts); unknown ones and wrong values are refused by name.
+      [{ name: 'x', domain: 'a.example.com', allowed_idps: ['not-a-provider'] }, '/allowed_idps/0'],
+      [{ name: 'x', domain: 'a.example.com', allowed_idps: [randomUUID()] }, '/allowed_idps/0'],
+      [{ name: 'x', domain: 'a.example.com', saas_app: {} }, '/saas_app'],
       [{ name: 'x'.repeat(351), domain: 'a.example.com' }, '/name'],
     ];
     for (const [body, pointer] of cases) {
@@ -98,6 +109,8 @@ describe('Access application routes (HTTP, SQLite)', () => {
     const r = await t.call('POST', apps, { token: tenant.write, body: { name: 'infra', type: 'infrastructure' } });
     assert.equal(r.status, 201);
     assert.equal('domain' in r.body.result, false);
+    assert.equal('session_duration' in r.body.result, false, 'Cloudflare gives infrastructure applications no session duration');
+    assert.equal('destinations' in r.body.result, false);
   });
 
   it('keeps zone apps out of the account list and account apps out of the zone', async () => {

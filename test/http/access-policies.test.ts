@@ -6,7 +6,7 @@ import { makeTestIdp } from '../helpers/test-idp.ts';
 
 const ALL = ['Access: Apps and Policies Write', 'Access: Organizations, Identity Providers, and Groups Write'];
 const allow = (name: string, include: unknown[], more: Record<string, unknown> = {}) => ({ name, decision: 'allow', include, ...more });
-const POLICY_KEYS = ['created_at', 'decision', 'exclude', 'id', 'include', 'name', 'precedence', 'require', 'session_duration', 'updated_at'];
+const POLICY_KEYS = ['approval_groups', 'approval_required', 'created_at', 'decision', 'exclude', 'id', 'include', 'isolation_required', 'name', 'precedence', 'purpose_justification_required', 'require', 'session_duration', 'updated_at'];
 
 describe('Access policies and groups: Cloudflare\'s routes and shapes, account and zone form', () => {
   let t: TestApp;
@@ -40,6 +40,7 @@ describe('Access policies and groups: Cloudflare\'s routes and shapes, account a
       assert.deepEqual(p.include, [{ email_domain: { domain: 'example.com' } }]);
       assert.deepEqual(p.exclude, [{ email: { email: 'mallory@example.com' } }]);
       assert.deepEqual(p.require, []);
+      assert.deepEqual([p.approval_groups, p.approval_required, p.isolation_required, p.purpose_justification_required], [[], false, false, false], 'Cloudflare\'s defaults');
       const second = (await t.call('POST', path, { token: admin, body: allow('ops', [{ login_method: { id: idpId } }], { precedence: 7, session_duration: '1h' }) })).body.result;
       assert.equal(second.precedence, 7);
       const listed = await t.call('GET', path, { token: tenant.read });
@@ -127,9 +128,11 @@ describe('Access policies and groups: Cloudflare\'s routes and shapes, account a
       [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], require: [{ device_posture: { integration_uid: 'x' } }] }, '/require/0', /"device_posture" is not supported/],
       [{ name: 'b', decision: 'allow', include: [{ group: { id: randomUUID() } }] }, '/include', /no Access group/],
       [{ name: 'b', decision: 'allow', include: [{ login_method: { id: randomUUID() } }] }, '/include', /no identity provider/],
-      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], approval_required: true }, '/approval_required', /./],
-      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], isolation_required: true }, '/isolation_required', /./],
-      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], mfa_config: {} }, '/mfa_config', /unknown field/],
+      // approval_required is stored and refuses at issuance (test/http/app-fields.test.ts); isolation and a second factor cannot be honoured.
+      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], isolation_required: true }, '/isolation_required', /isolated browser/],
+      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], mfa_config: {} }, '/mfa_config/mfa_disabled', /second factor/],
+      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], connection_rules: { ssh: { usernames: ['deploy'] } } }, '/connection_rules', /only the policies of infrastructure applications/],
+      [{ name: 'b', decision: 'allow', include: [{ everyone: {} }], device_posture: true }, '/device_posture', /unknown field/],
       [{ name: 'bad\u001b[31m', decision: 'allow', include: [{ everyone: {} }] }, '/name', /./],
     ];
     for (const [body, pointer, message] of cases) {

@@ -10,7 +10,7 @@ import { createAccessCasStore } from '../../src/access-cas/access-cas-store.ts';
 import type { TestDatabase } from '../helpers/databases.ts';
 import { createIdentityProvidersStore } from '../../src/identity-providers/identity-providers-store.ts';
 import { createCertPolicyStore } from '../../src/ssh-certs/policy/cert-policy-store.ts';
-import { createAccessPoliciesStore } from '../../src/access-policies/access-policies-store.ts';
+import { createAccessPoliciesStore, type PolicyRow } from '../../src/access-policies/access-policies-store.ts';
 import { DEFAULT_POLICY, normalizePolicy } from '../../src/ssh-certs/policy/cert-policy.ts';
 import { createCertInventoryStore, type IssuedRecord } from '../../src/ssh-certs/cert-inventory-store.ts';
 import { createGrantRevisionReader } from '../../src/platform/db/grant-revisions.ts';
@@ -43,7 +43,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       return row.id;
     };
     const app = async (accountId: string, zoneId: string | null = null): Promise<AppRow> => {
-      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: zoneId, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: zoneId, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', settings: '{}', target_criteria: null, created_at: now(), updated_at: now() };
       await createAccessAppsStore(opened.db).insert(row);
       return row;
     };
@@ -139,7 +139,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const scope = { accountId, zoneId: null };
       const a = await app(accountId);
       const rules = { include: '[{"everyone":{}}]', exclude: '[]', require: '[]' };
-      const policy = (appId: string | null) => ({ id: randomUUID(), account_id: accountId, zone_id: null, app_id: appId, name: 'p', decision: 'deny', ...rules, session_duration: null, created_at: now(), updated_at: now() });
+      const policy = (appId: string | null) => ({ id: randomUUID(), account_id: accountId, zone_id: null, app_id: appId, name: 'p', decision: 'deny', ...rules, session_duration: null, settings: '{}', connection_rules: null, created_at: now(), updated_at: now() });
       const reusable = policy(null);
       await s.insertPolicy(reusable);
       const own = policy(a.id);
@@ -153,6 +153,60 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       assert.deepEqual((await s.policiesOfApp(a.id)).map((p) => p.id), [reusable.id]);
       await createAccessAppsStore(opened.db).delete(scope, a.id);
       assert.equal(await s.deletePolicy(scope, reusable.id), true, 'once the app is gone, so is the link');
+    });
+
+    it('whole objects (0013): app settings and target criteria, policy settings and connection rules round-trip; a row written without them reads the defaults', async () => {
+      const apps = createAccessAppsStore(opened.db);
+      const s = createAccessPoliciesStore(opened.db);
+      const accountId = await account();
+      const scope = { accountId, zoneId: null };
+      const settings = JSON.stringify({ allowed_idps: [randomUUID()], cors_headers: { allowed_methods: ['GET'], max_age: -1 }, tags: ['ünïcode', 'b'] });
+      const criteria = JSON.stringify([{ port: 22, protocol: 'SSH', target_attributes: { hostname: ['db-1'] } }]);
+      const a: AppRow = { ...(await app(accountId)), id: randomUUID(), aud: hex(32), type: 'infrastructure', session_duration: '', settings, target_criteria: criteria };
+      await apps.insert(a);
+      assert.deepEqual(await apps.get(scope, a.id), a);
+      const updated = await apps.update(scope, a.id, { name: 'n', domain: null, host: null, type: 'infrastructure', session_duration: '', settings: '{}', target_criteria: null, updated_at: now() });
+      assert.deepEqual([updated?.settings, updated?.target_criteria], ['{}', null]);
+      assert.deepEqual(await s.appGates(a.id), { name: 'n', type: 'infrastructure', session_duration: '', settings: '{}' });
+      assert.equal(await s.appGates(randomUUID()), undefined);
+      // A row written before 0013, as older code (and the bench seeder) writes it: the columns' defaults.
+      const bare = { id: randomUUID(), account_id: accountId, zone_id: null, aud: hex(32), name: 'bare', domain: null, host: null, type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      await opened.db.insertInto('access_apps').values(bare).execute();
+      assert.deepEqual([(await apps.get(scope, bare.id))?.settings, (await apps.get(scope, bare.id))?.target_criteria], ['{}', null]);
+
+      const rules = { include: '[{"everyone":{}}]', exclude: '[]', require: '[]' };
+      const policy = (appId: string | null, extra: Partial<PolicyRow> = {}): PolicyRow => ({ id: randomUUID(), account_id: accountId, zone_id: null, app_id: appId, name: 'p', decision: 'allow', ...rules, session_duration: null, settings: '{}', connection_rules: null, created_at: now(), updated_at: now(), ...extra });
+      const withRules = policy(a.id, { settings: '{"approval_required":true}', connection_rules: '{"ssh":{"usernames":["deploy"]}}' });
+      await s.insertPolicy(withRules, { app_id: a.id, policy_id: withRules.id, precedence: 1 });
+      assert.deepEqual(await s.getPolicy(scope, withRules.id), withRules);
+      const reusable = policy(null);
+      await s.insertPolicy(reusable);
+      // An application's whole set written anew in its transaction: one own policy dropped, one changed, one added, links and events.
+      const dropped = policy(a.id);
+      await s.insertPolicy(dropped, { app_id: a.id, policy_id: dropped.id, precedence: 2 });
+      const added = policy(a.id, { name: 'added' });
+      const changed = { ...withRules, name: 'changed', connection_rules: null };
+      const event = { id: hex(16), account_id: accountId, type: 'access_policy.created', actor: 'cli', subject: added.id, data: '{}', created_at: now() };
+      await opened.db.transaction().execute((trx) => s.replaceAppPolicies(a.id, {
+        remove: [dropped.id], change: [changed], add: [added],
+        links: [{ app_id: a.id, policy_id: added.id, precedence: 1 }, { app_id: a.id, policy_id: changed.id, precedence: 2 }, { app_id: a.id, policy_id: reusable.id, precedence: 3 }],
+        audit: [event],
+      })(trx));
+      assert.deepEqual((await s.policiesOfApp(a.id)).map((p) => [p.id, p.precedence, p.name, p.connection_rules]),
+        [[added.id, 1, 'added', null], [changed.id, 2, 'changed', null], [reusable.id, 3, 'p', null]]);
+      assert.equal(await s.getPolicy(scope, dropped.id), undefined);
+      assert.equal((await opened.db.selectFrom('audit_events').select('id').where('id', '=', event.id).execute()).length, 1);
+      assert.deepEqual(await s.appsUsing(reusable.id), [{ id: a.id, name: 'n', type: 'infrastructure' }]);
+      // A provider named by an application's allowed_idps is in use, whatever the case of its id there.
+      const idp = randomUUID();
+      await apps.update(scope, a.id, { name: 'uses idp', domain: null, host: null, type: 'infrastructure', session_duration: '', settings: JSON.stringify({ allowed_idps: [idp.toUpperCase()] }), updated_at: now() });
+      assert.deepEqual(await s.referencesTo(accountId, idp), ['application "uses idp"']);
+      assert.deepEqual(await s.referencesTo(await account(), idp), [], 'another account\'s applications are not asked');
+      // A failed whole write leaves the set as it was.
+      await assert.rejects(opened.db.transaction().execute((trx) => s.replaceAppPolicies(a.id, {
+        remove: [], change: [], add: [], links: [{ app_id: a.id, policy_id: added.id, precedence: 1 }, { app_id: a.id, policy_id: randomUUID(), precedence: 2 }], audit: [],
+      })(trx)), isForeignKeyViolation);
+      assert.equal((await s.policiesOfApp(a.id)).length, 3);
     });
 
     it('CAs: one per app, enforced by the database, even under concurrent inserts', async () => {
@@ -587,7 +641,7 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       const reader = opened.grantRevisions();
       const accountId = await account();
       const before = await reader.current(accountId);
-      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: null, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', created_at: now(), updated_at: now() };
+      const row: AppRow = { id: randomUUID(), account_id: accountId, zone_id: null, aud: hex(32), name: 'n', domain: null, host: null, type: 'self_hosted', session_duration: '24h', settings: '{}', target_criteria: null, created_at: now(), updated_at: now() };
       await assert.rejects(opened.db.transaction().execute(async (trx) => {
         await trx.insertInto('access_apps').values(row).execute();
         // Another request reads between this transaction's statements: the old revision, or it waits.

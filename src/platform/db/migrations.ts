@@ -450,6 +450,16 @@ function migrations(kind: DbKind): Record<string, Migration> {
         await db.schema.createIndex('infrastructure_targets_ipv6').on('infrastructure_targets').columns(['account_id', 'ipv6_key']).execute();
       },
     },
+    '0013_whole_app_objects': {
+      async up(db: AnyDb) {
+        // Cloudflare's application and policy objects hold more than what decides a certificate: the rest
+        // is kept whole, validated, as JSON; target criteria and connection rules get columns of their own.
+        await db.schema.alterTable('access_apps').addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+        await db.schema.alterTable('access_apps').addColumn('target_criteria', 'text').execute();
+        await db.schema.alterTable('access_policies').addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}')).execute();
+        await db.schema.alterTable('access_policies').addColumn('connection_rules', 'text').execute();
+      },
+    },
     '0014_gateway_ca': {
       async up(db: AnyDb) {
         // One gateway CA per account (Cloudflare's), its keys rotated with overlap like an application CA's.

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { ColumnType, Kysely } from 'kysely';
 
 /** Row types of every table; timestamps are ISO 8601 strings (UTC, ms), which sort as they read. */
 /** A key of a CA an account has one of (its host CA, its gateway CA): sealed, in a rotation state. */
@@ -47,6 +47,13 @@ export interface Database {
     host: string | null;
     created_at: string;
     updated_at: string;
+    /**
+     * JSON object: the fields of Cloudflare's application object beyond these columns, as last written and
+     * validated (access-apps/access-app-settings.ts); `{}` when none was given. Migration 0013.
+     */
+    settings: ColumnType<string, string | undefined, string>;
+    /** JSON array: an infrastructure application's `target_criteria`; null for other types, or none given. */
+    target_criteria: ColumnType<string | null, string | null | undefined, string | null>;
   };
   ssh_cas: { id: string; app_id: string; created_at: string };
   /** Derived by triggers (ca-listing.ts): each CA under its app's scope, in list order; zone_key '' is the account. */
@@ -176,6 +183,10 @@ export interface Database {
     session_duration: string | null;
     created_at: string;
     updated_at: string;
+    /** JSON object: the fields of Cloudflare's policy object beyond these columns (access-policies/policy-settings.ts). Migration 0013. */
+    settings: ColumnType<string, string | undefined, string>;
+    /** JSON object `{ssh?, rdp?}`: the policy's `connection_rules` (infrastructure applications' policies); null when none. */
+    connection_rules: ColumnType<string | null, string | null | undefined, string | null>;
   };
   /** Which policies an application evaluates, in precedence order (unique within an app). */
   access_app_policies: { app_id: string; policy_id: string; precedence: number };
