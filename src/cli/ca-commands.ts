@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { pageRequest } from '../platform/http/pagination.ts';
 import { table } from './output.ts';
 import { asInput, noCa, requireApp, type Run } from './cli-services.ts';
+import { CliInputError } from './cli-config.ts';
+import { KEY_STORAGES, type KeyStorage } from '../signers/ca-key-token.ts';
 
 /** How the audit trail names an operator acting on the data directory. */
 const CLI = 'cli';
@@ -11,16 +13,36 @@ const forApp = (c: Command): Command =>
   c.requiredOption('--account <id>', 'account id').option('--zone <id>', 'the app is zone-level')
     .requiredOption('--app <id>', 'application id').option('--json', 'print JSON');
 
+/**
+ * The token flags of the verbs that make or destroy keys (as serve's; the ACCESS_CA_PKCS11_* variables
+ * do as well), and `--key-storage` where a key is made.
+ */
+const withToken = (c: Command, keyStorage?: string): Command => {
+  const flagged = c.option('--pkcs11-module <path>', 'the PKCS#11 module of the token CA keys live in (env ACCESS_CA_PKCS11_MODULE)')
+    .option('--pkcs11-token-label <label>', 'the token\'s label (env ACCESS_CA_PKCS11_TOKEN_LABEL)')
+    .option('--pkcs11-pin-file <file>', 'a file of mode 0600 or stricter holding the token\'s PIN (env ACCESS_CA_PKCS11_PIN_FILE)');
+  return keyStorage ? flagged.option('--key-storage <where>', keyStorage) : flagged;
+};
+
+/** `--key-storage`: sealed or pkcs11; undefined when not given. */
+function keyStorageOf(value: string | undefined): KeyStorage | undefined {
+  if (value === undefined) return undefined;
+  if (!(KEY_STORAGES as readonly string[]).includes(value)) throw new CliInputError(`--key-storage must be one of ${KEY_STORAGES.join(', ')}; got ${JSON.stringify(value)}`);
+  return value as KeyStorage;
+}
+
 /** Registers the `ca` verbs: an app's CA and its key rotation, offline on the data dir, audited as `cli`. */
 export function registerCaCommands(program: Command, run: Run): void {
   const ca = program.command('ca').description('manage an application\'s SSH CA and rotate its key (rotate → activate → retire)');
 
-  forApp(ca.command('create').description('create the app\'s CA; prints its public key'))
+  withToken(forApp(ca.command('create').description('create the app\'s CA; prints its public key')),
+    'where its key lives: sealed (in the store, under the master key; the default) or pkcs11 (made inside the PKCS#11 token, never leaving it)')
     .action((o) => run(o.json, async (s, out) => {
+      const storage = keyStorageOf(o.keyStorage);
       const { scope, app } = await requireApp(s, o);
-      const made = await asInput(s.cas.create(scope, app.id, CLI));
-      out.result(made, `CA ${made.id} created for application ${o.app}; its public key:\n${made.public_key}`, made.public_key);
-    }));
+      const made = await asInput(s.cas.create(scope, app.id, CLI, storage));
+      out.result(made, `CA ${made.id} created for application ${o.app}${storage === 'pkcs11' ? ', its key in the PKCS#11 token' : ''}; its public key:\n${made.public_key}`, made.public_key);
+    }, o));
   ca.command('list').description('list the CAs of an account\'s (or one zone\'s) applications')
     .requiredOption('--account <id>', 'account id').option('--zone <id>', 'the zone-level applications of this zone').option('--json', 'print JSON')
     .action((o) => run(o.json, async ({ identity, cas }, out) => {
@@ -39,30 +61,32 @@ export function registerCaCommands(program: Command, run: Run): void {
       const got = await asInput(s.cas.get(scope, app.id), { notFound: noCa(o) });
       out.result(got, `CA ${got.id} (aud ${got.aud}) signs with:\n${got.public_key}`, got.public_key);
     }));
-  forApp(ca.command('delete').description('delete the app\'s CA and all its keys; its certificates stop being issued at once'))
+  withToken(forApp(ca.command('delete').description('delete the app\'s CA and all its keys; its certificates stop being issued at once; keys in a token are destroyed there after')))
     .action((o) => run(o.json, async (s, out) => {
       const { scope, app } = await requireApp(s, o);
       const gone = await asInput(s.cas.delete(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(gone, `CA ${gone.id} deleted`);
-    }));
-  forApp(ca.command('rotate').description('add a next key; put it in your servers\' TrustedUserCAKeys (ca trusted-keys) before activating it'))
+    }, o));
+  withToken(forApp(ca.command('rotate').description('add a next key; put it in your servers\' TrustedUserCAKeys (ca trusted-keys) before activating it')),
+    'where the next key lives: sealed or pkcs11 (default: where the active key lives); pkcs11 moves a sealed CA into the token by this rotation')
     .action((o) => run(o.json, async (s, out) => {
+      const storage = keyStorageOf(o.keyStorage);
       const { scope, app } = await requireApp(s, o);
-      const key = await asInput(s.cas.rotate(scope, app.id, CLI), { notFound: noCa(o) });
-      out.result(key, `next key ${key.id} added. Have servers trust it (access-ca ca trusted-keys), then run ca activate:\n${key.public_key}`);
-    }));
+      const key = await asInput(s.cas.rotate(scope, app.id, CLI, storage), { notFound: noCa(o) });
+      out.result(key, `next key ${key.id} added${storage === 'pkcs11' ? ' in the PKCS#11 token' : ''}. Have servers trust it (access-ca ca trusted-keys), then run ca activate:\n${key.public_key}`);
+    }, o));
   forApp(ca.command('activate').description('sign with the next key from now on; the old key stays trusted as previous until retired'))
     .action((o) => run(o.json, async (s, out) => {
       const { scope, app } = await requireApp(s, o);
       const key = await asInput(s.cas.activate(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(key, `key ${key.id} signs now; the previous key stays trusted until ca retire`);
     }));
-  forApp(ca.command('retire').description('delete the previous key; servers that drop it refuse the certificates it signed'))
+  withToken(forApp(ca.command('retire').description('delete the previous key; servers that drop it refuse the certificates it signed; a key in a token is destroyed there after')))
     .action((o) => run(o.json, async (s, out) => {
       const { scope, app } = await requireApp(s, o);
       const retired = await asInput(s.cas.retire(scope, app.id, CLI), { notFound: noCa(o) });
       out.result(retired, `previous key ${retired.id} retired; remove it from your servers' TrustedUserCAKeys (ca trusted-keys)`);
-    }));
+    }, o));
   forApp(ca.command('trusted-keys').description('the keys servers should trust now, and the TrustedUserCAKeys file that lists them'))
     .action((o) => run(o.json, async (s, out) => {
       const { scope, app } = await requireApp(s, o);

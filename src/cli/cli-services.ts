@@ -22,6 +22,7 @@ import { createIdentityProvidersService, type IdentityProvidersService } from '.
 import { createJwksFetcher } from '../identity-providers/jwks-fetch.ts';
 import { createCertPolicyStore, type CertPolicyStore } from '../ssh-certs/policy/cert-policy-store.ts';
 import type { Output } from './output.ts';
+import { openPkcs11Token, type Pkcs11Settings } from '../signers/pkcs11-token.ts';
 import { createAuditLog, type AuditLog } from '../audit/audit-log.ts';
 import { createRevocationStore } from '../ssh-certs/revocation-store.ts';
 import { createRevocationService, type RevocationService } from '../ssh-certs/revocation-service.ts';
@@ -49,17 +50,24 @@ export interface Services {
   runtime: StoreRuntime;
 }
 
-/** How a verb gets its services and output: opened per call, closed when it returns. */
-export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>) => Promise<void>;
+/** A verb's `--pkcs11-*` flags (see serve-options.ts parsePkcs11; the ACCESS_CA_PKCS11_* variables fill what is not given). */
+export interface Pkcs11Flags { pkcs11Module?: string; pkcs11TokenLabel?: string; pkcs11PinFile?: string }
+
+/** How a verb gets its services and output: opened per call, closed when it returns; with `pkcs11`, the verb may use CA keys in a token. */
+export type Run = (json: boolean | undefined, action: (s: Services, out: Output) => Promise<void>, pkcs11?: Pkcs11Flags) => Promise<void>;
 
 /**
  * Opens the store for one admin verb and closes it afterwards. The store is created only when the
  * config allows it (see StoreConfig.mayCreate); otherwise a missing one is refused with where to look.
  * `allowPrivateIdpAddresses` (development only) lets `idp add` check JWKS URLs on private addresses.
  */
-export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>, opts: { allowPrivateIdpAddresses?: boolean; notice?: (text: string) => void } = {}): Promise<T> {
+export async function withServices<T>(store: StoreConfig, action: (s: Services) => Promise<T>, opts: { allowPrivateIdpAddresses?: boolean; notice?: (text: string) => void; pkcs11?: Pkcs11Settings | undefined } = {}): Promise<T> {
   const runtime = await openStoreRuntime(store, opts.notice ? { notice: opts.notice } : {});
   const { db } = runtime.database;
+  // What the token says goes to stderr as the verb's notes (never the PIN, which no line holds).
+  const say = (_obj: object, msg: string) => opts.notice?.(msg);
+  const log = { info: say, warn: say, error: say };
+  const keyToken = opts.pkcs11 ? openPkcs11Token(opts.pkcs11, { log }) : undefined;
   try {
     const deps = { clock: systemClock, random: cryptoRandom };
     const appsStore = createAccessAppsStore(db);
@@ -74,7 +82,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
       decider: createAccessDecider(accessStore),
       appsStore,
       audit,
-      cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, audit, keyComment: DEFAULT_CA_KEY_COMMENT, ...deps }),
+      cas: createAccessCasService({ cas: createAccessCasStore(db), apps: appsStore, vault: runtime.vault, audit, keyComment: DEFAULT_CA_KEY_COMMENT, token: keyToken, log, ...deps }),
       idps: createIdentityProvidersService({
         store: createIdentityProvidersStore(db), vault: runtime.vault, audit, jwks: createJwksFetcher({ allowPrivateAddresses: opts.allowPrivateIdpAddresses === true }), ...deps,
         usedBy: accessStore.referencesTo,
@@ -87,6 +95,7 @@ export async function withServices<T>(store: StoreConfig, action: (s: Services) 
       runtime,
     });
   } finally {
+    await keyToken?.close();
     await runtime.database.close();
   }
 }

@@ -20,6 +20,7 @@ import { registerSshdSyncCommand } from './sshd-sync.ts';
 import { registerHostCommands } from './host-commands.ts';
 import { AgentError, AgentInputError } from '../host-agent/agent-http.ts';
 import { UnsafePathError } from '../host-agent/file-safety.ts';
+import { parsePkcs11 } from './serve-options.ts';
 
 const HELP_FOOTER = `
 Results go to stdout (a table or text; one JSON object with --json; only the value with --quiet), so
@@ -122,9 +123,10 @@ export function createProgram(argv: string[], env: Env, streams: Streams, cwd = 
     }
   };
   const allowPrivateIdp = ['1', 'true'].includes(env['ACCESS_CA_ALLOW_PRIVATE_IDP'] ?? '');
-  const services = (mayCreate: boolean): Run => (json, action) =>
+  const services = (mayCreate: boolean): Run => (json, action, pkcs11) =>
     attempt(json, (out) => withServices({ ...globals(), ...(mayCreate ? { mayCreate } : {}) }, (s) => action(s, out), {
       allowPrivateIdpAddresses: allowPrivateIdp, notice: (text) => streams.stderr.write(`${terminalText(text)}\n`),
+      pkcs11: pkcs11 ? parsePkcs11(pkcs11, env) : undefined,
     }));
   const run = services(false);
   // The verbs that exist to make a store make it wherever the store config points, the default included.

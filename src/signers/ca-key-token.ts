@@ -53,7 +53,7 @@ export interface CaKeyToken {
 
 const NOT_CONFIGURED: TokenProblem = {
   kind: 'not_configured',
-  reason: 'this server has no PKCS#11 token configured (serve --pkcs11-module, --pkcs11-token-label, --pkcs11-pin-file)',
+  reason: 'no PKCS#11 token is configured here (--pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file, or env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE)',
 };
 
 /** The token of a server started without one: every use is the catalog's 503 saying so. */
