@@ -55,9 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { store: apps } = await registerAccessApps(app, platform, { auth, links: access.links, policySchema: access.policySchema });
   appsStore.set(apps);
   const idps = await registerIdentityProviders(app, platform, { auth, usedBy: access.referencesTo }, config);
-  const { store: cas } = await registerAccessCas(app, platform, { auth, apps }, { keyComment: config.caKeyComment, keyToken: deps.caKeyToken, defaultKeyStorage: config.caKeyStorage });
+  const { store: cas, gatewayStore } = await registerAccessCas(app, platform, { auth, apps }, { keyComment: config.caKeyComment, keyToken: deps.caKeyToken, defaultKeyStorage: config.caKeyStorage });
   await registerSshCerts(app, platform, {
-    auth, limiter, apps, cas, idps: idps.store, verifier: idps.verifier, decider: access.decider, appendWriter: deps.appendWriter,
+    auth, limiter, apps, cas, gateway: gatewayStore, idps: idps.store, verifier: idps.verifier, decider: access.decider, appendWriter: deps.appendWriter,
     committed: (size, seconds) => { metrics.groupCommit(size, seconds); storeHealth.wrote(); },
     keyToken: deps.caKeyToken,
   }, { trialProviders: config.trialIdentityProviders });

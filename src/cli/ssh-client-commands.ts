@@ -15,6 +15,7 @@ import { writeSignIn } from './oidc/token-cache.ts';
 import { TRIAL_CLIENT_ID } from './oidc/id-token-source.ts';
 import { isIdentityEmail } from '../platform/text.ts';
 import { asInput, type Run } from './cli-services.ts';
+import { createTargetCoverage } from '../ssh-certs/target-coverage.ts';
 
 export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
 
@@ -266,8 +267,11 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
       if (o.email === undefined || !isIdentityEmail(o.email)) throw new CliInputError('--trial needs --email <address>: the person to sign in as, e.g. alice@example.com');
       const dir = resolve(o.dir);
       refuseServerDataDir(dir);
-      const app = await s.appsStore.findByHost(host);
-      if (!app) throw new CliInputError(`no application in this store has the domain ${host}: ssh-gen --hostname names an application's domain (access-ca app list --account <id>)`);
+      // An application's domain, or a target an infrastructure application covers.
+      const covering = await s.appsStore.findByHost(host).then(async (byHost) => (byHost ? [byHost] : createTargetCoverage(s.runtime.database.db).coveringApps(host)));
+      if (covering.length > 1) throw new CliInputError(`several infrastructure applications cover the target ${host}: the trial sign-in names one application`);
+      const app = covering[0];
+      if (!app) throw new CliInputError(`no application in this store has the domain ${host}, and no infrastructure application covers a target of that name: ssh-gen --hostname names an application's domain or a target (access-ca app list --account <id>)`);
       const signed = await asInput(s.idps.trialToken(app.account_id, { email: o.email, audience: app.aud, nowS: Math.floor(Date.now() / 1000) }), {
         notFound: `account ${app.account_id} of ${host} has no trial identity provider: make one with access-ca idp create --account ${app.account_id} --trial`,
       });

@@ -8,6 +8,7 @@ import { CA_KEY_ALGORITHM } from '../access-cas/ca-key-material.ts';
 import { STATE_ORDER, type CaKeyState } from '../access-cas/key-rotation.ts';
 import type { KrlEncoder } from './krl-encoder.ts';
 import { wildcardsCovering } from './host-owner.ts';
+import { createTargetCoverage } from '../ssh-certs/target-coverage.ts';
 
 /** A revoked certificate stays in hosts' KRLs this long past its end, for hosts whose clocks lag. */
 export const DEFAULT_KRL_EXPIRY_MARGIN_S = 3600;
@@ -33,6 +34,9 @@ export interface Built {
 }
 
 interface CaKey { app_id: string; ca_id: string; id: string; state: string; public_key: string }
+
+/** A target's applications: `own` by hostname, `covering` infrastructure ones, `gateway` every infrastructure one when any covers. */
+interface TargetApps { own: string[]; covering: string[]; gateway: string[] }
 
 /** A small LRU, bounded in entries and, where sizes are given, in bytes. */
 function lru<V>(maxBytes = Infinity, size: (v: V) => number = () => 0) {
@@ -74,27 +78,43 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
   // One KRL per account and set of applications: a newer version replaces the older one.
   const krls = lru<Built>(MAX_CACHED_BYTES, (b) => b.bytes.length);
   /** Per target: the revision its applications were looked up at, and which they were. */
-  const appSets = lru<{ version: number; apps: string[] }>();
+  const appSets = lru<{ version: number; apps: TargetApps }>();
+  const coverage = createTargetCoverage(db);
 
-  async function appsOf(target: BundleTarget, version: number): Promise<string[]> {
+  /**
+   * The applications a target trusts: those whose host is its hostname (their own CAs), and, when an
+   * infrastructure application's criteria cover it, the account's gateway CA. `gateway` then names every
+   * infrastructure application of the account, whose certificates that CA signed: their revocations are
+   * enforced on every target that trusts it.
+   */
+  async function appsOf(target: BundleTarget, version: number): Promise<TargetApps> {
     // Keyed by the host too: a request that read its target before a rename must not store the old
     // name's applications under the new revision for everyone else.
     const setKey = `${target.id}/${target.host}`;
     const known = appSets.get(setKey);
     if (known && known.version === version) return known.apps;
     const rows = await db.selectFrom('access_apps').select('id').where('account_id', '=', target.account_id)
-      .where('host', 'in', [target.host, ...wildcardsCovering(target.host)]).orderBy('id').execute();
-    const apps = rows.map((r) => r.id);
+      .where('host', 'in', [target.host, ...wildcardsCovering(target.host)]).where('type', '!=', 'infrastructure').orderBy('id').execute();
+    const row = await db.selectFrom('infrastructure_targets').select('tags').where('id', '=', target.id).executeTakeFirst();
+    const covering = row ? await coverage.appsCovering({ account_id: target.account_id, host: target.host, tags: row.tags }) : [];
+    const gateway = covering.length === 0 ? [] : (await db.selectFrom('access_apps').select('id').where('account_id', '=', target.account_id)
+      .where('type', '=', 'infrastructure').orderBy('id').execute()).map((r) => r.id);
+    const apps = { own: rows.map((r) => r.id), covering, gateway };
     appSets.set(setKey, { version, apps });
     return apps;
   }
 
-  async function caKeys(apps: string[]): Promise<CaKey[]> {
-    if (apps.length === 0) return [];
-    const rows = await db.selectFrom('ssh_ca_keys').innerJoin('ssh_cas', 'ssh_cas.id', 'ssh_ca_keys.ca_id')
+  async function caKeys(accountId: string, apps: TargetApps): Promise<CaKey[]> {
+    const own = apps.own.length === 0 ? [] : await db.selectFrom('ssh_ca_keys').innerJoin('ssh_cas', 'ssh_cas.id', 'ssh_ca_keys.ca_id')
       .select(['ssh_cas.app_id', 'ssh_cas.id as ca_id', 'ssh_ca_keys.id', 'ssh_ca_keys.state', 'ssh_ca_keys.public_key'])
-      .where('ssh_cas.app_id', 'in', apps).execute();
-    return rows.sort((a, b) => a.app_id.localeCompare(b.app_id) || STATE_ORDER[a.state as CaKeyState] - STATE_ORDER[b.state as CaKeyState] || a.id.localeCompare(b.id));
+      .where('ssh_cas.app_id', 'in', apps.own).execute();
+    const sorted = own.sort((a, b) => a.app_id.localeCompare(b.app_id) || STATE_ORDER[a.state as CaKeyState] - STATE_ORDER[b.state as CaKeyState] || a.id.localeCompare(b.id));
+    if (apps.covering.length === 0) return sorted;
+    // The gateway CA last, under the first infrastructure application that covers the target.
+    const gateway = await db.selectFrom('gateway_ca_keys').select(['ca_id', 'id', 'state', 'public_key']).where('account_id', '=', accountId).execute();
+    const gatewayKeys = gateway.map((k) => ({ ...k, app_id: apps.covering[0]! }))
+      .sort((a, b) => STATE_ORDER[a.state as CaKeyState] - STATE_ORDER[b.state as CaKeyState] || a.id.localeCompare(b.id));
+    return [...sorted, ...gatewayKeys];
   }
 
   const building = new Map<string, Promise<Built>>();
@@ -125,12 +145,12 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
     return out;
   }
 
-  async function buildKrl(accountId: string, version: number, apps: string[]): Promise<Built> {
+  async function buildKrl(accountId: string, version: number, apps: TargetApps): Promise<Built> {
     const now = clock.now();
-    const keys = await caKeys(apps);
+    const keys = await caKeys(accountId, apps);
     const since = new Date(now.getTime() - deps.krlExpiryMarginS * 1000).toISOString();
     const [certs, revokedKeys] = await Promise.all([
-      revokedSerials(apps, since),
+      revokedSerials([...apps.own, ...apps.gateway], since),
       db.selectFrom('ssh_revoked_keys').innerJoin('ssh_revocations', 'ssh_revocations.id', 'ssh_revoked_keys.revocation_id')
         .select('ssh_revoked_keys.fingerprint').where('ssh_revocations.account_id', '=', accountId).execute(),
     ]);
@@ -172,7 +192,7 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
       // Kept per host name too: a request that read its target before a rename never answers for the new name.
       if (hit && hit.version === version && hit.hash === target.host) return hit;
       const extra = await extraOf();
-      const keys = await caKeys(await appsOf(target, version));
+      const keys = await caKeys(target.account_id, await appsOf(target, version));
       const lines = keys.map((k) => keyLine(k.public_key));
       const result = {
         version, target_id: target.id, hostname: target.host,
@@ -193,7 +213,7 @@ export function createHostBundleService(deps: { db: Db; revisions: GrantRevision
     async krl(target: BundleTarget): Promise<Built> {
       const version = await revisions.current(target.account_id);
       const apps = await appsOf(target, version);
-      const key = `${target.account_id}/${apps.join(',')}`;
+      const key = `${target.account_id}/${apps.own.join(',')}/${apps.covering.length > 0 ? 'gateway' : ''}`;
       const hit = krls.get(key);
       if (hit && hit.version === version) return hit;
       const buildKey = `${key}/${version}`;

@@ -19,6 +19,7 @@ import type { RevocationStore } from './revocation-store.ts';
 import { refusalEvent, requestFacts, type RequestContext } from './request-facts.ts';
 import { createTokenPeeks } from './token-peeks.ts';
 import { isTrialProvider, TRIAL_KEY_ID_LABEL } from '../identity-providers/trial-provider.ts';
+import { grantedLogins, type ConnectionRules } from './ssh-logins.ts';
 
 export { Refusal };
 
@@ -61,6 +62,8 @@ export function createCertSignService(deps: {
   metrics?: Pick<HotPathMetrics, 'certificateIssued' | 'certificateRefused'>;
   /** Whether the trial provider's tokens are taken (`serve --no-trial-idp` refuses them); true when not given. */
   trialProviders?: boolean;
+  /** An Access policy's stored `connection_rules` (JSON), for the logins it grants on infrastructure applications. */
+  connectionRules?: (policyId: string) => Promise<string | null>;
 }) {
   const { apps, idps, verifier, decider, issuer, revocations, record, limiter, clock, random } = deps;
   const metrics = deps.metrics ?? noMetrics;
@@ -131,6 +134,24 @@ export function createCertSignService(deps: {
     await record({ event: refusalEvent(app, identity, reason, policyId, requestFacts(app, req, 'cert_sign', connection), { id: random.recordId(), at: clock.now() }) });
   }
 
+  /**
+   * The logins an infrastructure application's allowing policy grants (its connection_rules.ssh), or a
+   * refusal: a person never gets a login no allowing policy names. Read through the snapshot, so a changed
+   * policy moves the account's revision and is read again.
+   */
+  async function loginsFor(policyId: string, email: string, snapshot: AccountSnapshot): Promise<string[]> {
+    const stored = deps.connectionRules ? await snapshot.get(`connection-rules:${policyId}`, () => deps.connectionRules!(policyId)) : null;
+    let rules: ConnectionRules | null = null;
+    try {
+      rules = stored ? (JSON.parse(stored) as ConnectionRules) : null;
+    } catch {
+      rules = null;
+    }
+    const logins = grantedLogins(rules, email);
+    if (logins.length === 0) throw new Refusal(403, 'the Access policy that lets you in grants no SSH login on this application\'s targets (connection_rules.ssh.usernames)');
+    return logins;
+  }
+
   /** The pipeline; `found` learns the app as soon as it is known, for the metrics of a refusal. */
   async function sign(body: CertSignRequest, req: RequestContext, log: FastifyBaseLogger, found: { app?: AppRow }) {
     const { ip } = req;
@@ -155,8 +176,9 @@ export function createCertSignService(deps: {
         await refused(app, identity, decision.reason, decision.policy?.id ?? null, req, log, idp.name);
         throw new AccessDenied(`no Access policy of application "${app.name}" allows ${identity}`);
       }
+      const granted = app.type === 'infrastructure' ? await loginsFor(decision.policy!.id, email, snapshot) : undefined;
       const issued = await issuer.issue({
-        app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign',
+        app, publicKey: body.public_key, identity, person: { email, claims }, source: 'cert_sign', grantedPrincipals: granted,
         // sshd logs the key id: a certificate that rests on a trial token says so there.
         ...(trial ? { keyIdLabel: TRIAL_KEY_ID_LABEL } : {}),
         audit: { policy_id: decision.policy!.id, decision: decision.reason, identity_provider_id: idp.id, ...requestFacts(app, req, 'cert_sign', idp.name) }, cache: snapshot,

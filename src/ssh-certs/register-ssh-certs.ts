@@ -24,6 +24,9 @@ import { registerSshSignRoutes } from './ssh-sign-routes.ts';
 import { registerInventoryRoutes } from './inventory-routes.ts';
 import { registerRevocationRoutes } from './revocation-routes.ts';
 import { registerCdnCgiAccessRoutes } from './cdn-cgi-access-routes.ts';
+import type { GatewayCaStore } from '../access-cas/gateway-ca-store.ts';
+import { gatewayCaKeyAad } from '../access-cas/gateway-ca-service.ts';
+import { createTargetCoverage } from './target-coverage.ts';
 
 /**
  * Certificates, as one plugin: the certificate policy, the issuer, the inventory and its writer,
@@ -34,6 +37,8 @@ export async function registerSshCerts(
   platform: Platform<HotPathMetrics>,
   needs: {
     auth: Authenticator; limiter: AuthFailureLimiter; apps: AccessAppsStore; cas: AccessCasStore;
+    /** The accounts' gateway CAs: they sign for infrastructure applications. */
+    gateway: Pick<GatewayCaStore, 'signingKey'>;
     idps: IdentityProvidersStore; verifier: JwtVerifier; decider: AccessDecider;
     /** SQLite: the store's off-thread writer for issued certificates; elsewhere the batch writer gathers what arrives together. */
     appendWriter?: AppendWriter | undefined;
@@ -58,7 +63,8 @@ export async function registerSshCerts(
   // Closing waits for the certificates already answered for to be committed (they were, before the
   // answer) and for those still in the batch, so the store is closed after its last write.
   app.addHook('onClose', () => recorder.drain());
-  const issuer = createCertIssuer({ cas, policies, signers: createCaSigners({ vault, token: needs.keyToken }), record: recorder.submit, revocations: revocationStore, clock, random });
+  const gateway = { signingKey: needs.gateway.signingKey, signers: createCaSigners({ vault, aad: gatewayCaKeyAad }) };
+  const issuer = createCertIssuer({ cas, gateway, policies, signers: createCaSigners({ vault, token: needs.keyToken }), record: recorder.submit, revocations: revocationStore, clock, random });
   const apiSign = createApiSignService({ apps, issuer, grants, record: recorder.submit, limiter, metrics, clock, random });
   await registerV4Routes(app, basePath, (v4) => {
     registerSshSignRoutes(v4, { auth, basePath, apps, policies, apiSign, now: () => clock.now() });
@@ -66,8 +72,9 @@ export async function registerSshCerts(
     registerRevocationRoutes(v4, { auth, basePath, revocations });
   });
   const certSign = createCertSignService({
-    metrics, apps: createTokenAppLookup({ apps, cache: grants }), idps: needs.idps, verifier: needs.verifier, decider: needs.decider,
+    metrics, apps: createTokenAppLookup({ apps, cache: grants, coverage: createTargetCoverage(db) }), idps: needs.idps, verifier: needs.verifier, decider: needs.decider,
     issuer, revocations: revocationStore, record: recorder.submit, limiter, clock, random, trialProviders: options.trialProviders,
+    connectionRules: async (policyId) => (await db.selectFrom('access_policies').select('connection_rules').where('id', '=', policyId).executeTakeFirst())?.connection_rules ?? null,
   });
   await registerCdnCgiAccessRoutes(app, { apps, idps: needs.idps, certSign, limiter });
 }

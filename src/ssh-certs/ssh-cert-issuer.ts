@@ -26,6 +26,11 @@ export interface IssueInput extends Omit<CertRequest, 'keyType' | 'principals' |
   identity: string;
   /** A caller-chosen label, kept in the key id after the CA's own part (`label=<label>`). */
   keyIdLabel?: string | undefined;
+  /**
+   * The logins the Access policy that let the person in grants (an infrastructure application's
+   * `connection_rules.ssh`): exactly these become the principals, instead of the certificate policy's rule.
+   */
+  grantedPrincipals?: string[] | undefined;
   source: 'cert_sign' | 'api';
   /** What else the issued event records (for people: the Access policy that allowed them). */
   audit?: Record<string, unknown> | undefined;
@@ -80,6 +85,9 @@ function issuedRecord(input: IssueInput, key: UserPublicKey, caKey: { id: string
   };
 }
 
+/** A CA key row of either kind (an application CA's, the gateway CA's): what signing and the inventory need. */
+type CaKeyRowLike = { id: string; ca_id: string; public_key: string; private_key_sealed: Uint8Array };
+
 /** Attempts at most when the store refuses a serial (or id) another certificate already has. */
 const ATTEMPTS = 3;
 
@@ -89,6 +97,8 @@ const ATTEMPTS = 3;
  */
 export function createCertIssuer(deps: {
   cas: Pick<AccessCasStore, 'signingKey'>;
+  /** The account's gateway CA: it signs for infrastructure applications, which have no CA of their own. */
+  gateway?: { signingKey(accountId: string): Promise<CaKeyRowLike | undefined>; signers: CaSigners } | undefined;
   policies: Pick<CertPolicyStore, 'get'>;
   signers: CaSigners;
   record: (r: IssuedRecord) => Promise<void>;
@@ -107,15 +117,23 @@ export function createCertIssuer(deps: {
       if (await read(`revoked:${key.fingerprint}`, () => revocations.isKeyRevoked(input.app.account_id, key.fingerprint))) {
         throw errors.policyRefused('this public key has been revoked: make a new key');
       }
-      const caKey = await read('cakey', () => cas.signingKey(appId));
-      if (!caKey) throw errors.notFound('no CA for this application');
+      // An infrastructure application's certificates are signed by its account's gateway CA, which every
+      // target it covers trusts; any other application's by its own CA.
+      const viaGateway = input.app.type === 'infrastructure';
+      const gateway = deps.gateway;
+      if (viaGateway && !gateway) throw errors.notFound('this server signs no certificates for infrastructure applications');
+      const caKey = viaGateway
+        ? await read('gatewaykey', () => gateway!.signingKey(input.app.account_id))
+        : await read('cakey', () => cas.signingKey(appId));
+      if (!caKey) throw errors.notFound(viaGateway ? 'the account has no gateway CA: POST /access/gateway_ca makes it' : 'no CA for this application');
       const policy = await read('certpolicy', () => policies.get(appId));
-      const principals = input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? [];
+      const principals = input.grantedPrincipals
+        ?? (input.person ? [principalFromClaims(policy, input.person.email, input.person.claims)] : input.principals ?? []);
       const decision = decide(policy, { ...input, requester: input.person ? 'person' : 'automation', principals, keyType: key.type });
       const blocked = new Set(await read('blockedprincipals', () => revocations.blockedPrincipals(appId)));
       const withdrawn = decision.principals.find((p) => blocked.has(p));
       if (withdrawn !== undefined) throw errors.policyRefused(`the principal "${withdrawn}" has been revoked for this application until the revocation is lifted`);
-      const { signer, publicKey } = signers.forKey(caKey);
+      const { signer, publicKey } = (viaGateway ? gateway!.signers : signers).forKey(caKey);
 
       /** Build, sign, check and record one certificate, with a fresh id, nonce and serial. */
       const makeOne = async (): Promise<Issued> => {

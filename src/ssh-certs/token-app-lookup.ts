@@ -1,5 +1,6 @@
 import type { AccessAppsStore, AppRow } from '../access-apps/access-apps-store.ts';
 import type { AccountSnapshot, GrantCache } from '../platform/grant-cache.ts';
+import type { TargetCoverage } from './target-coverage.ts';
 
 /** A refusal in cloudflared's wire form: `{status, message}`; the message is for the person refused. */
 export class Refusal extends Error {
@@ -27,7 +28,11 @@ function createHints(max: number) {
  * what the snapshot returns is trusted only when it lies in that same account, since a snapshot is
  * invalidated by its own account's changes alone. Anything else falls back to the store, uncached.
  */
-export function createTokenAppLookup(deps: { apps: Pick<AccessAppsStore, 'findByAud' | 'findByHost'>; cache: GrantCache; maxHints?: number }) {
+export function createTokenAppLookup(deps: {
+  apps: Pick<AccessAppsStore, 'findByAud' | 'findByHost'>; cache: GrantCache; maxHints?: number;
+  /** Infrastructure applications have no host of their own: the targets their criteria cover stand for it. */
+  coverage?: Pick<TargetCoverage, 'covers' | 'coveringApps'> | undefined;
+}) {
   const { apps, cache } = deps;
   const hints = createHints(deps.maxHints ?? 100_000);
 
@@ -63,14 +68,26 @@ export function createTokenAppLookup(deps: { apps: Pick<AccessAppsStore, 'findBy
       let app: AppRow;
       let snapshot = byAud.snapshot;
       if (byAud.rows.length > 0) {
-        const chosen = hostname === undefined ? byAud.rows : byAud.rows.filter((a) => a.host === hostname.toLowerCase());
+        let chosen = byAud.rows;
+        if (hostname !== undefined) {
+          const host = hostname.toLowerCase();
+          chosen = [];
+          // An infrastructure application's hostname is a target it covers (read now, never remembered).
+          for (const a of byAud.rows) if (a.host === host || (await deps.coverage?.covers(a, host))) chosen.push(a);
+        }
         app = onlyOne(chosen, 'no application matches this token\'s audience and hostname');
       } else {
         if (hostname === undefined) throw new Refusal(404, 'no application matches this token\'s audience');
         const byHost = await lookup(`host:${hostname.toLowerCase()}`, () => apps.findByHost(hostname));
-        if (!byHost.rows) throw new Refusal(404, `no application for host ${hostname}`);
-        app = byHost.rows;
-        snapshot = byHost.snapshot;
+        if (byHost.rows) {
+          app = byHost.rows;
+          snapshot = byHost.snapshot;
+        } else {
+          // No application's domain: a target, covered by an infrastructure application of its account.
+          const covering = deps.coverage ? await deps.coverage.coveringApps(hostname) : [];
+          app = onlyOne(covering, `no application for host ${hostname}`);
+          snapshot = null;
+        }
       }
       // First sight (or a moved host): this request reads through a snapshot taken now, after the app.
       return { app, snapshot: snapshot ?? await cache.snapshot(app.account_id) };

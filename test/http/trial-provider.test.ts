@@ -154,7 +154,7 @@ describe('the trial identity provider', () => {
     const cases: [string[], RegExp][] = [
       [['login', '--trial', '--hostname', host, '--dir', dir], /--trial needs --email <address>/],
       [['login', '--trial', '--email', 'not an email', '--hostname', host, '--dir', dir], /--trial needs --email <address>/],
-      [['login', '--trial', '--email', 'c@example.com', '--hostname', 'nowhere.example.com', '--dir', dir], /no application in this store has the domain nowhere\.example\.com/],
+      [['login', '--trial', '--email', 'c@example.com', '--hostname', 'nowhere.example.com', '--dir', dir], /no application in this store has the domain nowhere\.example\.com, and no infrastructure application covers a target of that name/],
       [['login', '--trial', '--device', '--email', 'c@example.com', '--hostname', host, '--dir', dir], /--device is for a real identity provider/],
       [['login', '--hostname', host, '--dir', dir], /--server is required/],
       [['login', '--server', 'http://127.0.0.1:9', '--email', 'c@example.com', '--hostname', host, '--dir', dir], /--email is for --trial only/],
