@@ -6,6 +6,7 @@ import { registerJsonBodyParser } from '../platform/http/body-parser.ts';
 import type { AccessAppsStore } from '../access-apps/access-apps-store.ts';
 import type { IdentityProvidersStore } from '../identity-providers/identity-providers-store.ts';
 import { ProviderKeysUnavailable, TokenRejected } from '../identity-providers/jwt-verifier.ts';
+import type { TargetCoverage } from './target-coverage.ts';
 import { Refusal, type CertSignService } from './cert-sign-service.ts';
 import type { AuthFailureLimiter } from '../identity/auth-failure-limiter.ts';
 
@@ -43,6 +44,8 @@ type Deps = {
   apps: Pick<AccessAppsStore, 'findByHost'>;
   idps: Pick<IdentityProvidersStore, 'listForAccount'>;
   certSign: CertSignService;
+  /** A target's hostname names the infrastructure application that covers it. */
+  coverage?: Pick<TargetCoverage, 'coveringApps'> | undefined;
   /** Shared with the API: refused tokens count against the client address like failed logins. */
   limiter: AuthFailureLimiter;
 };
@@ -94,7 +97,9 @@ export async function registerCdnCgiAccessRoutes(app: FastifyInstance, deps: Dep
     // Public on purpose: only what a client needs to start a sign-in, nothing secret.
     scope.get('/access/app', { schema: { querystring: SignInQuery } }, async (request) => {
       const { hostname } = request.query as Static<typeof SignInQuery>;
-      const target = await apps.findByHost(hostname);
+      const covering = deps.coverage && !(await apps.findByHost(hostname)) ? await deps.coverage.coveringApps(hostname) : [];
+      if (covering.length > 1) throw new Refusal(400, 'several applications match: send the hostname of exactly one');
+      const target = (await apps.findByHost(hostname)) ?? covering[0];
       if (!target) throw new Refusal(404, `no application for host ${hostname}`);
       const provider = (await idps.listForAccount(target.account_id)).find((p) => p.client_id !== null);
       if (!provider) throw new Refusal(404, `sign-in is not set up for ${hostname}: the account has no identity provider with a client_id`);

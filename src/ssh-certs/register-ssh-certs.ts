@@ -71,10 +71,11 @@ export async function registerSshCerts(
     registerInventoryRoutes(v4, { auth, basePath, revocations });
     registerRevocationRoutes(v4, { auth, basePath, revocations });
   });
+  const coverage = createTargetCoverage(db);
   const certSign = createCertSignService({
-    metrics, apps: createTokenAppLookup({ apps, cache: grants, coverage: createTargetCoverage(db) }), idps: needs.idps, verifier: needs.verifier, decider: needs.decider,
+    metrics, apps: createTokenAppLookup({ apps, cache: grants, coverage }), idps: needs.idps, verifier: needs.verifier, decider: needs.decider,
     issuer, revocations: revocationStore, record: recorder.submit, limiter, clock, random, trialProviders: options.trialProviders,
     connectionRules: async (policyId) => (await db.selectFrom('access_policies').select('connection_rules').where('id', '=', policyId).executeTakeFirst())?.connection_rules ?? null,
   });
-  await registerCdnCgiAccessRoutes(app, { apps, idps: needs.idps, certSign, limiter });
+  await registerCdnCgiAccessRoutes(app, { apps, idps: needs.idps, certSign, limiter, coverage });
 }

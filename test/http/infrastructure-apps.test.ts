@@ -68,6 +68,11 @@ describe('infrastructure applications: the gateway CA, connection_rules and targ
     assert.equal(cert.signatureKey.toString('base64'), gateway.public_key.split(' ')[1]);
     const row = await t.db.selectFrom('ssh_certificates').selectAll().where('id', '=', signed.body.id).executeTakeFirstOrThrow();
     assert.equal(row.ca_id, gateway.id, 'the inventory names the gateway CA');
+    // cloudflared's sign-in lookup finds the application by the target's name too (here it has no OIDC client).
+    const signIn = await t.call('GET', '/cdn-cgi/access/app?hostname=db1.a.test');
+    assert.equal(signIn.status, 404, signIn.raw);
+    assert.match(signIn.raw, /sign-in is not set up for db1\.a\.test/);
+    assert.match((await t.call('GET', '/cdn-cgi/access/app?hostname=nothing.a.test')).raw, /no application for host nothing\.a\.test/);
     // A hostname the application does not cover is refused, as a typo would be.
     assert.equal((await certSign(app, 'db2.a.test')).status, 404);
     const noRules = await infraApp(a, ['db1.a.test']);
