@@ -31,6 +31,9 @@ export const CaKeyView = Type.Object({
   state: Type.Union([Type.Literal('active'), Type.Literal('next'), Type.Literal('previous')]),
   public_key: Type.String(),
   created_at: Type.String(),
+  key_storage: Type.Optional(Type.Union([Type.Literal('sealed'), Type.Literal('pkcs11')], {
+    description: 'Where the private key lives (an application CA\'s keys): "sealed" in the store under the master key, or "pkcs11" inside the server\'s PKCS#11 token',
+  })),
 });
 export type CaKeyView = Static<typeof CaKeyView>;
 

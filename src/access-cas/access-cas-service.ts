@@ -46,7 +46,9 @@ export function createAccessCasService(deps: AccessCasDeps) {
 
   const keyLine = (blob: string) => `${CA_KEY_ALGORITHM} ${blob} ${keyComment}`.trimEnd();
   const view = (r: CaRecord): CaView => ({ id: r.id, aud: r.aud, public_key: keyLine(r.public_key) });
-  const keyView = (k: CaKeyRow): CaKeyView => ({ id: k.id, state: k.state as CaKeyState, public_key: keyLine(k.public_key), created_at: k.created_at });
+  const keyView = (k: CaKeyRow): CaKeyView => ({
+    id: k.id, state: k.state as CaKeyState, public_key: keyLine(k.public_key), created_at: k.created_at, key_storage: k.key_storage === 'pkcs11' ? 'pkcs11' : 'sealed',
+  });
   const keyData = (app: AppRow, k: CaKeyRow) => ({ app_id: app.id, key_id: k.id, fingerprint: fingerprintOf(Buffer.from(k.public_key, 'base64')) });
 
   const appIn = (scope: Scope, appId: string) => requireApp(apps, scope, appId);

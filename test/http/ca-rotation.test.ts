@@ -15,7 +15,7 @@ const SIGN = 'Access: SSH Certificates Sign';
 const COMMENT = 'open-ssh-ca@cloudflareaccess.org';
 
 type Kind = 'account' | 'zone';
-interface KeyView { id: string; state: 'active' | 'next' | 'previous'; public_key: string; created_at: string }
+interface KeyView { id: string; state: 'active' | 'next' | 'previous'; public_key: string; created_at: string; key_storage?: string }
 
 /** The base64 blob of an OpenSSH key line. */
 const blobOf = (line: string) => line.split(' ')[1]!;
@@ -80,7 +80,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
       const first = await trusted(kind, app.id);
       assert.equal(first.keys.length, 1);
       const original = first.keys[0]!;
-      assert.deepEqual({ ...original, created_at: '' }, { id: original.id, state: 'active', public_key: ca.public_key, created_at: '' });
+      assert.deepEqual({ ...original, created_at: '' }, { id: original.id, state: 'active', public_key: ca.public_key, created_at: '', key_storage: 'sealed' });
       assert.match(original.created_at, /^\d{4}-\d\d-\d\dT/);
       assert.equal(first.file, `${ca.public_key}\n`);
       assert.equal(await signedBy(kind, app.id), blobOf(ca.public_key));
@@ -88,7 +88,8 @@ describe('CA key rotation (HTTP, SQLite)', () => {
       // rotate: the next key is trusted beside the active one; the active one still signs.
       const rotated = await expect(call(kind, 'POST', `/access/apps/${app.id}/ca/rotate`), 200);
       const next = rotated.body.result as KeyView;
-      assert.deepEqual(Object.keys(next).sort(), ['created_at', 'id', 'public_key', 'state']);
+      assert.deepEqual(Object.keys(next).sort(), ['created_at', 'id', 'key_storage', 'public_key', 'state']);
+      assert.equal(next.key_storage, 'sealed');
       assert.equal(next.state, 'next');
       assert.match(next.public_key, new RegExp(`^ecdsa-sha2-nistp256 [A-Za-z0-9+/]+=* ${COMMENT}$`));
       assert.notEqual(next.public_key, ca.public_key);

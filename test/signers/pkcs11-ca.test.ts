@@ -174,6 +174,8 @@ test('a CA whose key lives in SoftHSM2: made in the token, signs what ssh-keygen
       assert.equal(nextRow.key_storage, 'pkcs11');
       assert.equal(nextRow.private_key_sealed.length, 0);
       await trust();
+      const listed = await s.api('GET', `/access/apps/${sealed.app.id}/ca/trusted_keys`);
+      assert.deepEqual(listed.body.result.keys.map((k: { state: string; key_storage: string }) => [k.state, k.key_storage]), [['active', 'sealed'], ['next', 'pkcs11']]);
       allIn('rotated');
       assert.equal((await s.api('POST', `/access/apps/${sealed.app.id}/ca/rotate/activate`)).status, 200);
       await trust();

@@ -20,6 +20,9 @@ const STEPS = [
   },
 ] as const;
 
+/** Where each key's private half lives, in words. */
+const KEY_LIVES = { sealed: 'sealed in the store', pkcs11: 'in the PKCS#11 token' } as const;
+
 /** CA key rotation: the keys servers should trust now, and the three steps with what each does to servers. */
 export function RotationPanel(props: { api: Api; appId: string }) {
   const { api, appId } = props;
@@ -50,9 +53,9 @@ export function RotationPanel(props: { api: Api; appId: string }) {
           <div class="table-wrap">
             <table>
               <caption>Keys servers should trust now</caption>
-              <thead><tr><th scope="col">State</th><th scope="col">Key ID</th><th scope="col">Created</th></tr></thead>
+              <thead><tr><th scope="col">State</th><th scope="col">Key ID</th><th scope="col">Private key</th><th scope="col">Created</th></tr></thead>
               <tbody>
-                {trusted.data.keys.map((k) => <tr key={k.id}><td>{k.state}</td><td><code>{k.id}</code></td><td>{k.created_at}</td></tr>)}
+                {trusted.data.keys.map((k) => <tr key={k.id}><td>{k.state}</td><td><code>{k.id}</code></td><td>{KEY_LIVES[k.key_storage ?? 'sealed']}</td><td>{k.created_at}</td></tr>)}
               </tbody>
             </table>
           </div>
