@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createSoftHsmToken, softhsmUnavailable } from '../helpers/softhsm.ts';
@@ -60,6 +61,17 @@ test('the ca verbs with a PKCS#11 token: create --key-storage pkcs11, rotate a s
   const unknown = await ca('create', other, ['--key-storage', 'vault'], {}, 2);
   assert.match(unknown.stderr, /--key-storage must be one of sealed, pkcs11/);
   assert.deepEqual(keys(other), []);
+
+  // An export holds the token keys' public halves and object ids, and nothing private for them.
+  const file = join(dataDir, 'export.json');
+  await cli(['export', '--out', file]);
+  const exported = JSON.parse(readFileSync(file, 'utf8')) as { tables: Record<string, Record<string, unknown>[]> };
+  const tokenRows = exported.tables['ssh_ca_keys']!.filter((r) => r['key_storage'] === 'pkcs11');
+  assert.equal(tokenRows.length, 2);
+  for (const row of tokenRows) {
+    assert.deepEqual(row['private_key_sealed'], { $base64: '' });
+    assert.match(String(row['token_object_id']), /^[0-9a-f]{32}$/);
+  }
 
   await ca('delete', held);
   await ca('delete', sealed);
