@@ -59,7 +59,10 @@ class ProblemError extends Error {
  * (the library's async calls), one session per operation from a bounded pool; the short calls that only
  * bind a key to a session (C_SignInit, C_FindObjects) stay on the event loop. A token that cannot be
  * reached, or whose PIN is refused, does not stop the server: every use answers 503 with the reason and
- * /readyz says so, and the connection is tried again at most every `retryMs` (never with a refused PIN).
+ * /readyz says so, and the connection is tried again at most every `retryMs` (never with a refused PIN),
+ * the module initialised afresh each time. A token removed while the server runs is found gone by /readyz
+ * or by the first signature that fails, and signs again once it is back. The module is this process's
+ * alone: one token connection per module and process, as `serve` and the CLI verbs open it.
  */
 export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserver): CaKeyToken {
   const sessionCount = settings.sessions ?? 4;
@@ -75,6 +78,8 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
   let connected: { slot: Handle; sessions: Handle[]; pool: BoundedPool<Handle> } | undefined;
   let problem: TokenProblem | null = null;
   let lastTry = 0;
+  /** Calls into the module now running in a session: the module is started afresh only when none is. */
+  let inFlight = 0;
   /** Private key handles by object id: valid in every session of this connection. */
   const handles = new Map<string, Handle>();
 
@@ -96,6 +101,14 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
     }
     const m = p11!;
     const c = lib!;
+    if (initialized) {
+      // A try after a failure starts the module afresh: some modules (SoftHSM2 among them) never see a token
+      // again that went away while they ran, nor one that came after, until they are initialised again.
+      // Never under a call still running on another thread, which C_Finalize would pull the module from.
+      if (inFlight > 0) fail(problem?.kind ?? 'device', problem?.reason ?? 'the token is being reconnected', `${inFlight} calls of the lost connection still running`);
+      try { m.C_Finalize(); } catch { /* the module may already consider itself finalised */ }
+      initialized = false;
+    }
     if (!initialized) {
       try {
         // OS locking: signatures run on several threads at once, each in its own session.
@@ -105,7 +118,7 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
       }
       initialized = true;
     }
-    const slot = m.C_GetSlotList(true).find((s) => m.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
+    const slot = m.C_GetSlotList(true).find((s) => labelIn(m, s) === settings.tokenLabel);
     if (!slot) fail('token', 'no token with the configured label is present', `no token labelled "${settings.tokenLabel}" in ${settings.module}`);
     const sessions: Handle[] = [];
     try {
@@ -158,23 +171,44 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
     return connected;
   }
 
-  /** After a failure that says the sessions are gone: drop them, and connect again on a later use. */
+  /** After a failure that says the token or its sessions are gone: drop them, and connect again on a later use. */
   function lost(code: string, during: string): void {
     if (!connected) return;
     const { slot } = connected;
     connected = undefined;
     handles.clear();
-    problem = { kind: 'device', reason: `the token stopped answering (${code})` };
+    problem = { kind: 'device', reason: `the token was removed or stopped answering (${code})` };
     log.error({ event: 'pkcs11.unavailable', kind: 'device', during, code, token: settings.tokenLabel }, `PKCS#11 token unavailable: ${problem.reason}`);
     try { p11?.C_CloseAllSessions(slot); } catch { /* the token may be gone */ }
     lastTry = 0;
   }
 
+  /**
+   * Why the connected token is no longer the one configured, or null while it is: gone from its slot (a
+   * module may keep the sessions of a removed token answering), or another token in its place.
+   */
+  function goneFrom(c: NonNullable<typeof connected>): string | null {
+    try {
+      if (p11!.C_GetTokenInfo(c.slot).label.trim() !== settings.tokenLabel) return 'another token is in its slot';
+      p11!.C_GetSessionInfo(c.sessions[0]!);
+      return null;
+    } catch (error) {
+      return ckr(error) ?? 'error';
+    }
+  }
+
   /** Runs `work` in a session of its own; maps the token's failures to the catalog. */
   async function inSession<R>(during: string, work: (m: PKCS11, c: Pkcs11Lib, session: Handle) => Promise<R>): Promise<R> {
-    const { pool } = usable();
+    const connection = usable();
     try {
-      return await pool.use((session) => work(p11!, lib!, session));
+      return await connection.pool.use(async (session) => {
+        inFlight++;
+        try {
+          return await work(p11!, lib!, session);
+        } finally {
+          inFlight--;
+        }
+      });
     } catch (error) {
       const code = ckr(error);
       if (code && LOST.includes(code)) {
@@ -183,6 +217,13 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
         throw errors.caKeyUnavailable(problem!.reason);
       }
       if (code && KEY_GONE.includes(code)) {
+        // A removed token's objects are gone too: say which it is.
+        const gone = connected === connection ? goneFrom(connection) : null;
+        if (gone) {
+          lost(gone, during);
+          report.failed?.('unavailable');
+          throw errors.caKeyUnavailable(problem!.reason);
+        }
         handles.clear();
         report.failed?.('key_missing');
         throw errors.caKeyUnavailable('the CA key is not in the token');
@@ -224,14 +265,10 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
     async check() {
       if (!connected && problem?.kind !== 'pin' && Date.now() - lastTry >= retryMs) tryConnect();
       if (!connected) return problem;
-      try {
-        // Cheap, and it fails once the token is gone.
-        p11!.C_GetSessionInfo(connected.sessions[0]!);
-        return null;
-      } catch (error) {
-        lost(ckr(error) ?? 'error', 'check');
-        return problem;
-      }
+      // Cheap, and it fails once the token is gone.
+      const gone = goneFrom(connected);
+      if (gone) lost(gone, 'check');
+      return problem;
     },
 
     async generateKey(label, objectId) {
@@ -306,6 +343,15 @@ export function openPkcs11Token(settings: Pkcs11Settings, observer: TokenObserve
       initialized = false;
     },
   };
+}
+
+/** The label of the token in `slot`, or undefined when it cannot be read (a token going away fails here). */
+function labelIn(m: PKCS11, slot: Handle): string | undefined {
+  try {
+    return m.C_GetTokenInfo(slot).label.trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** CKA_EC_POINT is a DER OCTET STRING around 0x04 ‖ X ‖ Y; some modules give the bare point. */

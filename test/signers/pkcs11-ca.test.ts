@@ -1,15 +1,15 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { makeTestApp, scoped, type TestApp } from '../helpers/test-app.ts';
 import { makeTestIdp, type TestIdp } from '../helpers/test-idp.ts';
 import { allowEveryone } from '../helpers/access-policy.ts';
 import { createSoftHsmToken, softhsmUnavailable, type SoftHsmToken } from '../helpers/softhsm.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd } from '../helpers/sshd.ts';
 import { testTempDir } from '../helpers/temp-dir.ts';
-import { openPkcs11Token } from '../../src/signers/pkcs11-token.ts';
+import { openPkcs11Token, type Pkcs11Settings } from '../../src/signers/pkcs11-token.ts';
 import type { CaKeyToken } from '../../src/signers/ca-key-token.ts';
 import { parseCertificate } from '../../src/openssh/certificate.ts';
 
@@ -43,6 +43,22 @@ async function serverWith(token: CaKeyToken, idp: TestIdp) {
   return { t, api, application, certSign };
 }
 
+/** A fresh SoftHSM2 token opened as serve opens it, and an app with it; all closed after the test. */
+async function tokenServer(t: TestContext, settings: Partial<Pkcs11Settings> = {}) {
+  const hsm = createSoftHsmToken();
+  process.env['SOFTHSM2_CONF'] = hsm.conf;
+  const idp = await makeTestIdp();
+  const token = openPkcs11Token({ module: hsm.module, tokenLabel: hsm.label, pin: hsm.pin, ...settings }, { log });
+  const s = await serverWith(token, idp);
+  t.after(async () => {
+    await s.t.close();
+    await token.close();
+    await idp.close();
+    hsm.remove();
+  });
+  return { hsm, token, s };
+}
+
 /** A person's P-256 key made by ssh-keygen, its public line and a place for certificates. */
 function personKey(dir: string) {
   const key = join(dir, 'id_ecdsa');
@@ -51,18 +67,8 @@ function personKey(dir: string) {
 }
 
 test('a CA whose key lives in SoftHSM2: made in the token, signs what ssh-keygen and sshd accept, nothing private in the store', { skip: skip ?? false }, async (t) => {
-  const hsm = createSoftHsmToken();
-  process.env['SOFTHSM2_CONF'] = hsm.conf;
+  const { hsm, token, s } = await tokenServer(t);
   const dir = testTempDir('access-ca-pkcs11-ca-');
-  const idp = await makeTestIdp();
-  const token = openPkcs11Token({ module: hsm.module, tokenLabel: hsm.label, pin: hsm.pin }, { log });
-  const s = await serverWith(token, idp);
-  t.after(async () => {
-    await s.t.close();
-    await token.close();
-    await idp.close();
-    hsm.remove();
-  });
   const person = personKey(dir);
 
   const held = await s.application('held', { key_storage: 'pkcs11' });
@@ -272,4 +278,65 @@ test('a token that cannot sign (wrong PIN, module missing): /readyz 503 with the
     });
   }
   assert.ok(!lines.join('\n').includes(hsm.pin), 'the PIN is in no log line');
+});
+
+test('a token removed while the server runs: /readyz 503 naming it, cert_sign 503 readable, sealed-key CAs sign on; put back, it signs again', { skip: skip ?? false }, async (t) => {
+  // Tried again at every use: the default waits 10 s between tries.
+  const { hsm, s } = await tokenServer(t, { retryMs: 0 });
+  const person = personKey(testTempDir('access-ca-pkcs11-removed-'));
+  const held = await s.application('held', { key_storage: 'pkcs11' });
+  assert.equal(held.ca.status, 200, held.ca.raw);
+  const sealed = await s.application('sealed');
+  assert.equal(sealed.ca.status, 200, sealed.ca.raw);
+  const signsWithToken = async () => {
+    const r = await s.certSign(held.app.aud, person.line);
+    assert.equal(r.status, 200, r.raw);
+    assert.equal(parseCertificate(Buffer.from(r.body.certificate.split(' ')[1], 'base64')).signatureKey.toString('base64'), held.ca.body.result.public_key.split(' ')[1]);
+  };
+  const refused = async (reason: RegExp) => {
+    const r = await s.certSign(held.app.aud, person.line);
+    assert.equal(r.status, 503, r.raw);
+    assert.equal(r.headers['retry-after'], '30');
+    assert.match(r.body.message, /^This CA's key is held in a PKCS#11 token that cannot sign now: /);
+    assert.match(r.body.message, reason);
+  };
+  const notReady = async (reason: RegExp) => {
+    const r = await s.t.call('GET', '/readyz');
+    assert.equal(r.status, 503, r.raw);
+    assert.equal(r.body.checks.ca_key_token, 'failed');
+    assert.deepEqual(r.body.failed, ['ca_key_token']);
+    assert.match(r.body.reasons.ca_key_token, reason);
+  };
+  const sealedSigns = async () => assert.equal((await s.certSign(sealed.app.aud, person.line)).status, 200);
+  const GONE = /the token was removed or stopped answering \(CKR_[A-Z_]+\)/;
+  const ABSENT = /no token with the configured label is present/;
+
+  await signsWithToken();
+  assert.equal((await s.t.call('GET', '/readyz')).status, 200);
+
+  // Unplugged: a SoftHSM2 token is its directory under the tokendir; the module's sessions still answer.
+  const tokens = join(dirname(hsm.conf), 'tokens');
+  const [slotDir] = readdirSync(tokens);
+  renameSync(join(tokens, slotDir!), join(dirname(hsm.conf), 'unplugged'));
+  await notReady(GONE);
+  await refused(ABSENT);
+  await notReady(ABSENT);
+  await sealedSigns();
+  assert.match((await s.t.call('GET', '/metrics')).raw, /^access_ca_signer_errors_total\{kind="unavailable"\} 1$/m);
+
+  // Put back: the next try finds it, with its key.
+  renameSync(join(dirname(hsm.conf), 'unplugged'), join(tokens, slotDir!));
+  const ready = await s.t.call('GET', '/readyz');
+  assert.equal(ready.status, 200, ready.raw);
+  assert.equal(ready.body.checks.ca_key_token, 'ok');
+  await signsWithToken();
+
+  // Deleted (softhsm2-util --delete-token), found by the signature that fails, not by /readyz first.
+  hsm.deleteToken();
+  await refused(GONE);
+  await notReady(ABSENT);
+  await refused(ABSENT);
+  await sealedSigns();
+  assert.match((await s.t.call('GET', '/metrics')).raw, /^access_ca_signer_errors_total\{kind="unavailable"\} 3$/m);
+  assert.ok(lines.some((l) => l.startsWith('the PKCS#11 token can sign again ')), 'the return is logged');
 });
