@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { pageRequest } from '../platform/http/pagination.ts';
 import { table } from './output.ts';
-import { asInput, noCa, requireApp, type Run } from './cli-services.ts';
+import { asInput, noCa, requireApp, scopeFlags, type Run } from './cli-services.ts';
 import { CliInputError } from './cli-config.ts';
 import { KEY_STORAGES, type KeyStorage } from '../signers/ca-key-token.ts';
 
@@ -30,6 +30,16 @@ function keyStorageOf(value: string | undefined): KeyStorage | undefined {
   if (!(KEY_STORAGES as readonly string[]).includes(value)) throw new CliInputError(`--key-storage must be one of ${KEY_STORAGES.join(', ')}; got ${JSON.stringify(value)}`);
   return value as KeyStorage;
 }
+
+/** `--to` of migrate-key: where the CA's key moves, by a rotation to a new key made there. */
+function migrationTarget(value: string): KeyStorage {
+  if (!(KEY_STORAGES as readonly string[]).includes(value)) {
+    throw new CliInputError(`--to must be one of ${KEY_STORAGES.join(', ')} (pkcs11 moves the CA's key into the token, sealed moves it back into the store); got ${JSON.stringify(value)}`);
+  }
+  return value as KeyStorage;
+}
+
+const WHERE: Record<KeyStorage, string> = { pkcs11: 'in the PKCS#11 token', sealed: 'sealed in the store' };
 
 /** Registers the `ca` verbs: an app's CA and its key rotation, offline on the data dir, audited as `cli`. */
 export function registerCaCommands(program: Command, run: Run): void {
@@ -74,6 +84,31 @@ export function registerCaCommands(program: Command, run: Run): void {
       const { scope, app } = await requireApp(s, o);
       const key = await asInput(s.cas.rotate(scope, app.id, CLI, storage), { notFound: noCa(o) });
       out.result(key, `next key ${key.id} added${storage === 'pkcs11' ? ' in the PKCS#11 token' : ''}. Have servers trust it (access-ca ca trusted-keys), then run ca activate:\n${key.public_key}`);
+    }, o));
+  withToken(forApp(ca.command('migrate-key').description('move the CA\'s key into the PKCS#11 token (or back) by a rotation: a new key is made there, never the old one copied; then trust it, ca activate, ca retire'))
+    .requiredOption('--to <where>', 'pkcs11 (a new key made inside the token) or sealed (a new key sealed in the store)'))
+    .action((o) => run(o.json, async (s, out) => {
+      const to = migrationTarget(o.to);
+      const { scope, app } = await requireApp(s, o);
+      const { keys } = await asInput(s.cas.trustedKeys(scope, app.id), { notFound: noCa(o) });
+      const active = keys.find((k) => k.state === 'active')!;
+      const from: KeyStorage = active.key_storage ?? 'sealed';
+      if (from === to) {
+        throw new CliInputError(`the CA's key ${active.id} already lives ${WHERE[to]}: nothing to move (ca rotate --key-storage ${to} replaces it with a new key there)`);
+      }
+      // A rotation, as ca rotate --key-storage: the active key signs on, untouched, until activate and retire.
+      const key = await asInput(s.cas.rotate(scope, app.id, CLI, to), { notFound: noCa(o) });
+      const flags = `${scopeFlags(o)} --app ${o.app}`;
+      // Retire destroys a token key in the token: that verb needs the token when the old key is there.
+      const tokenFlags = from === 'pkcs11' ? ' (with the --pkcs11-* flags or ACCESS_CA_PKCS11_* variables, to destroy it in the token)' : '';
+      const nextSteps = [
+        `have servers trust the new key: sshd-sync picks it up at its next round, or put the output of access-ca ca trusted-keys ${flags} in their TrustedUserCAKeys`,
+        `access-ca ca activate ${flags}`,
+        `once the old key's certificates have expired: access-ca ca retire ${flags}${tokenFlags}`,
+      ];
+      out.result({ ...key, previous_key_id: active.id, previous_key_storage: from, next_steps: nextSteps },
+        `next key ${key.id} made ${WHERE[to]}; key ${active.id} (${WHERE[from]}) still signs, untouched. To finish the move:\n${nextSteps.map((step, i) => `  ${i + 1}. ${step}`).join('\n')}\nThe new key:\n${key.public_key}`,
+        key.public_key);
     }, o));
   forApp(ca.command('activate').description('sign with the next key from now on; the old key stays trusted as previous until retired'))
     .action((o) => run(o.json, async (s, out) => {

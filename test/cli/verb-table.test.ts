@@ -77,6 +77,8 @@ const rows: Row[] = [
   { verb: 'ca trusted-keys', argv: () => ['ca', 'trusted-keys', ...forApp()] },
   { verb: 'ca activate', argv: () => ['ca', 'activate', ...forApp()] },
   { verb: 'ca retire', argv: () => ['ca', 'retire', ...forApp()] },
+  // No PKCS#11 token here (test/signers/pkcs11-cli.test.ts moves a key into SoftHSM2): the verb's documented refusal, exit 2.
+  { verb: 'ca migrate-key', argv: () => ['ca', 'migrate-key', ...forApp(), '--to', 'pkcs11'], code: 2, error: /no PKCS#11 token is configured here \(--pkcs11-module/ },
   { verb: 'sshd-config', argv: () => ['sshd-config', ...forApp(), '--ca-file', join(tmp, 'ca.pub'), '--krl-file', join(tmp, 'ca.krl'), '--no-sshd-check'] },
   { verb: 'audit list', argv: () => ['audit', 'list', ...acc(), '--limit', '5'] },
   { verb: 'cert list', argv: () => ['cert', 'list', ...forApp()] },
@@ -165,6 +167,7 @@ describe('CLI verb table (issue 12)', () => {
       [['idp', 'create', ...acc()], /--issuer/],
       [['idp', 'get', 'f'.repeat(32), ...acc()], /no identity provider .*idp list --account/],
       [['ca', 'get', ...acc(), '--app', 'f'.repeat(32)], /application|app/i],
+      [['ca', 'migrate-key', ...forApp(), '--to', 'vault'], /--to must be one of sealed, pkcs11 .*; got "vault"/],
       [['audit', 'list', ...acc(), '--limit', '0'], /--limit/],
       [['cert', 'list', ...forApp(), '--status', 'bogus'], /--status/],
       [['sshd-config', ...acc()], /--app/],
