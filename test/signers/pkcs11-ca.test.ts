@@ -146,61 +146,6 @@ test('a CA whose key lives in SoftHSM2: made in the token, signs what ssh-keygen
     }
   });
 
-  await t.test('a sealed CA moves into the token by a rotation; sshd, trusting what trusted_keys lists at each step, refuses no valid certificate', { skip: sshdUnavailable() ?? false }, async () => {
-    const user = addTestUser('p11r');
-    const caFile = join(dir, 'rotation-ca.pub');
-    const trust = async () => {
-      const r = await s.api('GET', `/access/apps/${sealed.app.id}/ca/trusted_keys`);
-      assert.equal(r.status, 200, r.raw);
-      writeFileSync(caFile, r.body.result.trusted_user_ca_keys);
-    };
-    await trust();
-    const sshd = await startSshd(caFile);
-    const certs: string[] = [];
-    const signNow = async (label: string) => {
-      const r = await s.certSign(sealed.app.aud, person.line, `${user.name}@example.com`);
-      assert.equal(r.status, 200, r.raw);
-      const file = `${person.key}-${label}-cert.pub`;
-      writeFileSync(file, `${r.body.certificate}\n`);
-      certs.push(file);
-    };
-    /** Every certificate still valid logs in, as sshd sees the trust file now (sshd reads it at each login). */
-    const allIn = (step: string) => {
-      for (const cert of certs) {
-        const login = sshWith({ port: sshd.port, user: user.name, key: person.key, cert, command: 'true' });
-        assert.equal(login.status, 0, `${step}: ${cert}: ${login.stderr}`);
-      }
-    };
-    try {
-      await signNow('sealed');
-      allIn('before');
-      const next = await s.api('POST', `/access/apps/${sealed.app.id}/ca/rotate`, { key_storage: 'pkcs11' });
-      assert.equal(next.status, 200, next.raw);
-      const nextRow = await s.t.db.selectFrom('ssh_ca_keys').selectAll().where('id', '=', next.body.result.id).executeTakeFirstOrThrow();
-      assert.equal(nextRow.key_storage, 'pkcs11');
-      assert.equal(nextRow.private_key_sealed.length, 0);
-      await trust();
-      const listed = await s.api('GET', `/access/apps/${sealed.app.id}/ca/trusted_keys`);
-      assert.deepEqual(listed.body.result.keys.map((k: { state: string; key_storage: string }) => [k.state, k.key_storage]), [['active', 'sealed'], ['next', 'pkcs11']]);
-      allIn('rotated');
-      assert.equal((await s.api('POST', `/access/apps/${sealed.app.id}/ca/rotate/activate`)).status, 200);
-      await trust();
-      await signNow('token');
-      assert.equal(parseCertificate(Buffer.from(readFileSync(certs[1]!, 'utf8').split(' ')[1]!, 'base64')).signatureKey.toString('base64'), nextRow.public_key);
-      allIn('activated');
-      assert.equal((await s.api('POST', `/access/apps/${sealed.app.id}/ca/rotate/retire`)).status, 200);
-      await trust();
-      // The sealed key's certificates end with its retirement, as any retired key's; the token's sign on.
-      certs.shift();
-      allIn('retired');
-      const keys = await s.t.db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', sealed.ca.body.result.id).execute();
-      assert.deepEqual(keys.map((k) => [k.state, k.key_storage, k.private_key_sealed.length]), [['active', 'pkcs11', 0]]);
-    } finally {
-      await sshd.stop();
-      user.remove();
-    }
-  });
-
   await t.test('rotation keeps the key in the token; retire and delete destroy token objects only after their rows are gone', async () => {
     const before = await s.t.db.selectFrom('ssh_ca_keys').selectAll().where('ca_id', '=', caId).executeTakeFirstOrThrow();
     const next = await s.api('POST', `/access/apps/${held.app.id}/ca/rotate`);
