@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cleanEnv, MAIN, ROOT } from '../helpers/server-process.ts';
+import { cleanEnv, CLI_COMMAND, ROOT } from '../helpers/server-process.ts';
 
 // Issue 25: `access-ca --help | head -1` printed an EPIPE stack trace in about half the runs. A reader that
 // stops early closes the pipe; the CLI then ends quietly, with the exit code it would have had.
 
-const CLI = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(MAIN)} --help`;
+const CLI = `${CLI_COMMAND} --help`;
 
 /** Runs `access-ca --help | <reader>` under pipefail; the CLI's own status comes back through PIPESTATUS. */
 function piped(reader: string) {

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { cleanEnv, MAIN, ROOT } from '../helpers/server-process.ts';
+import { cleanEnv, CLI_COMMAND, ROOT } from '../helpers/server-process.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd } from '../helpers/sshd.ts';
 import { testTempDir } from '../helpers/temp-dir.ts';
 import { runCliInProcess } from '../helpers/server-process.ts';
@@ -108,9 +108,8 @@ describe('README and docs/', () => {
     const bin = join(tmp, 'bin');
     const etcSsh = join(tmp, 'etc', 'ssh');
     for (const dir of [work, home, bin, etcSsh]) mkdirSync(dir, { recursive: true });
-    // `access-ca` is this checkout's CLI, from source (the alias the README suggests); npx is never used.
-    const tsx = import.meta.resolve('tsx');
-    writeFileSync(join(bin, 'access-ca'), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${MAIN}" "$@"\n`);
+    // `access-ca` is this checkout's CLI (the alias the README suggests); npx is never used.
+    writeFileSync(join(bin, 'access-ca'), `#!/bin/sh\nexec ${CLI_COMMAND} "$@"\n`);
     writeFileSync(join(bin, 'npx'), '#!/bin/sh\necho "npx: the pages must not use npx" >&2\nexit 127\n');
     for (const f of ['access-ca', 'npx']) chmodSync(join(bin, f), 0o755);
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import Cloudflare from 'cloudflare';
 import CloudflareV4 from 'cloudflare-v4';
-import { startServer, cleanEnv, ROOT, type ServerProcess } from '../helpers/server-process.ts';
+import { startServer, cleanEnv, CLI_ARGS, ROOT, type ServerProcess } from '../helpers/server-process.ts';
 
 const everyone = { name: 'everyone', decision: 'allow', include: [{ everyone: {} }] } as const;
 
@@ -14,7 +14,7 @@ describe('contract: Access policies and groups through the official cloudflare S
   let zoneId: string;
   before(async () => {
     server = await startServer();
-    const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'policies-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const zone = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'policies-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     assert.equal(zone.status, 0, zone.stderr);
     zoneId = JSON.parse(zone.stdout).id;
   });

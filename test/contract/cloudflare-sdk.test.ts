@@ -6,7 +6,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Cloudflare from 'cloudflare';
 import CloudflareV4 from 'cloudflare-v4';
-import { startServer, cleanEnv, ROOT, type ServerProcess } from '../helpers/server-process.ts';
+import { startServer, cleanEnv, CLI_ARGS, ROOT, type ServerProcess } from '../helpers/server-process.ts';
 import { missingTool } from '../helpers/system-tools.ts';
 import { createKeyVault, loadMasterKey } from '../../src/platform/crypto/key-vault.ts';
 import { caKeyAad } from '../../src/access-cas/ca-key-material.ts';
@@ -27,7 +27,7 @@ function countingFetch() {
 
 /** Runs the CLI on the server's data directory and returns its JSON output; fails on a non-zero exit. */
 function cliJson(dataDir: string, ...args: string[]): any {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', dataDir, ...args, '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', dataDir, ...args, '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -83,7 +83,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
   });
 
   it('SDK v7: the zone form, with a zone made by the CLI', async () => {
-    const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'sdk-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const zone = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'sdk-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     assert.equal(zone.status, 0, zone.stderr);
     const zoneId = JSON.parse(zone.stdout).id;
     const client = v7();
@@ -121,11 +121,11 @@ describe('contract: the official cloudflare SDK against a real server process', 
   });
 
   it('SDK v7: auto-pagination over 250 CAs with per_page 100 ends after the empty page', async () => {
-    const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'account', 'create', '--name', 'paging', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const zone = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', server.dataDir, 'account', 'create', '--name', 'paging', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     const accountId = JSON.parse(zone.stdout).id;
     // A second account: its apps' hosts must be in a zone of its own.
     cliJson(server.dataDir, 'zone', 'create', '--account', accountId, '--name', 'paging.example.com');
-    const tok = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'token', 'create', '--account', accountId, '--permission', 'Access: Apps and Policies Write', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const tok = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', server.dataDir, 'token', 'create', '--account', accountId, '--permission', 'Access: Apps and Policies Write', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     const { seen, fetchFn } = countingFetch();
     const client = v7({ apiToken: JSON.parse(tok.stdout).value, fetch: fetchFn });
     const made = new Set<string>();
@@ -166,7 +166,7 @@ describe('contract: the official cloudflare SDK against a real server process', 
     assert.equal(seen.filter((s) => s.status === 409).length, 1, 'v4 did not retry the 409 either');
     publicKeys.push(created.public_key!);
 
-    const zone = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'v4-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
+    const zone = spawnSync(process.execPath, [...CLI_ARGS, '--data-dir', server.dataDir, 'zone', 'create', '--account', server.accountId, '--name', 'v4-zone.example.com', '--json'], { cwd: ROOT, env: cleanEnv(), encoding: 'utf8' });
     const zoneId = JSON.parse(zone.stdout).id as string;
     const zoneApp = await client.zeroTrust.access.applications.create({ zone_id: zoneId, name: 'v4z', domain: 'a.v4-zone.example.com', type: 'self_hosted' } as any);
     const zoneAppId = (zoneApp as any).id as string;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanEnv, MAIN, ROOT, startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { cleanEnv, CLI_ARGS, ROOT, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { startTestOp, type TestOp } from '../helpers/test-op.ts';
 import { actAsPerson } from '../helpers/oidc-person.ts';
 import { addTestUser, sshdUnavailable, sshWith, startSshd, type TestSshd } from '../helpers/sshd.ts';
@@ -14,7 +14,7 @@ const HOST = 'bastion.test';
 
 /** `access-ca <args>` as a child process whose stderr the test reads while it runs (the person's terminal). */
 function runLive(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

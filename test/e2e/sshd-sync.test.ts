@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanEnv, MAIN, ROOT, runCliInProcess, runCliProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
+import { cleanEnv, CLI_ARGS, ROOT, runCliInProcess, runCliProcess, startServer, type ServerProcess } from '../helpers/server-process.ts';
 import { addTestUser, startSshd, sshdUnavailable, sshWith, type TestSshd } from '../helpers/sshd.ts';
 import { safeTempDir } from '../helpers/temp-dir.ts';
 
@@ -284,7 +284,7 @@ describe('end to end: sshd-sync keeps a stock sshd\'s TrustedUserCAKeys and Revo
   }
 
   function spawnLoop(args: string[]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'sshd-sync', ...args, '--interval', '1s'], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...CLI_ARGS, 'sshd-sync', ...args, '--interval', '1s'], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -1,9 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { testTempDir } from './temp-dir.ts';
 
-export const ROOT = resolve(import.meta.dirname, '../..');
-export const MAIN = join(ROOT, 'src/main.ts');
+const TREE = resolve(import.meta.dirname, '../..');
+/**
+ * `npm test` runs the suite compiled (tsc into .build/, scripts/build-tests.sh): loading the server through
+ * tsx's module hooks costs about three times the CPU of loading it compiled, in every test file and every
+ * process a test starts. Run from source (`node --import tsx --test FILE`, `npm run test:quick`), it uses tsx.
+ * Either way the processes a test starts run the same code as the test itself.
+ */
+export const COMPILED = basename(TREE) === '.build';
+/** The repository: fixtures, docs, README and package.json are read from here in both modes. */
+export const ROOT = COMPILED ? dirname(TREE) : TREE;
+/** The CLI's entry point in this mode. */
+export const MAIN = COMPILED ? join(TREE, 'src/main.js') : join(ROOT, 'src/main.ts');
+/** `node` arguments that run the CLI: spawn(process.execPath, [...CLI_ARGS, 'serve', …]). */
+export const CLI_ARGS: readonly string[] = COMPILED ? [MAIN] : ['--import', 'tsx', MAIN];
+/** The same as a shell command (for scripts and `sh -c`). */
+export const CLI_COMMAND = [process.execPath, ...CLI_ARGS].map((a) => JSON.stringify(a)).join(' ');
 
 /** A real `access-ca serve` process on a loopback port, with what its first-start banner printed. */
 export interface ServerProcess {
@@ -28,10 +42,10 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, ...extra };
 }
 
-/** Starts the server from source (as `npm run dev` does) and waits until it listens. */
+/** Starts the server (from source as `npm run dev` does, or compiled under `npm test`) and waits until it listens. */
 export async function startServer(opts: { dataDir?: string; args?: string[]; env?: Record<string, string> } = {}): Promise<ServerProcess> {
   const dataDir = opts.dataDir ?? testTempDir('access-ca-srv-');
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, [...CLI_ARGS, '--data-dir', dataDir, 'serve', '--listen', '127.0.0.1:0', ...(opts.args ?? [])], {
     cwd: ROOT,
     env: cleanEnv({ ACCESS_CA_LOG_LEVEL: 'warn', ...DEV_IDP, ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,9 +85,9 @@ export async function startServer(opts: { dataDir?: string; args?: string[]; env
   };
 }
 
-/** Runs the CLI from source and returns its exit code and output. */
+/** Runs the CLI in a process of its own and returns its exit code and output. */
 export async function runCliProcess(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: cleanEnv({ ...DEV_IDP, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...CLI_ARGS, ...args], { cwd: ROOT, env: cleanEnv({ ...DEV_IDP, ...env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

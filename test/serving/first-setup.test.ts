@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { PERMISSION_GROUPS } from '../../src/identity/permission-groups.ts';
 import { cliForStore, tokenCreateCommand } from '../../src/cli/first-start.ts';
-import { cleanEnv, MAIN, runCliProcess, startServer } from '../helpers/server-process.ts';
+import { cleanEnv, CLI_COMMAND, runCliProcess, startServer } from '../helpers/server-process.ts';
 import { testTempDir } from '../helpers/temp-dir.ts';
 
 // Issue 25's first-setup traps on a real `serve`: the first token holds every Access permission group and
@@ -59,7 +59,7 @@ test('first start: the admin token holds every Access permission group, the bann
   assert.doesNotMatch(again, STACK);
 
   // The printed line works as printed, from another directory, and makes a token like the first one.
-  const accessCa = `${JSON.stringify(process.execPath)} --import ${JSON.stringify(import.meta.resolve('tsx'))} ${JSON.stringify(MAIN)}`;
+  const accessCa = CLI_COMMAND;
   const made = spawnSync('bash', ['-c', `access-ca() { ${accessCa} "$@"; }; ${command} --json`], { cwd: testTempDir('access-ca-elsewhere-'), env: cleanEnv(), encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
   const token = JSON.parse(made.stdout) as { id: string; value: string };
