@@ -4,9 +4,9 @@ import { testTempDir } from './temp-dir.ts';
 
 const TREE = resolve(import.meta.dirname, '../..');
 /**
- * `npm test` runs the suite compiled (tsc into .build/, scripts/build-tests.sh): loading the server through
- * tsx's module hooks costs about three times the CPU of loading it compiled, in every test file and every
- * process a test starts. Run from source (`node --import tsx --test FILE`, `npm run test:quick`), it uses tsx.
+ * `npm test` and `npm run test:quick` run the suite compiled into .build/ (scripts/build-tests.mjs): loading
+ * the server through tsx's module hooks costs about three times the CPU of loading it compiled, in every test
+ * file and every process a test starts. Run from source (`node --import tsx --test FILE`), it uses tsx.
  * Either way the processes a test starts run the same code as the test itself.
  */
 export const COMPILED = basename(TREE) === '.build';
