@@ -1,6 +1,7 @@
 import { parseCidr } from '../platform/cidr.ts';
 import { resolve } from 'node:path';
 import type { StoreConfig } from '../platform/store-runtime.ts';
+import { OperatorError } from '../platform/operator-error.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -59,7 +60,7 @@ export function parseTrustProxy(value: string | undefined): string[] {
 }
 
 /** A refusal of the command line itself, reported without a stack trace. */
-export class CliInputError extends Error {
+export class CliInputError extends OperatorError {
   override name = 'CliInputError';
 }
 

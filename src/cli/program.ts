@@ -1,26 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { MasterKeyError } from '../platform/crypto/key-vault.ts';
-import { DatabaseOpenError } from '../platform/db/database.ts';
-import { IdentityInputError } from '../identity/identity-service.ts';
-import { ClientError, CliInputError, DEFAULT_DATA_DIR, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
+import { OperatorError } from '../platform/operator-error.ts';
+import { ClientError, DEFAULT_DATA_DIR, storeConfig, type Env, type GlobalOptions } from './cli-config.ts';
 import { createOutput, type Output, type Streams } from './output.ts';
 import { terminalJson, terminalText } from './terminal-text.ts';
-import { registerAdminCommands, registerAppObjectCommands } from './admin-commands.ts';
-import { withServices, type Run } from './cli-services.ts';
-import { registerServeCommand } from './serve-command.ts';
-import { registerAuditCommands } from './audit-commands.ts';
-import { registerSshAdminCommands } from './ssh-admin-commands.ts';
-import { registerCaCommands } from './ca-commands.ts';
-import { registerAccessCommands } from './access-commands.ts';
-import { registerCertCommands } from './cert-commands.ts';
-import { registerTransferCommands } from './transfer-commands.ts';
+import type { Run } from './cli-services.ts';
 import { registerSshClientCommands, type RunClient } from './ssh-client-commands.ts';
 import { registerSshdSyncCommand } from './sshd-sync.ts';
-import { registerHostCommands } from './host-commands.ts';
-import { AgentError, AgentInputError } from '../host-agent/agent-http.ts';
-import { UnsafePathError } from '../host-agent/file-safety.ts';
-import { parsePkcs11 } from './serve-options.ts';
+import { AgentError } from '../host-agent/agent-http.ts';
 
 const HELP_FOOTER = `
 Results go to stdout (a table or text; one JSON object with --json; only the value with --quiet), so
@@ -58,9 +45,28 @@ function packageVersion(): string {
   }
 }
 
-/** Error classes whose message is meant for the operator as it is. */
-const isUserError = (e: unknown) =>
-  e instanceof IdentityInputError || e instanceof CliInputError || e instanceof MasterKeyError || e instanceof DatabaseOpenError || e instanceof UnsafePathError || e instanceof AgentInputError;
+/** An error whose message is meant for the operator as it is (bad input: exit 2). */
+const isUserError = (e: unknown) => e instanceof OperatorError;
+
+/**
+ * The verbs people and hosts run often, with no store: ssh-gen runs from ssh's `Match exec` before every
+ * connection, sshd-sync from a timer. Their command line is built from their own modules only; every
+ * other verb (and --help, or no verb) loads the store and the server's services (half a second of CPU).
+ */
+const CLIENT_VERBS = new Set(['ssh-gen', 'login', 'ssh-config', 'sshd-sync']);
+/** Global options that take a value (so that value is not read as the verb). */
+const GLOBAL_VALUE_OPTIONS = new Set(['--data-dir', '--database-url']);
+
+/** The verb a command line runs: its first word that is neither a global option nor such an option's value. */
+export function verbOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv[i + 1];
+    if (!arg.startsWith('-')) return arg;
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++;
+  }
+  return undefined;
+}
 
 /** Marks every required option as such in `--help` (commander enforces them but does not say so). */
 function markRequired(command: Command): void {
@@ -72,7 +78,7 @@ function markRequired(command: Command): void {
 
 /** Runs the `access-ca` command line; resolves to the exit code (0 done, 1 refused or fault, 2 bad usage or input). */
 export async function runCli(argv: string[], env: Env, streams: Streams, cwd = process.cwd()): Promise<number> {
-  const { program, exitCode } = createProgram(argv, env, streams, cwd);
+  const { program, exitCode } = await createProgram(argv, env, streams, cwd);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -82,8 +88,11 @@ export async function runCli(argv: string[], env: Env, streams: Streams, cwd = p
   return exitCode();
 }
 
-/** The whole `access-ca` command tree, every verb registered (runCli parses with it; tests read its verbs). */
-export function createProgram(argv: string[], env: Env, streams: Streams, cwd = process.cwd()): { program: Command; exitCode: () => number } {
+/**
+ * The `access-ca` command tree runCli parses with: every verb, or for a client verb (CLIENT_VERBS) only the
+ * client verbs, so that ssh-gen never loads the store. Tests read the whole tree (argv []).
+ */
+export async function createProgram(argv: string[], env: Env, streams: Streams, cwd = process.cwd()): Promise<{ program: Command; exitCode: () => number }> {
   let exitCode = 0;
   // Commander's own refusals (a missing option, an unknown verb) speak JSON too when --json was asked for.
   const wantsJson = argv.includes('--json');
@@ -123,40 +132,31 @@ export function createProgram(argv: string[], env: Env, streams: Streams, cwd = 
     }
   };
   const allowPrivateIdp = ['1', 'true'].includes(env['ACCESS_CA_ALLOW_PRIVATE_IDP'] ?? '');
+  // The store and the services are loaded when a verb runs that needs them, not when the line is parsed.
   const services = (mayCreate: boolean): Run => (json, action, pkcs11) =>
-    attempt(json, (out) => withServices({ ...globals(), ...(mayCreate ? { mayCreate } : {}) }, (s) => action(s, out), {
-      allowPrivateIdpAddresses: allowPrivateIdp, notice: (text) => streams.stderr.write(`${terminalText(text)}\n`),
-      pkcs11: pkcs11 ? parsePkcs11(pkcs11, env) : undefined,
-    }));
+    attempt(json, async (out) => {
+      const [{ withServices }, { parsePkcs11 }] = await Promise.all([import('./cli-services.ts'), import('./serve-options.ts')]);
+      await withServices({ ...globals(), ...(mayCreate ? { mayCreate } : {}) }, (s) => action(s, out), {
+        allowPrivateIdpAddresses: allowPrivateIdp, notice: (text) => streams.stderr.write(`${terminalText(text)}\n`),
+        pkcs11: pkcs11 ? parsePkcs11(pkcs11, env) : undefined,
+      });
+    });
   const run = services(false);
-  // The verbs that exist to make a store make it wherever the store config points, the default included.
-  const makeStore = services(true);
   const runClient: RunClient = attempt;
 
-  registerServeCommand(program, { env, streams, globals: () => ({ ...globals(), mayCreate: true }), allowPrivateIdp, isUserError, setExitCode: (code) => { exitCode = code; } });
-
-  program.command('init').description('create the store and its master key here (or where --data-dir / --database-url say), then exit')
-    .option('--json', 'print JSON')
-    .action((o) => makeStore(o.json, async ({ runtime }, out) => {
-      const made = { store: runtime.database.describe, master_key_file: runtime.masterKeyFile, master_key_created: runtime.masterKeyCreated };
-      out.result(made, `store ready: ${made.store} (master key ${made.master_key_file}${made.master_key_created ? ', new: back it up' : ''})`, made.store);
-    }));
-  program.command('migrate').description('create the store or bring its schema up to date, then exit').option('--json', 'print JSON')
-    .action((o) => makeStore(o.json, async ({ runtime }, out) => out.result({ migrated: true, store: runtime.database.describe }, `store is up to date: ${runtime.database.describe}`, runtime.database.describe)));
-
-  registerAdminCommands(program, run);
-  registerAppObjectCommands(program, run);
-  registerSshAdminCommands(program, run, { runClient, streams });
-  registerCaCommands(program, run);
-  registerAccessCommands(program, run);
-  registerAuditCommands(program, run);
-  registerCertCommands(program, run);
-  registerTransferCommands(program, run);
-
-  registerSshClientCommands(program, runClient, env, run);
-  registerSshdSyncCommand(program, runClient, streams);
-  registerHostCommands(program, run, { runClient, streams });
-
+  if (CLIENT_VERBS.has(verbOf(argv) ?? '')) {
+    registerSshClientCommands(program, runClient, env, run);
+    registerSshdSyncCommand(program, runClient, streams);
+  } else {
+    const { registerEveryVerb } = await import('./every-verb.ts');
+    registerEveryVerb(program, {
+      env, streams, run, runClient, allowPrivateIdp, isUserError,
+      // The verbs that exist to make a store make it wherever the store config points, the default included.
+      makeStore: services(true),
+      serveGlobals: () => ({ ...globals(), mayCreate: true }),
+      setExitCode: (code) => { exitCode = code; },
+    });
+  }
   markRequired(program);
   return { program, exitCode: () => exitCode };
 }

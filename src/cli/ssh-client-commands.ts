@@ -7,14 +7,14 @@ import { parseCertificate } from '../openssh/certificate.ts';
 import { authorizedKeyLine, publicKeyBlob } from '../openssh/public-key-blob.ts';
 import { parseUserPublicKey } from '../openssh/user-public-key.ts';
 import { ClientError, CliInputError, type Env } from './cli-config.ts';
-import { isStoreFile } from '../platform/store-runtime.ts';
+import { isStoreFile } from '../platform/store-files.ts';
 import { currentIdToken, signIn, type SignInOptions } from './oidc/id-token-source.ts';
 import type { Output } from './output.ts';
 import { agentRequest } from '../host-agent/agent-http.ts';
 import { writeSignIn } from './oidc/token-cache.ts';
 import { TRIAL_CLIENT_ID } from './oidc/id-token-source.ts';
 import { isIdentityEmail } from '../platform/text.ts';
-import { asInput, type Run } from './cli-services.ts';
+import type { Run } from './cli-services.ts';
 import { createTargetCoverage } from '../ssh-certs/target-coverage.ts';
 
 export type RunClient = (json: boolean | undefined, action: (out: Output) => Promise<void>) => Promise<void>;
@@ -157,7 +157,7 @@ export function selfCommand(argv1: string | undefined, execPath: string, given?:
   return script.endsWith('.ts') ? `${execPath} --import tsx ${script}` : `${execPath} ${script}`;
 }
 
-/** ssh-gen's files never go into a server's data directory (see isSshGenFile in store-runtime.ts). */
+/** ssh-gen's files never go into a server's data directory (see isSshGenFile in store-files.ts). */
 function refuseServerDataDir(dir: string): void {
   let names: string[] = [];
   try {
@@ -262,6 +262,7 @@ export function registerSshClientCommands(program: Command, runClient: RunClient
    */
   function trialLogin(o: { hostname: string; email?: string; dir: string; json?: boolean; device?: boolean }) {
     return run(o.json, async (s, out) => {
+      const { asInput } = await import('./cli-services.ts');
       const host = checkHostname(o.hostname);
       if (o.device) throw new CliInputError('--device is for a real identity provider: --trial signs in without one');
       if (o.email === undefined || !isIdentityEmail(o.email)) throw new CliInputError('--trial needs --email <address>: the person to sign in as, e.g. alice@example.com');

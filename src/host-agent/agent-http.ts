@@ -1,10 +1,12 @@
+import { OperatorError } from '../platform/operator-error.ts';
+
 /** What the host agent refuses or cannot do: a message for the operator, exit 1. */
 export class AgentError extends Error {
   override name = 'AgentError';
 }
 
 /** What the operator gave the agent is unusable (a token file, a flag's value): exit 2, like any bad input. */
-export class AgentInputError extends Error {
+export class AgentInputError extends OperatorError {
   override name = 'AgentInputError';
 }
 

@@ -4,6 +4,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { OperatorError } from '../platform/operator-error.ts';
 
 // The host agent runs as root and writes the files sshd trusts (TrustedUserCAKeys, RevokedKeys, host
 // certificates), so it holds itself to OpenSSH's StrictModes (safe_path() in openssh-portable's misc.c):
@@ -14,7 +15,7 @@ const DEFAULT_MAX_SECRET_BYTES = 64 * 1024;
 const WRITABLE_BY_GROUP_OR_OTHERS = 0o022;
 
 /** Every refusal of a path the host agent will not trust; the message names the offending path and the fix. */
-export class UnsafePathError extends Error {
+export class UnsafePathError extends OperatorError {
   override name = 'UnsafePathError';
 }
 

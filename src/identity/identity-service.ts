@@ -7,12 +7,13 @@ import { auditRow, CLI_ACTOR, type AuditEntry } from '../platform/audit-events.t
 import type { IdentityStore, TokenWithPermissions, ZoneRow } from './identity-store.ts';
 import { ZoneConflictError } from './host-delegation.ts';
 import { FIRST_TOKEN_PERMISSIONS, isPermissionGroup, PERMISSION_GROUPS, type PermissionGroup } from './permission-groups.ts';
+import { OperatorError } from '../platform/operator-error.ts';
 
 /** SHA-256 of a high-entropy bearer secret: enough to store it, since it cannot be guessed. */
 export const secretHash = (secret: string): string => createHash('sha256').update(secret, 'utf8').digest('hex');
 
 /** A refusal of an admin request, with a message for the operator. */
-export class IdentityInputError extends Error {
+export class IdentityInputError extends OperatorError {
   override name = 'IdentityInputError';
 }
 

@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DatabaseOpenError, openDatabase, parseDatabaseUrl, type DatabaseLocation, type OpenDatabase } from './db/database.ts';
 import { createKeyVault, loadMasterKey, MasterKeyError, type KeyVault } from './crypto/key-vault.ts';
 import { SERVE_LOCK_SUFFIX } from './serve-lock.ts';
+import { STORE_FILE, isSshGenFile } from './store-files.ts';
 import { modeText, openToOthers, ownedByUs, posixModes, shellWord } from './private-paths.ts';
 
 /** Where a deployment's state lives, as parsed once from flags and environment. */
@@ -35,7 +36,7 @@ export interface StoreRuntime {
 }
 
 /** The default SQLite file name inside the data directory. */
-export const STORE_FILE = 'access-ca.db';
+export { STORE_FILE, isSshGenFile, isStoreFile } from './store-files.ts';
 
 /**
  * A store that is not where the operator said, or not there yet at the default location, or a data
@@ -45,17 +46,6 @@ export class StoreLocationError extends DatabaseOpenError {
   override name = 'StoreLocationError';
 }
 
-/**
- * The files `access-ca ssh-gen` and `login` keep for a person (cloudflared's layout, by default in
- * ~/.access-ca): a key, its certificate and a sign-in per host. A server's data directory must not hold
- * them, and ssh-gen's directory must not hold a store: run from $HOME, the server's default ./.access-ca
- * and ssh-gen's ~/.access-ca are one folder, and each side refuses the other's files instead of mixing
- * a person's keys with the master key.
- */
-export const isSshGenFile = (name: string): boolean => /-cf_key(\.pub|-cert\.pub)?$|-token\.json$/.test(name);
-
-/** The files that make a directory a server's data directory (see isSshGenFile for why it matters). */
-export const isStoreFile = (name: string): boolean => name === 'master.key' || name === STORE_FILE;
 
 /** Where the store of a config lives; a malformed URL is the operator's to fix, not a fault. */
 export function storeLocation(config: StoreConfig): DatabaseLocation {

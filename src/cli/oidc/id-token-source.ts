@@ -1,5 +1,4 @@
 import { ClientError, SignInExpired } from '../cli-config.ts';
-import { connectProvider, refreshSignIn, signInWithBrowser, signInWithDevice } from './oidc-client.ts';
 import { forgetSignIn, readSignIn, writeSignIn, type CachedSignIn } from './token-cache.ts';
 
 /** What the server publishes for a host: `GET /cdn-cgi/access/app?hostname=H`. */
@@ -46,6 +45,9 @@ export interface SignInOptions {
 /** Signs in now (browser or device code) and caches the result. */
 export async function signIn(opts: SignInOptions, info?: SignInInfo): Promise<CachedSignIn & { file: string }> {
   const published = info ?? (await fetchSignInInfo(opts.server, opts.host));
+  // The OpenID client (openid-client, jose) is loaded only to sign in or refresh: ssh-gen with a
+  // sign-in still fresh, run before every ssh, never needs it.
+  const { connectProvider, signInWithBrowser, signInWithDevice } = await import('./oidc-client.ts');
   const provider = await connectProvider(published.issuer, published.client_id, published.scopes);
   const signedIn = opts.device ? await signInWithDevice(provider, opts) : await signInWithBrowser(provider, opts);
   const cached = { ...signedIn, issuer: published.issuer, clientId: published.client_id };
@@ -61,6 +63,7 @@ export async function currentIdToken(opts: SignInOptions): Promise<string> {
   if (cached && cached.expiresAt - opts.now() > EXPIRY_MARGIN_S) return cached.idToken;
   if (cached?.refreshToken) {
     try {
+      const { connectProvider, refreshSignIn } = await import('./oidc-client.ts');
       const refreshed = await refreshSignIn(await connectProvider(cached.issuer, cached.clientId, []), cached.refreshToken);
       writeSignIn(opts.dir, opts.host, { ...refreshed, issuer: cached.issuer, clientId: cached.clientId });
       return refreshed.idToken;

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { modeText, openToOthers, posixModes, shellWord } from '../private-paths.ts';
+import { OperatorError } from '../operator-error.ts';
 
 const VERSION = 1;
 const IV_BYTES = 12;
@@ -14,7 +15,7 @@ export interface KeyVault {
   open(sealed: Uint8Array, aad: string): Buffer;
 }
 
-export class MasterKeyError extends Error {
+export class MasterKeyError extends OperatorError {
   override name = 'MasterKeyError';
 }
 

@@ -10,6 +10,7 @@ import { createSqliteAppendWriter, type AppendWriter } from './sqlite-append-wri
 import { createWriteLock, type WriteLock } from './sqlite-write-lock.ts';
 import { createGrantRevisionReader, createSqliteGrantRevisionReader, type GrantRevisionReader, type RevisionTable } from './grant-revisions.ts';
 import { isRetryableConflict, isStoreTimeout, StoreTimeoutError } from './db-errors.ts';
+import { OperatorError } from '../operator-error.ts';
 
 /** An open store: the query builder, which engine it runs on, and how to close it. */
 export interface OpenDatabase {
@@ -266,7 +267,7 @@ function openPostgres(url: string, bounds: PostgresBounds): OpenDatabase {
 }
 
 /** The store could not be opened; the message says where and why, without any password. */
-export class DatabaseOpenError extends Error {
+export class DatabaseOpenError extends OperatorError {
   override name = 'DatabaseOpenError';
 }
 
