@@ -56,11 +56,17 @@ const NOT_CONFIGURED: TokenProblem = {
   reason: 'no PKCS#11 token is configured here (--pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file, or env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE)',
 };
 
-/** The token of a server started without one: every use is the catalog's 503 saying so. */
+/**
+ * The token of a server started without one. A key asked to be made in it (key_storage "pkcs11" on CA
+ * create or rotate) is the request's to change, or the server's flags: a 400 naming both, not a 503 that
+ * says to retry. Using a key some other node made in its token is the catalog's 503 saying why.
+ */
 export const noCaKeyToken: CaKeyToken = {
   observe: () => {},
   check: async () => NOT_CONFIGURED,
-  generateKey: async () => { throw errors.caKeyUnavailable(NOT_CONFIGURED.reason); },
+  generateKey: async () => {
+    throw errors.invalidRequest('key_storage "pkcs11" makes the key in a PKCS#11 token, and this server has none configured: ask for "sealed", or start the server with --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file (env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE)', '/key_storage');
+  },
   signer: (_id, publicKeyBlob) => ({
     algorithm: ECDSA_P256,
     publicKeyBlob,

@@ -37,8 +37,8 @@ describe('CA key rotation (HTTP, SQLite)', () => {
   after(() => t.close());
 
   const scopeId = (kind: Kind) => (kind === 'account' ? tenant.accountId : tenant.zoneId);
-  const call = (kind: Kind, method: string, rest: string, token = writer.value, headers?: Record<string, string>) =>
-    t.call(method, scoped(kind, scopeId(kind), rest), { token, ...(headers ? { headers } : {}) });
+  const call = (kind: Kind, method: string, rest: string, token = writer.value, headers?: Record<string, string>, body?: unknown) =>
+    t.call(method, scoped(kind, scopeId(kind), rest), { token, ...(headers ? { headers } : {}), ...(body === undefined ? {} : { body }) });
   const expect = async (reply: Promise<Reply>, status: number): Promise<Reply> => {
     const r = await reply;
     assert.equal(r.status, status, r.raw);
@@ -250,6 +250,24 @@ describe('CA key rotation (HTTP, SQLite)', () => {
     assert.equal((await t.call('GET', scoped('account', tenant.accountId, `/access/apps/${app.id}/ca/trusted_keys`))).status, 400, 'no credentials');
     const keys = await trusted('account', app.id);
     assert.equal(keys.keys.length, 1, 'refused calls changed nothing');
+  });
+
+  it('key_storage "pkcs11" on a server with no token: 400 12130 at /key_storage naming the flags, on create and on rotate; nothing is written', async () => {
+    const refusal = (r: Reply) => {
+      assert.equal(r.body.errors[0].code, 12130);
+      assert.equal(r.body.errors[0].source?.pointer, '/key_storage');
+      assert.match(r.body.errors[0].message, /this server has none configured: ask for "sealed", or start the server with --pkcs11-module/);
+      assert.equal(r.headers['retry-after'], undefined, 'not a condition to wait out');
+    };
+    const app = (await expect(t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: writer.value, body: { name: 'ssh', domain: `ssh-${randomUUID()}.${tenant.zoneName}` } }), 201)).body.result as { id: string };
+    refusal(await expect(call('account', 'POST', `/access/apps/${app.id}/ca`, writer.value, undefined, { key_storage: 'pkcs11' }), 400));
+    await expect(call('account', 'GET', `/access/apps/${app.id}/ca`, reader.value), 404);
+
+    const { app: rotating } = await appWithCa('account');
+    const before = (await trusted('account', rotating.id)).keys;
+    refusal(await expect(call('account', 'POST', `/access/apps/${rotating.id}/ca/rotate`, writer.value, undefined, { key_storage: 'pkcs11' }), 400));
+    assert.deepEqual((await trusted('account', rotating.id)).keys, before, 'no next key');
+    assert.equal((await expect(call('account', 'POST', `/access/apps/${rotating.id}/ca/rotate`, writer.value, undefined, { key_storage: 'sealed' }), 200)).body.result.key_storage, 'sealed');
   });
 
   it('the rotation routes take no body: {} and none are accepted, an unknown field is 400 12130', async () => {
