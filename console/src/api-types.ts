@@ -9,6 +9,9 @@ import type { ResultInfo } from '../../src/platform/http/envelope.ts';
 
 export type { CaView, CaKeyView, TrustedKeysView, GroupView, PolicyView, IdpView, IdpInput, CertPolicyView, CertPolicyInput, ResultInfo };
 
+/** Where a CA's private key lives: sealed in the store, or in the server's PKCS#11 token. */
+export type KeyStorage = NonNullable<CaKeyView['key_storage']>;
+
 /** The answer of the dry run: would this person get a certificate? */
 export type AccessCheckView = Static<typeof AccessCheckSchema>;
 

@@ -1,11 +1,12 @@
 import { useState } from 'preact/hooks';
 import { ApiFailure, type Api } from '../api.ts';
-import type { CaView } from '../api-types.ts';
+import type { CaView, KeyStorage, TrustedKeysView } from '../api-types.ts';
 import { useLoad } from '../hooks.ts';
 import { Link } from '../router.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { ConfirmButton } from '../components/confirm-button.tsx';
 import { ErrorNote, Loading } from '../components/status.tsx';
+import { KeyStorageChoice, keyLives, keyStorageBody, keyStorageFailure } from './key-storage-choice.tsx';
 
 /** The lines a server's sshd_config needs, with the files `access-ca sshd-sync --dir /etc/ssh/access-ca` keeps current. */
 export const SSHD_CONFIG_SNIPPET = [
@@ -15,26 +16,36 @@ export const SSHD_CONFIG_SNIPPET = [
   'RevokedKeys /etc/ssh/access-ca/revoked_keys.krl',
 ].join('\n');
 
-/** The application's short-lived CA: generate it, copy its public key, the sshd_config lines, delete it. */
+/**
+ * The application's short-lived CA: generate it (sealed in the store or in the PKCS#11 token), copy its
+ * public key, the sshd_config lines, delete it.
+ */
 export function CaPanel(props: { api: Api; appId: string; domain?: string | undefined }) {
   const { api, appId } = props;
   // A 404 is the ordinary "no CA yet", not a failure.
   const ca = useLoad(async () => {
+    let view: CaView;
     try {
-      return await api.get<CaView>(`/access/apps/${appId}/ca`);
+      view = await api.get<CaView>(`/access/apps/${appId}/ca`);
     } catch (error) {
       if (error instanceof ApiFailure && error.status === 404) return null;
       throw error;
     }
+    // Cloudflare's CA object does not say where the key lives; its active key's view does.
+    const keys = await api.get<TrustedKeysView>(`/access/apps/${appId}/ca/trusted_keys`).catch(() => undefined);
+    const active = keys?.keys.find((k) => k.state === 'active');
+    return { ...view, lives: active ? keyLives(active.key_storage) : undefined };
   }, [appId]);
+  const [storage, setStorage] = useState<KeyStorage>('sealed');
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
+  const refused = keyStorageFailure(error);
 
   const generate = async () => {
     setBusy(true);
     setError(undefined);
     try {
-      await api.send('POST', `/access/apps/${appId}/ca`);
+      await api.send('POST', `/access/apps/${appId}/ca`, keyStorageBody(storage, 'sealed'));
       ca.reload();
     } catch (failure) {
       setError(failure);
@@ -47,10 +58,18 @@ export function CaPanel(props: { api: Api; appId: string; domain?: string | unde
     <section aria-labelledby="ca-heading" class="card">
       <h2 id="ca-heading">Certificate authority</h2>
       {ca.loading && ca.data === undefined ? <Loading what="the CA" /> : null}
-      <ErrorNote error={ca.error ?? error} />
+      <ErrorNote error={ca.error} />
+      <ErrorNote error={undefined} messages={refused.others} />
       {ca.data === null ? (
         <>
           <p>This application has no CA yet. Generating one makes a key pair whose private half never leaves the server.</p>
+          <KeyStorageChoice
+            id="ca-key-storage" legend="Where the CA's private key lives" value={storage} defaultValue="sealed" error={refused.beside}
+            onChange={(s) => {
+              setStorage(s);
+              setError(undefined);
+            }}
+          />
           <button type="button" class="primary" disabled={busy} onClick={generate}>Generate certificate authority</button>
         </>
       ) : null}
@@ -59,6 +78,7 @@ export function CaPanel(props: { api: Api; appId: string; domain?: string | unde
           <label for="ca-public-key">CA public key</label>
           <textarea id="ca-public-key" class="mono" readOnly rows={3} value={ca.data.public_key} />
           <CopyButton value={ca.data.public_key} label="Copy public key" />
+          {ca.data.lives ? <p id="ca-key-lives">Its private key is {ca.data.lives}.</p> : null}
           <h3>sshd_config</h3>
           <p>
             On each server, add these lines and keep both files current with <code>access-ca sshd-sync</code> (see the README).

@@ -1,9 +1,10 @@
 import { useState } from 'preact/hooks';
 import type { Api } from '../api.ts';
-import type { TrustedKeysView } from '../api-types.ts';
+import type { KeyStorage, TrustedKeysView } from '../api-types.ts';
 import { useLoad } from '../hooks.ts';
 import { CopyButton } from '../components/copy-button.tsx';
 import { ErrorNote, Loading, Notice } from '../components/status.tsx';
+import { KeyStorageChoice, keyLives, keyStorageBody, keyStorageFailure } from './key-storage-choice.tsx';
 
 const STEPS = [
   {
@@ -20,22 +21,29 @@ const STEPS = [
   },
 ] as const;
 
-/** Where each key's private half lives, in words. */
-const KEY_LIVES = { sealed: 'sealed in the store', pkcs11: 'in the PKCS#11 token' } as const;
-
-/** CA key rotation: the keys servers should trust now, and the three steps with what each does to servers. */
+/**
+ * CA key rotation: the keys servers should trust now, and the three steps with what each does to servers.
+ * The first step may put the next key elsewhere than the active one (a rotation is how a sealed CA moves
+ * into the token); by default it lives where the active key does, as the API does.
+ */
 export function RotationPanel(props: { api: Api; appId: string }) {
   const { api, appId } = props;
   const trusted = useLoad(() => api.get<TrustedKeysView>(`/access/apps/${appId}/ca/trusted_keys`), [appId]);
   const [error, setError] = useState<unknown>(undefined);
   const [done, setDone] = useState<string | undefined>(undefined);
+  // Undefined until the operator chooses, so the choice follows the active key as the page loads it.
+  const [chosen, setChosen] = useState<KeyStorage | undefined>(undefined);
+  const active: KeyStorage = trusted.data?.keys.find((k) => k.state === 'active')?.key_storage ?? 'sealed';
+  const storage = chosen ?? active;
+  const refused = keyStorageFailure(error);
 
   const run = async (step: (typeof STEPS)[number]) => {
     setError(undefined);
     setDone(undefined);
     try {
-      await api.send('POST', `/access/apps/${appId}/ca/rotate${step.path}`);
+      await api.send('POST', `/access/apps/${appId}/ca/rotate${step.path}`, step.path === '' ? keyStorageBody(storage, active) : undefined);
       setDone(`${step.label}: done.`);
+      if (step.path === '') setChosen(undefined);
       trusted.reload();
     } catch (failure) {
       setError(failure);
@@ -46,7 +54,8 @@ export function RotationPanel(props: { api: Api; appId: string }) {
     <section aria-labelledby="rotation-heading" class="card">
       <h2 id="rotation-heading">CA key rotation</h2>
       {trusted.loading && !trusted.data ? <Loading what="the CA keys" /> : null}
-      <ErrorNote error={trusted.error ?? error} />
+      <ErrorNote error={trusted.error} />
+      <ErrorNote error={undefined} messages={refused.others} />
       <Notice text={done} />
       {trusted.data ? (
         <>
@@ -55,7 +64,7 @@ export function RotationPanel(props: { api: Api; appId: string }) {
               <caption>Keys servers should trust now</caption>
               <thead><tr><th scope="col">State</th><th scope="col">Key ID</th><th scope="col">Private key</th><th scope="col">Created</th></tr></thead>
               <tbody>
-                {trusted.data.keys.map((k) => <tr key={k.id}><td>{k.state}</td><td><code>{k.id}</code></td><td>{KEY_LIVES[k.key_storage ?? 'sealed']}</td><td>{k.created_at}</td></tr>)}
+                {trusted.data.keys.map((k) => <tr key={k.id}><td>{k.state}</td><td><code>{k.id}</code></td><td>{keyLives(k.key_storage)}</td><td>{k.created_at}</td></tr>)}
               </tbody>
             </table>
           </div>
@@ -68,6 +77,15 @@ export function RotationPanel(props: { api: Api; appId: string }) {
         {STEPS.map((s) => (
           <li key={s.label}>
             <p>{s.effect}</p>
+            {s.path === '' ? (
+              <KeyStorageChoice
+                id="rotate-key-storage" legend="Where the next key lives" value={storage} defaultValue={active} error={refused.beside}
+                onChange={(v) => {
+                  setChosen(v);
+                  setError(undefined);
+                }}
+              />
+            ) : null}
             <button type="button" onClick={() => run(s)}>{s.label}</button>
           </li>
         ))}
