@@ -19,6 +19,7 @@ import { createTargetsStore, type TargetFilter, type TargetRow } from '../../src
 import { createHostEnrollmentStore, type EnrollmentRow, type JoinTokenRow } from '../../src/infrastructure/host-enrollment-store.ts';
 import { createHostCaStore, type HostCaKeyRow } from '../../src/infrastructure/host-ca-store.ts';
 import { createGatewayCaStore } from '../../src/access-cas/gateway-ca-store.ts';
+import { exportStore } from '../../src/platform/db/store-transfer.ts';
 
 const hex = (n: number) => randomBytes(n).toString('hex');
 const now = () => new Date().toISOString();
@@ -51,6 +52,33 @@ export function storeConformance(engine: string, make: () => Promise<TestDatabas
       { id: caId, app_id: appId, created_at: now() },
       { id: hex(16), ca_id: caId, state: 'active', algorithm: 'ecdsa-sha2-nistp256', public_key: randomBytes(104).toString('base64'), private_key_sealed: sealed, created_at: now() },
     ] as const;
+
+    it('export is one point in time: an account and its zone committed by another connection mid-export are in it whole or not at all', async () => {
+      const mine = await account();
+      await createIdentityStore(opened.db).insertZone({ id: hex(16), account_id: mine, name: `${hex(4)}.example.com`, created_at: now() });
+      // The check row an export needs (a served store always has it).
+      await opened.db.insertInto('settings').values({ name: 'master_key_check', value: 'check' }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const other = await tdb.open();
+      const late = { account: hex(16), zone: hex(16) };
+      try {
+        const doc = await exportStore(opened.db, new Date(), {
+          afterTable: async (table) => {
+            if (table !== 'accounts') return;
+            // Committed on its own connection after the export read accounts and before it reads zones.
+            await createIdentityStore(other.db).insertAccount({ id: late.account, name: 'late', created_at: now() });
+            await createIdentityStore(other.db).insertZone({ id: late.zone, account_id: late.account, name: `${hex(4)}.example.com`, created_at: now() });
+          },
+        });
+        const accounts = new Set(doc.tables.accounts.map((r) => r['id']));
+        assert.ok(accounts.has(mine), 'the export holds what was there before it began');
+        assert.equal(accounts.has(late.account), false, 'the account committed mid-export is not in it');
+        assert.deepEqual(doc.tables.zones.filter((z) => !accounts.has(z['account_id'])).map((z) => z['id']), [], 'no zone without its account');
+        assert.ok(doc.tables.zones.some((z) => z['account_id'] === mine));
+        assert.equal(await other.db.selectFrom('zones').select('id').where('id', '=', late.zone).executeTakeFirst().then((r) => r?.id), late.zone, 'the late write committed');
+      } finally {
+        await other.close();
+      }
+    });
 
     it('migrations are idempotent: a second run applies nothing', async () => {
       assert.deepEqual(await migrate(opened), []);

@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, Migrator, TransactionBuilder, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type SqliteDatabase } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, TransactionBuilder, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type SqliteDatabase, type TransactionSettings } from 'kysely';
 import { migrationProvider } from './migrations.ts';
 import { lruMemo } from '../lru-memo.ts';
 import type { Database, Db, DbKind } from './schema.ts';
@@ -99,8 +99,11 @@ class LockedSqliteDialect extends SqliteDialect {
       this.lock.release();
       await release();
     };
-    driver.beginTransaction = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    // A writing transaction takes the write lock at once (no lock upgrade to deadlock on). One that asks
+    // to be read only (an export) begins deferred: a snapshot from its first read, taking no write lock,
+    // so servers writing the same file are never held up by it (WAL: readers do not block writers).
+    driver.beginTransaction = async (connection: DatabaseConnection, settings?: TransactionSettings) => {
+      await connection.executeQuery(CompiledQuery.raw(settings?.accessMode === 'read only' ? 'begin deferred' : 'begin immediate'));
     };
     return driver;
   }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Database, Db } from './schema.ts';
 import { hostOfDomain } from '../hostnames.ts';
 
@@ -10,7 +10,8 @@ export const TRANSFER_TABLES = [
   'infrastructure_targets', 'host_join_tokens', 'host_enrollments', 'host_cas', 'host_ca_keys', 'host_revoked_keys',
 ] as const satisfies readonly (keyof Database)[];
 
-type Table = (typeof TRANSFER_TABLES)[number];
+export type TransferTable = (typeof TRANSFER_TABLES)[number];
+type Table = TransferTable;
 
 /** Tables added after the first export format: an older export is read with them empty. */
 const LATER_TABLES: readonly Table[] = [
@@ -51,15 +52,27 @@ function decodeRow(row: Record<string, unknown>): Record<string, unknown> {
   }));
 }
 
-/** Reads every table in one transaction, so the export is one consistent point in time. */
-export async function exportStore(db: Db, at: Date): Promise<StoreExport> {
-  return db.transaction().execute(async (trx) => {
+/**
+ * Reads every table in one read-only snapshot, so the export is one consistent point in time while
+ * servers keep writing: no child row without its parent (which would break the import's foreign keys),
+ * no revocation without its certificate. PostgreSQL's default, read committed, gives each statement a
+ * snapshot of its own: the transaction asks for repeatable read. A SQLite read transaction holds its
+ * snapshot from its first read, and takes no write lock. `afterTable` lets a test write between two
+ * tables' reads.
+ */
+export async function exportStore(db: Db, at: Date, hooks: { afterTable?: (table: Table) => Promise<void> } = {}): Promise<StoreExport> {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
+  // Read only: on SQLite a deferred transaction, which takes no write lock (database.ts), so servers on
+  // the same file keep writing while a large store is exported.
+  const readOnly = db.transaction().setAccessMode('read only');
+  return (postgres ? readOnly.setIsolationLevel('repeatable read') : readOnly).execute(async (trx) => {
     const check = await trx.selectFrom('settings').select('value').where('name', '=', 'master_key_check').executeTakeFirst();
     if (!check) throw new TransferError('the store has no master key check; run any verb on it once');
     const tables = {} as StoreExport['tables'];
     for (const table of TRANSFER_TABLES) {
       const rows = await trx.selectFrom(table).selectAll().execute();
       tables[table] = (rows as Record<string, unknown>[]).map(encodeRow);
+      await hooks.afterTable?.(table);
     }
     const fleet = await trx.selectFrom('fleet_revisions').select(['account_id', 'revision']).execute();
     const fleetRevisions = Object.fromEntries(fleet.map((r) => [r.account_id, Number(r.revision)]));
