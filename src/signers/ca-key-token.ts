@@ -65,7 +65,7 @@ export const noCaKeyToken: CaKeyToken = {
   observe: () => {},
   check: async () => NOT_CONFIGURED,
   generateKey: async () => {
-    throw errors.invalidRequest('key_storage "pkcs11" makes the key in a PKCS#11 token, and this server has none configured: ask for "sealed", or start the server with --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file (env ACCESS_CA_PKCS11_MODULE, ACCESS_CA_PKCS11_TOKEN_LABEL, ACCESS_CA_PKCS11_PIN_FILE)', '/key_storage');
+    throw errors.invalidRequest(`key_storage "pkcs11" makes the key in a PKCS#11 token, and ${NOT_CONFIGURED.reason}: ask for "sealed", or configure a token`, '/key_storage');
   },
   signer: (_id, publicKeyBlob) => ({
     algorithm: ECDSA_P256,

@@ -12,7 +12,7 @@ import { PERMISSION_GROUPS } from '../../src/identity/permission-groups.ts';
 process.env['ACCESS_CA_VALIDATE_RESPONSES'] = '0';
 
 /** What src/signers/ca-key-token.ts says when a server with no token is asked to make a key in one. */
-const NO_TOKEN = /key_storage "pkcs11" makes the key in a PKCS#11 token, and this server has none configured: ask for "sealed", or start the server with --pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file/;
+const NO_TOKEN = /key_storage "pkcs11" makes the key in a PKCS#11 token, and no PKCS#11 token is configured here \(--pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file/;
 
 /** Runs `click` and returns the POST it sends to a path ending in `pathEnd`, with the server's answer. */
 async function postOf(page: Page, pathEnd: string, click: () => Promise<void>): Promise<{ request: Request; status: number; body: any }> {

@@ -15,7 +15,8 @@ export const ROOT = COMPILED ? dirname(TREE) : TREE;
 /** The CLI's entry point in this mode. */
 export const MAIN = COMPILED ? join(TREE, 'src/main.js') : join(ROOT, 'src/main.ts');
 /** `node` arguments that run the CLI: spawn(process.execPath, [...CLI_ARGS, 'serve', …]). */
-export const CLI_ARGS: readonly string[] = COMPILED ? [MAIN] : ['--import', 'tsx', MAIN];
+/** (tsx by its file URL: a process started in another directory, as the README walk's are, finds it too.) */
+export const CLI_ARGS: readonly string[] = COMPILED ? [MAIN] : ['--import', import.meta.resolve('tsx'), MAIN];
 /** The same as a shell command (for scripts and `sh -c`). */
 export const CLI_COMMAND = [process.execPath, ...CLI_ARGS].map((a) => JSON.stringify(a)).join(' ');
 

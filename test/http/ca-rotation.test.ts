@@ -256,7 +256,7 @@ describe('CA key rotation (HTTP, SQLite)', () => {
     const refusal = (r: Reply) => {
       assert.equal(r.body.errors[0].code, 12130);
       assert.equal(r.body.errors[0].source?.pointer, '/key_storage');
-      assert.match(r.body.errors[0].message, /this server has none configured: ask for "sealed", or start the server with --pkcs11-module/);
+      assert.match(r.body.errors[0].message, /makes the key in a PKCS#11 token, and no PKCS#11 token is configured here \(--pkcs11-module, --pkcs11-token-label and --pkcs11-pin-file, or env ACCESS_CA_PKCS11_MODULE.*\): ask for "sealed", or configure a token$/);
       assert.equal(r.headers['retry-after'], undefined, 'not a condition to wait out');
     };
     const app = (await expect(t.call('POST', scoped('account', tenant.accountId, '/access/apps'), { token: writer.value, body: { name: 'ssh', domain: `ssh-${randomUUID()}.${tenant.zoneName}` } }), 201)).body.result as { id: string };
