@@ -1,7 +1,7 @@
 // `npm run test:quick`: the edit-run loop's suite, the unit and in-process HTTP tests, with no sshd, no
 // PostgreSQL, no browser and no server processes. Files that need those are left out; parts of other
 // files that need PostgreSQL, sshd or SoftHSM2 skip themselves, saying so (ACCESS_CA_TEST_QUICK).
-// It runs compiled, as `npm test` does, but transpiled file by file without the type check (seconds, not
+// It runs compiled, as `npm test` does (in .build-quick/, apart from npm test's .build/), but transpiled file by file without the type check (seconds, not
 // half a minute): run `npm run typecheck` for that. `npm test` is still the whole suite, and the README's command.
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -29,7 +29,7 @@ try {
   process.exit(1);
 }
 process.stderr.write(`test:quick: ${files.length} files (npm test runs them all)\n`);
-const compiled = files.map((f) => join('.build', f.replace(/\.ts$/, '.js')));
+const compiled = files.map((f) => join('.build-quick', f.replace(/\.ts$/, '.js')));
 const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=120000', ...compiled], {
   cwd: ROOT, stdio: 'inherit', env: { ...process.env, ACCESS_CA_TEST_QUICK: '1' },
 });

@@ -63,6 +63,8 @@ export function verbOf(argv: readonly string[]): string | undefined {
     const arg = argv[i]!;
     if (arg === '--') return argv[i + 1];
     if (!arg.startsWith('-')) return arg;
+    // `--help ssh-gen` is the whole program's help (commander's reading): it must list every verb.
+    if (arg === '--help' || /^-[a-zA-Z]*h/.test(arg)) return undefined;
     if (GLOBAL_VALUE_OPTIONS.has(arg)) i++;
   }
   return undefined;

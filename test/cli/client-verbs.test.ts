@@ -29,6 +29,11 @@ describe('client verbs load only what they use', () => {
     assert.equal(verbOf(['--data-dir=ssh-gen', 'token', 'list']), 'token');
     assert.equal(verbOf(['-q', '--', 'login']), 'login');
     assert.equal(verbOf(['--help']), undefined);
+    // A help flag before the verb asks for the whole program's help, which lists every verb.
+    assert.equal(verbOf(['--help', 'ssh-gen']), undefined);
+    assert.equal(verbOf(['-h', 'ssh-gen']), undefined);
+    assert.equal(verbOf(['-qh', 'login']), undefined);
+    assert.equal(verbOf(['ssh-gen', '--help']), 'ssh-gen');
     assert.equal(verbOf([]), undefined);
   });
 

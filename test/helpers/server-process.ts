@@ -4,12 +4,12 @@ import { testTempDir } from './temp-dir.ts';
 
 const TREE = resolve(import.meta.dirname, '../..');
 /**
- * `npm test` and `npm run test:quick` run the suite compiled into .build/ (scripts/build-tests.mjs): loading
+ * `npm test` and `npm run test:quick` run the suite compiled, into .build/ and .build-quick/ (scripts/build-tests.mjs): loading
  * the server through tsx's module hooks costs about three times the CPU of loading it compiled, in every test
  * file and every process a test starts. Run from source (`node --import tsx --test FILE`), it uses tsx.
  * Either way the processes a test starts run the same code as the test itself.
  */
-export const COMPILED = basename(TREE) === '.build';
+export const COMPILED = basename(TREE) === '.build' || basename(TREE) === '.build-quick';
 /** The repository: fixtures, docs, README and package.json are read from here in both modes. */
 export const ROOT = COMPILED ? dirname(TREE) : TREE;
 /** The CLI's entry point in this mode. */

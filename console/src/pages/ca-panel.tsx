@@ -45,7 +45,7 @@ export function CaPanel(props: { api: Api; appId: string; domain?: string | unde
     setBusy(true);
     setError(undefined);
     try {
-      await api.send('POST', `/access/apps/${appId}/ca`, keyStorageBody(storage, 'sealed'));
+      await api.send('POST', `/access/apps/${appId}/ca`, keyStorageBody(storage));
       ca.reload();
     } catch (failure) {
       setError(failure);

@@ -62,8 +62,7 @@ export function KeyStorageChoice(props: {
 }
 
 /**
- * The body that asks for `chosen`: none when it is where the server puts the key anyway (a create: sealed; a
- * rotation: where the active key lives), so the default is the request the console has always sent.
+ * The body that asks for `chosen`, always: with no body the server picks (serve --ca-key-storage on a
+ * create, the active key's place on a rotation), and what it picks need not be what the operator ticked.
  */
-export const keyStorageBody = (chosen: KeyStorage, serverDefault: KeyStorage): { key_storage: KeyStorage } | undefined =>
-  chosen === serverDefault ? undefined : { key_storage: chosen };
+export const keyStorageBody = (chosen: KeyStorage): { key_storage: KeyStorage } => ({ key_storage: chosen });

@@ -41,7 +41,7 @@ export function RotationPanel(props: { api: Api; appId: string }) {
     setError(undefined);
     setDone(undefined);
     try {
-      await api.send('POST', `/access/apps/${appId}/ca/rotate${step.path}`, step.path === '' ? keyStorageBody(storage, active) : undefined);
+      await api.send('POST', `/access/apps/${appId}/ca/rotate${step.path}`, step.path === '' ? keyStorageBody(storage) : undefined);
       setDone(`${step.label}: done.`);
       if (step.path === '') setChosen(undefined);
       trusted.reload();
@@ -86,7 +86,7 @@ export function RotationPanel(props: { api: Api; appId: string }) {
                 }}
               />
             ) : null}
-            <button type="button" onClick={() => run(s)}>{s.label}</button>
+            <button type="button" disabled={s.path === '' && trusted.data === undefined} onClick={() => run(s)}>{s.label}</button>
           </li>
         ))}
       </ol>

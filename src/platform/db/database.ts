@@ -79,7 +79,8 @@ function redact(url: string): string {
  * The main thread's SQLite driver: its one connection is used only while this process's write lock is
  * held (sqlite-write-lock.ts), so it never waits on SQLite's busy handler for the writer thread; and its
  * transactions begin IMMEDIATE, taking SQLite's write lock at once, so a transaction that reads and then
- * writes cannot fail (SQLITE_BUSY_SNAPSHOT) because another process committed in between.
+ * writes cannot fail (SQLITE_BUSY_SNAPSHOT) because another process committed in between. A transaction
+ * that asks to be read only (an export) begins DEFERRED: it must then not write.
  */
 class LockedSqliteDialect extends SqliteDialect {
   constructor(config: ConstructorParameters<typeof SqliteDialect>[0], private readonly lock: WriteLock) {
