@@ -1,10 +1,7 @@
 import type { Command } from 'commander';
-import type { Env } from './cli-config.ts';
-import type { Streams } from './output.ts';
 import type { Run } from './cli-services.ts';
-import type { StoreConfig } from '../platform/store-runtime.ts';
 import { registerAdminCommands, registerAppObjectCommands } from './admin-commands.ts';
-import { registerServeCommand } from './serve-command.ts';
+import { registerServeCommand, type ServeCommandDeps } from './serve-command.ts';
 import { registerAuditCommands } from './audit-commands.ts';
 import { registerSshAdminCommands } from './ssh-admin-commands.ts';
 import { registerCaCommands } from './ca-commands.ts';
@@ -15,20 +12,15 @@ import { registerSshClientCommands, type RunClient } from './ssh-client-commands
 import { registerSshdSyncCommand } from './sshd-sync.ts';
 import { registerHostCommands } from './host-commands.ts';
 
-/** What the verbs are given by program.ts: the environment, the streams and how a verb runs. */
-export interface VerbDeps {
-  env: Env;
-  streams: Streams;
+/** What the verbs are given by program.ts: serve's own deps (its globals as serveGlobals), and how a verb runs. */
+export interface VerbDeps extends Omit<ServeCommandDeps, 'globals'> {
   /** Runs an action with the store and the services. */
   run: Run;
   /** The same for init and migrate, which may create the store at the default location. */
   makeStore: Run;
   /** Runs an action that needs no store (a client of a server). */
   runClient: RunClient;
-  serveGlobals: () => StoreConfig;
-  allowPrivateIdp: boolean;
-  isUserError: (error: unknown) => boolean;
-  setExitCode: (code: number) => void;
+  serveGlobals: ServeCommandDeps['globals'];
 }
 
 /**
